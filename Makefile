@@ -1,0 +1,56 @@
+# offload: one command sets up, one runs the demo, one runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+export AWS_EC2_METADATA_DISABLED := true
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup test test-unit lint synth layers demo bench deploy lock clean
+
+setup: $(STAMP) node_modules/.installed
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip==25.3
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: setup
+	$(BIN)/pytest
+
+test-unit: setup
+	$(BIN)/pytest tests/unit
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+layers: setup
+	$(BIN)/python -m layers.build
+
+synth: setup
+	$(BIN)/python app.py
+
+deploy: setup
+	npx cdk deploy --require-approval broadening
+
+bench: setup
+	$(BIN)/python bench/job_overhead.py
+
+lock: setup
+	$(BIN)/pip freeze --exclude-editable | grep -viE '^(pip|setuptools|wheel)==' \
+	  | sed '1i # Every transitive dependency, pinned (pip install -c constraints.txt). Regenerate with `make lock`.' > constraints.txt
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out layers/runtime/build demo-output .pytest_cache .mypy_cache .ruff_cache

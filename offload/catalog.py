@@ -1,0 +1,266 @@
+"""The catalog: the one place that declares queues and job types.
+
+Both the CDK stacks (one queue + DLQ + worker per queue, alarms, timeouts) and the
+runtime (validation, retries, timeouts) read this module, so a number changed here
+changes the deployed stack and the worker together. It imports nothing heavy: CDK
+synth and the CLI import it without pulling in boto3 or the processors.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Literal
+
+# SQS caps a message's delay and a visibility timeout change at these values.
+SQS_MAX_DELAY_S = 900
+SQS_MAX_VISIBILITY_S = 43_200
+# Lambda's SQS event source accepts maximumConcurrency in this range.
+MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
+
+
+class CatalogError(ValueError):
+    """The catalog contradicts itself or AWS limits."""
+
+
+class UnknownJobTypeError(KeyError):
+    """A job type name is not in the catalog."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        super().__init__(f"unknown job type {name!r}.{hint} Known types: {', '.join(sorted(known))}")
+        self.message = str(self.args[0])
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long to wait before retry number n (1-based): base * 2^(n-1), or base every time."""
+
+    kind: Literal["exponential", "fixed"] = "exponential"
+    delay_s: float = 1.0
+    max_delay_s: float = SQS_MAX_DELAY_S
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("exponential", "fixed"):
+            raise CatalogError(f"backoff kind {self.kind!r} is not 'exponential' or 'fixed'")
+        if self.delay_s < 0 or self.max_delay_s < self.delay_s:
+            raise CatalogError(
+                f"backoff delays must satisfy 0 <= delay_s <= max_delay_s, got {self.delay_s}/{self.max_delay_s}"
+            )
+
+    def delay_for(self, retry: int) -> float:
+        """Seconds to wait before the given retry (retry 1 follows the first failed attempt)."""
+        if retry < 1:
+            raise ValueError(f"retry numbers start at 1, got {retry}")
+        raw = self.delay_s if self.kind == "fixed" else self.delay_s * 2 ** (retry - 1)
+        return min(raw, self.max_delay_s)
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON shape stored on a job record."""
+        return {"kind": self.kind, "delay_s": self.delay_s, "max_delay_s": self.max_delay_s}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `limit` job starts per `period_s`, shared by every worker of the queue."""
+
+    limit: int
+    period_s: int = 60
+    fail_open: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.period_s < 1:
+            raise CatalogError(f"rate limit must be at least 1 per 1 s, got {self.limit}/{self.period_s}s")
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """One SQS queue with its DLQ and worker function."""
+
+    name: str
+    concurrency: int
+    batch_size: int = 10
+    attempts: int = 3
+    backoff: Backoff = field(default_factory=Backoff)
+    timeout_s: int = 60
+    memory_mb: int = 512
+    rate_limit: RateLimit | None = None
+    # Ceiling for per-job `attempts` overrides; also the DLQ redrive maxReceiveCount, which
+    # catches messages whose worker died before it could decide (see docs/architecture.md).
+    max_attempts: int = 10
+
+    def __post_init__(self) -> None:
+        if not (MIN_CONCURRENCY <= self.concurrency <= MAX_CONCURRENCY):
+            raise CatalogError(
+                f"queue {self.name!r}: concurrency {self.concurrency} is outside SQS's "
+                f"maximumConcurrency range {MIN_CONCURRENCY}..{MAX_CONCURRENCY}"
+            )
+        if not (1 <= self.batch_size <= 10):
+            raise CatalogError(f"queue {self.name!r}: batch_size {self.batch_size} must be 1..10")
+        if not (1 <= self.attempts <= self.max_attempts):
+            raise CatalogError(
+                f"queue {self.name!r}: attempts {self.attempts} must be 1..max_attempts ({self.max_attempts})"
+            )
+        if not (1 <= self.timeout_s <= 900):
+            raise CatalogError(f"queue {self.name!r}: timeout_s {self.timeout_s} must be 1..900 (Lambda's limit)")
+        if self.visibility_timeout_s > SQS_MAX_VISIBILITY_S:
+            raise CatalogError(f"queue {self.name!r}: 6 x timeout exceeds SQS's 12 h visibility limit")
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        """AWS asks for at least 6x the consuming function's timeout."""
+        return 6 * self.timeout_s
+
+
+@dataclass(frozen=True)
+class JobType:
+    """A kind of job: which queue runs it, which function processes it, and its policy."""
+
+    name: str
+    queue: str
+    processor: str  # "package.module:function"; the function's first parameter is a pydantic model
+    attempts: int | None = None
+    backoff: Backoff | None = None
+    timeout_s: int | None = None
+    priority: int = 5
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The resolved retry/timeout policy of one job (type defaults, then per-job overrides)."""
+
+    attempts: int
+    backoff: Backoff
+    timeout_s: int
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All queues and job types, validated against each other."""
+
+    queues: tuple[QueueSpec, ...]
+    job_types: tuple[JobType, ...]
+
+    def __post_init__(self) -> None:
+        names = [q.name for q in self.queues]
+        if len(set(names)) != len(names):
+            raise CatalogError(f"queue names repeat: {names}")
+        types = [t.name for t in self.job_types]
+        if len(set(types)) != len(types):
+            raise CatalogError(f"job type names repeat: {types}")
+        for jt in self.job_types:
+            if jt.queue not in names:
+                raise CatalogError(f"job type {jt.name!r} names unknown queue {jt.queue!r}; queues: {names}")
+            q = self.queue(jt.queue)
+            if jt.timeout_s is not None and jt.timeout_s > q.timeout_s:
+                raise CatalogError(
+                    f"job type {jt.name!r}: timeout_s {jt.timeout_s} exceeds its queue's function timeout {q.timeout_s}"
+                )
+            if jt.attempts is not None and not (1 <= jt.attempts <= q.max_attempts):
+                raise CatalogError(f"job type {jt.name!r}: attempts must be 1..{q.max_attempts}")
+            if ":" not in jt.processor:
+                raise CatalogError(f"job type {jt.name!r}: processor {jt.processor!r} must look like 'module:function'")
+
+    def queue(self, name: str) -> QueueSpec:
+        """The queue called `name`."""
+        for q in self.queues:
+            if q.name == name:
+                return q
+        raise KeyError(f"unknown queue {name!r}; queues: {', '.join(q.name for q in self.queues)}")
+
+    def job_type(self, name: str) -> JobType:
+        """The job type called `name`, or UnknownJobTypeError naming the closest one."""
+        for jt in self.job_types:
+            if jt.name == name:
+                return jt
+        raise UnknownJobTypeError(name, [t.name for t in self.job_types])
+
+    def types_of(self, queue: str) -> list[JobType]:
+        """The job types that run on a queue."""
+        return [t for t in self.job_types if t.queue == queue]
+
+    def policy(self, type_name: str, *, attempts: int | None = None, backoff: Backoff | None = None) -> RetryPolicy:
+        """Queue defaults, overridden by the job type, overridden by the job."""
+        jt = self.job_type(type_name)
+        q = self.queue(jt.queue)
+        resolved = attempts if attempts is not None else jt.attempts if jt.attempts is not None else q.attempts
+        if not (1 <= resolved <= q.max_attempts):
+            raise ValueError(
+                f"attempts={resolved} for {type_name!r} is outside 1..{q.max_attempts} "
+                f"(queue {q.name!r} max_attempts); pick a value in that range"
+            )
+        return RetryPolicy(
+            attempts=resolved,
+            backoff=backoff or jt.backoff or q.backoff,
+            timeout_s=jt.timeout_s or q.timeout_s,
+        )
+
+
+CATALOG = Catalog(
+    queues=(
+        QueueSpec("default", concurrency=10, timeout_s=120),
+        QueueSpec(
+            "images",
+            concurrency=5,
+            attempts=3,
+            backoff=Backoff("exponential", 1.0),
+            rate_limit=RateLimit(10, 60),
+            timeout_s=300,
+            memory_mb=2048,
+        ),
+        QueueSpec(
+            "video",
+            concurrency=2,
+            batch_size=1,
+            attempts=3,
+            backoff=Backoff("exponential", 2.0),
+            rate_limit=RateLimit(10, 60),
+            timeout_s=900,
+            memory_mb=3008,
+        ),
+        QueueSpec("notifications", concurrency=20, timeout_s=60),
+        QueueSpec("maintenance", concurrency=2, batch_size=1, timeout_s=900, memory_mb=1024),
+    ),
+    job_types=(
+        JobType(
+            "webhook.deliver",
+            queue="notifications",
+            processor="offload.processors.webhook:deliver",
+            attempts=5,
+            timeout_s=30,
+            priority=8,
+            description="POST a JSON body to a URL, HMAC-SHA256 signed; 5xx/429/timeouts retry.",
+        ),
+        JobType(
+            "http.fetch",
+            queue="default",
+            processor="offload.processors.http_fetch:fetch_to_s3",
+            timeout_s=110,
+            description="Download a URL into the payload bucket (or a given bucket/key).",
+        ),
+        JobType(
+            "diag.echo",
+            queue="default",
+            processor="offload.processors.diagnostics:echo",
+            description="Return the payload: a smoke test for a deployment.",
+        ),
+        JobType(
+            "diag.sleep",
+            queue="default",
+            processor="offload.processors.diagnostics:sleep",
+            description="Sleep in steps, reporting progress; checks cancellation between steps.",
+        ),
+        JobType(
+            "diag.flaky",
+            queue="default",
+            processor="offload.processors.diagnostics:flaky",
+            backoff=Backoff("exponential", 1.0),
+            description="Fail the first N attempts (retryable), then succeed: shows retries and the DLQ.",
+        ),
+    ),
+)

@@ -1,0 +1,46 @@
+"""What a processor gets besides its data: progress, deadline, cancellation, and the runtime."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from offload.errors import JobCancelledError, JobTimeoutError
+
+if TYPE_CHECKING:
+    from offload.jobs.model import Job
+    from offload.runtime import Runtime
+
+
+class JobContext:
+    """Handed to a processor for one attempt of one job."""
+
+    def __init__(self, job: Job, runtime: Runtime, *, deadline: float) -> None:
+        self.job_id = job.job_id
+        self.job_type = job.type
+        self.queue = job.queue
+        self.attempt = job.attempts
+        self.max_attempts = job.max_attempts
+        self.deadline = deadline
+        self.runtime = runtime
+        self.progress = job.progress
+
+    def remaining_s(self) -> float:
+        """Seconds left before this attempt's deadline (the type's timeout or Lambda's, whichever is first)."""
+        return self.deadline - time.time()
+
+    def update_progress(self, percent: int) -> None:
+        """Record progress (0-100); raises if the job was cancelled or has run past its timeout."""
+        if not 0 <= percent <= 100:
+            raise ValueError(f"progress must be 0..100, got {percent}")
+        job = self.runtime.store.set_progress(self.job_id, int(percent))
+        self.progress = int(percent)
+        if job is None or job.cancel_requested:
+            raise JobCancelledError(f"job {self.job_id} was cancelled while running")
+        if self.remaining_s() <= 0:
+            raise JobTimeoutError(f"job {self.job_id} ran past its timeout at {percent}% progress")
+
+    def cancelled(self) -> bool:
+        """True once someone has asked for this job to be cancelled."""
+        job = self.runtime.store.get(self.job_id)
+        return job is None or job.cancel_requested or job.status.value == "cancelled"

@@ -1,0 +1,156 @@
+"""The job record, its lifecycle, and the SQS message that points at it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from offload.catalog import Backoff
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    DELAYED = "delayed"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Completed, failed and cancelled jobs never run again on their own."""
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# The only moves the store allows; each store write is conditional on its source states.
+# FAILED -> QUEUED exists only for an operator's explicit retry (`offload jobs retry`).
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.ACTIVE, JobStatus.CANCELLED, JobStatus.FAILED}),
+    JobStatus.DELAYED: frozenset({JobStatus.ACTIVE, JobStatus.CANCELLED, JobStatus.FAILED}),
+    JobStatus.ACTIVE: frozenset(
+        {JobStatus.ACTIVE, JobStatus.DELAYED, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+    ),
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED}),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+def sources_of(target: JobStatus) -> list[JobStatus]:
+    """The states a job may be in for a write that moves it to `target`."""
+    return [s for s, targets in TRANSITIONS.items() if target in targets]
+
+
+class JobErrorInfo(BaseModel):
+    """Why a job (or one attempt of it) failed: which step, and what happened."""
+
+    step: str
+    reason: str
+    kind: str = "error"
+    attempt: int = 0
+    at: str = ""
+
+
+class Job(BaseModel):
+    """One job record as stored in the jobs table."""
+
+    job_id: str
+    type: str
+    queue: str
+    status: JobStatus
+    progress: int = 0
+    attempts: int = 0
+    max_attempts: int
+    backoff: dict[str, Any]
+    timeout_s: int
+    priority: int = 5
+    data: Any = None
+    data_ref: str | None = None
+    result: Any = None
+    error: JobErrorInfo | None = None
+    idempotency_key: str | None = None
+    webhook_url: str | None = None
+    created_at: str
+    updated_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    run_at: str | None = None
+    lease_until: float | None = None
+    cancel_requested: bool = False
+    expires_at: int | None = None
+
+    @property
+    def backoff_policy(self) -> Backoff:
+        """The stored backoff as the catalog type."""
+        return Backoff(**self.backoff)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields clients poll for: status, progress, result, error."""
+        return self.model_dump(
+            mode="json",
+            include={
+                "job_id",
+                "type",
+                "queue",
+                "status",
+                "progress",
+                "attempts",
+                "max_attempts",
+                "result",
+                "error",
+                "created_at",
+                "started_at",
+                "finished_at",
+            },
+        )
+
+
+class JobMessage(BaseModel):
+    """The SQS body: ids only; the job record holds the data."""
+
+    v: int = 1
+    job_id: str
+    type: str
+
+
+class ForeignMessage(BaseModel):
+    """A body sent straight to a queue by another system: a type and its data, no job record yet."""
+
+    type: str
+    data: Any = Field(default_factory=dict)
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_job_id() -> str:
+    """A time-ordered id: 12 hex digits of milliseconds, then 16 random ones."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+def idempotent_job_id(type_name: str, key: str) -> str:
+    """The id every enqueue with this type and idempotency key maps to."""
+    digest = hashlib.sha256(f"{type_name}\0{key}".encode()).hexdigest()
+    return f"idem-{digest[:32]}"
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON; raises TypeError naming what could not be encoded."""
+    return json.dumps(value, separators=(",", ":"), default=_unencodable)
+
+
+def _unencodable(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable: {value!r:.80}")

@@ -1,0 +1,101 @@
+"""What the outside world hears about finished jobs: EventBridge events, admin alerts, webhooks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from offload.jobs.model import Job, JobStatus, to_json
+from offload.observability import logger
+
+EVENT_SOURCE = "offload.jobs"
+DETAIL_TYPES = {
+    JobStatus.COMPLETED: "Job Completed",
+    JobStatus.FAILED: "Job Failed",
+    JobStatus.CANCELLED: "Job Cancelled",
+}
+SIGNATURE_HEADER = "X-Offload-Signature"
+# PutEvents takes at most 10 entries per call.
+_PUT_EVENTS_MAX = 10
+
+
+def event_detail(job: Job) -> dict[str, Any]:
+    """The event/webhook body for a finished job."""
+    return job.summary()
+
+
+class EventBuffer:
+    """Collects a batch's terminal events and sends them in as few PutEvents calls as possible."""
+
+    def __init__(self, events_client: Any, bus: str) -> None:
+        self._client = events_client
+        self._bus = bus
+        self._entries: list[dict[str, Any]] = []
+
+    def add(self, job: Job) -> None:
+        """Queue the event for a job that reached a terminal state."""
+        self._entries.append(
+            {
+                "Source": EVENT_SOURCE,
+                "DetailType": DETAIL_TYPES[job.status],
+                "Detail": to_json(event_detail(job)),
+                "EventBusName": self._bus,
+                "Resources": [],
+            }
+        )
+
+    def flush(self) -> int:
+        """Send what was collected; returns how many entries EventBridge refused (logged, not raised:
+        the jobs are already finished and their records are the source of truth)."""
+        refused = 0
+        entries, self._entries = self._entries, []
+        for i in range(0, len(entries), _PUT_EVENTS_MAX):
+            chunk = entries[i : i + _PUT_EVENTS_MAX]
+            try:
+                resp = self._client.put_events(Entries=chunk)
+                refused += int(resp.get("FailedEntryCount", 0))
+            except Exception:
+                logger.exception("could not publish job events", count=len(chunk))
+                refused += len(chunk)
+        if refused:
+            logger.error("EventBridge refused job events", refused=refused)
+        return refused
+
+
+def publish_alert(sns_client: Any, topic_arn: str, job: Job) -> None:
+    """Tell the admins a job has failed for good."""
+    reason = job.error.reason if job.error else "unknown"
+    step = job.error.step if job.error else "unknown"
+    subject = f"offload: job {job.type} failed"[:100]
+    message = (
+        f"Job {job.job_id} ({job.type} on queue {job.queue}) failed after {job.attempts} of "
+        f"{job.max_attempts} attempts.\nStep: {step}\nReason: {reason}\n\n"
+        f"Retry it: offload jobs retry {job.job_id}\nOr redrive the queue: offload queues redrive {job.queue}\n\n"
+        + json.dumps(job.summary(), indent=2)
+    )
+    sns_client.publish(TopicArn=topic_arn, Subject=subject, Message=message)
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The signature header value for a webhook body: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={mac}"
+
+
+def verify(secret: str, body: bytes, header: str, *, tolerance_s: int = 300, now: float | None = None) -> bool:
+    """True when `header` is a valid signature of `body` made within `tolerance_s` (for receivers)."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        ts = int(parts["t"])
+        given = parts["v1"]
+    except (KeyError, ValueError):
+        return False
+    current = time.time() if now is None else now
+    if abs(current - ts) > tolerance_s:
+        return False
+    expected = sign(secret, body, ts).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, given)

@@ -1,0 +1,104 @@
+"""The SQS side of jobs: send, retry visibility, dead-letter moves and DLQ reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from offload.jobs.model import JobMessage
+from offload.settings import Settings
+
+
+@dataclass(frozen=True)
+class DlqMessage:
+    """A message read from a dead-letter queue, with what is needed to delete it."""
+
+    body: str
+    receipt_handle: str
+    message_id: str
+    attributes: dict[str, str]
+
+
+class JobQueues:
+    """Sends and moves job messages between a catalog queue and its DLQ."""
+
+    def __init__(self, sqs: Any, settings: Settings) -> None:
+        self._sqs = sqs
+        self._settings = settings
+
+    def send(self, queue: str, message: JobMessage, *, delay_s: int = 0) -> str:
+        """Put a job message on a catalog queue; returns the SQS message id."""
+        resp = self._sqs.send_message(
+            QueueUrl=self._settings.queue_urls(queue).url,
+            MessageBody=message.model_dump_json(),
+            DelaySeconds=delay_s,
+        )
+        return str(resp["MessageId"])
+
+    def send_raw(self, queue: str, body: str) -> None:
+        """Put a body back on a catalog queue as it is (a foreign {type, data} message)."""
+        self._sqs.send_message(QueueUrl=self._settings.queue_urls(queue).url, MessageBody=body)
+
+    def retry_later(self, queue: str, receipt_handle: str, delay_s: int) -> None:
+        """Keep a received message hidden for the backoff delay; it comes back then."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self._settings.queue_urls(queue).url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_s
+        )
+
+    def dead_letter(self, queue: str, body: str, *, reason: str, job_id: str | None, source_message_id: str) -> None:
+        """Copy a message to the queue's DLQ with why it is there (the caller then acknowledges it)."""
+        attributes = {
+            "offload-reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
+            "offload-source-message-id": {"DataType": "String", "StringValue": source_message_id},
+        }
+        if job_id:
+            attributes["offload-job-id"] = {"DataType": "String", "StringValue": job_id}
+        self._sqs.send_message(
+            QueueUrl=self._settings.queue_urls(queue).dlq_url, MessageBody=body, MessageAttributes=attributes
+        )
+
+    def receive_dead(self, queue: str, *, max_messages: int = 10, hide_s: int = 60) -> list[DlqMessage]:
+        """Read up to 10 DLQ messages, hiding them for `hide_s` while the caller handles them."""
+        resp = self._sqs.receive_message(
+            QueueUrl=self._settings.queue_urls(queue).dlq_url,
+            MaxNumberOfMessages=max_messages,
+            VisibilityTimeout=hide_s,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+        )
+        return [
+            DlqMessage(
+                body=m["Body"],
+                receipt_handle=m["ReceiptHandle"],
+                message_id=m["MessageId"],
+                attributes={k: v.get("StringValue", "") for k, v in m.get("MessageAttributes", {}).items()},
+            )
+            for m in resp.get("Messages", [])
+        ]
+
+    def delete_dead(self, queue: str, receipt_handle: str) -> None:
+        """Remove a handled message from the DLQ."""
+        self._sqs.delete_message(QueueUrl=self._settings.queue_urls(queue).dlq_url, ReceiptHandle=receipt_handle)
+
+    def release_dead(self, queue: str, receipt_handle: str) -> None:
+        """Make a DLQ message visible again (it was read but is not ours to move)."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self._settings.queue_urls(queue).dlq_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0
+        )
+
+    def depth(self, queue: str) -> dict[str, int]:
+        """SQS's approximate counts for a queue and its DLQ."""
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        urls = self._settings.queue_urls(queue)
+        main = self._sqs.get_queue_attributes(QueueUrl=urls.url, AttributeNames=names)["Attributes"]
+        dlq = self._sqs.get_queue_attributes(QueueUrl=urls.dlq_url, AttributeNames=names[:1])["Attributes"]
+        return {
+            "visible": int(main.get(names[0], 0)),
+            "in_flight": int(main.get(names[1], 0)),
+            "delayed": int(main.get(names[2], 0)),
+            "dlq": int(dlq.get(names[0], 0)),
+        }

@@ -1,0 +1,72 @@
+"""Find a job type's processor function and its payload model, from the catalog's dotted path."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from offload.catalog import Catalog
+from offload.errors import NonRetryableError
+
+
+class PayloadError(NonRetryableError):
+    """The job's data does not match its type's payload model."""
+
+
+@dataclass(frozen=True)
+class Processor:
+    """A job type's function and the pydantic model its data must satisfy."""
+
+    func: Callable[..., Any]
+    payload_model: type[BaseModel]
+
+
+_cache: dict[str, Processor] = {}
+
+
+def load_processor(catalog: Catalog, type_name: str) -> Processor:
+    """Import the processor named by the catalog; the error says what is wrong with the entry."""
+    path = catalog.job_type(type_name).processor
+    if path in _cache:
+        return _cache[path]
+    module_name, _, func_name = path.partition(":")
+    module = importlib.import_module(module_name)
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise TypeError(f"job type {type_name!r}: {module_name} has no function {func_name!r}")
+    params = list(inspect.signature(func).parameters)
+    hints = typing.get_type_hints(func)
+    model = hints.get(params[0]) if params else None
+    if len(params) != 2 or not (inspect.isclass(model) and issubclass(model, BaseModel)):
+        raise TypeError(
+            f"job type {type_name!r}: {path} must be `def f(data: SomeModel, ctx: JobContext)` "
+            "with a pydantic model as the first parameter's annotation"
+        )
+    _cache[path] = Processor(func=func, payload_model=model)
+    return _cache[path]
+
+
+def validate_payload(catalog: Catalog, type_name: str, data: Any) -> BaseModel:
+    """The data parsed into its model, or PayloadError naming each bad field and value."""
+    model = load_processor(catalog, type_name).payload_model
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise PayloadError(describe_validation_error(type_name, exc)) from None
+
+
+def describe_validation_error(type_name: str, exc: ValidationError) -> str:
+    """One line per problem: where, what was given, what was expected."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(the whole payload)"
+        given = err.get("input")
+        shown = "" if err["type"] == "missing" else f" (got {given!r:.60})"
+        problems.append(f"data.{where}: {err['msg']}{shown}" if where[0] != "(" else f"{where}: {err['msg']}{shown}")
+    return f"invalid payload for {type_name!r}: " + "; ".join(problems)

@@ -1,0 +1,309 @@
+"""The job store on DynamoDB: every status change is one conditional write.
+
+The condition on each write is derived from `model.TRANSITIONS`, so a job can never
+move backwards, a finished job is never touched by a late or duplicate delivery, and
+two workers cannot both start the same job while its lease is held.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from offload.jobs.model import Job, JobErrorInfo, JobStatus, now_iso, sources_of, to_json
+
+# Fields kept as JSON strings: DynamoDB numbers would come back as Decimal otherwise.
+_JSON_FIELDS = ("data", "result", "backoff", "error")
+_INDEX = "by-queue-status"
+
+
+def _queue_status(queue: str, status: JobStatus) -> str:
+    return f"{queue}#{status.value}"
+
+
+def _encode(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": repr(value) if isinstance(value, float) else str(value)}
+    return {"S": str(value)}
+
+
+def _to_item(job: Job) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    for name, value in job.model_dump(mode="json").items():
+        if value is None:
+            continue
+        item[name] = {"S": to_json(value)} if name in _JSON_FIELDS else _encode(value)
+    item["queue_status"] = {"S": _queue_status(job.queue, job.status)}
+    return item
+
+
+def _from_item(item: dict[str, Any]) -> Job:
+    raw: dict[str, Any] = {}
+    for name, typed in item.items():
+        ((kind, value),) = typed.items()
+        if kind == "N":
+            raw[name] = float(value) if "." in value or "e" in value.lower() else int(value)
+        elif kind == "BOOL":
+            raw[name] = value
+        elif name in _JSON_FIELDS:
+            raw[name] = json.loads(value)
+        else:
+            raw[name] = value
+    raw.pop("queue_status", None)
+    return Job.model_validate(raw)
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """What happened when a worker tried to start a job."""
+
+    job: Job | None  # the record after the write, or as it stood when the write was refused
+    started: bool
+
+
+class JobStore:
+    """Reads and conditional writes of job records."""
+
+    def __init__(self, client: Any, table: str, *, retain_completed_s: int, retain_failed_s: int) -> None:
+        self._db = client
+        self.table = table
+        self.retain_completed_s = retain_completed_s
+        self.retain_failed_s = retain_failed_s
+
+    # -- reads -------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        """The job, or None if it never existed or has expired."""
+        resp = self._db.get_item(TableName=self.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True)
+        item = resp.get("Item")
+        return _from_item(item) if item else None
+
+    def list_jobs(self, queue: str, status: JobStatus, *, limit: int = 50, newest_first: bool = True) -> list[Job]:
+        """Jobs of one queue in one status, newest first."""
+        jobs: list[Job] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": _INDEX,
+            "KeyConditionExpression": "queue_status = :qs",
+            "ExpressionAttributeValues": {":qs": {"S": _queue_status(queue, status)}},
+            "ScanIndexForward": not newest_first,
+        }
+        while len(jobs) < limit:
+            resp = self._db.query(Limit=limit - len(jobs), **kwargs)
+            jobs.extend(_from_item(i) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return jobs
+
+    def count(self, queue: str, status: JobStatus) -> int:
+        """How many jobs of one queue are in one status (finished ones until they expire)."""
+        total = 0
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": _INDEX,
+            "KeyConditionExpression": "queue_status = :qs",
+            "ExpressionAttributeValues": {":qs": {"S": _queue_status(queue, status)}},
+            "Select": "COUNT",
+        }
+        while True:
+            resp = self._db.query(**kwargs)
+            total += resp["Count"]
+            if "LastEvaluatedKey" not in resp:
+                return total
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    # -- writes ------------------------------------------------------------------------
+    def create(self, job: Job) -> tuple[Job, bool]:
+        """Insert a new job; if its id exists and has not expired, return that one instead."""
+        try:
+            self._db.put_item(
+                TableName=self.table,
+                Item=_to_item(job),
+                ConditionExpression="attribute_not_exists(job_id) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return job, True
+        except ClientError as exc:
+            old = _refused_item(exc)
+            if old is None:
+                raise
+            return _from_item(old), False
+
+    def start(self, job_id: str, queue: str, *, lease_s: float, now: float | None = None) -> StartOutcome:
+        """Mark the job active and count the attempt, unless it is finished, cancelled,
+        out of attempts, or leased by a live worker."""
+        now = time.time() if now is None else now
+        waiting_states = [s for s in sources_of(JobStatus.ACTIVE) if s != JobStatus.ACTIVE]
+        values = _status_values(waiting_states)
+        values.update(
+            {
+                ":active": {"S": JobStatus.ACTIVE.value},
+                ":now": {"N": repr(now)},
+                ":lease": {"N": repr(now + lease_s)},
+                ":ts": {"S": now_iso()},
+                ":one": {"N": "1"},
+                ":false": {"BOOL": False},
+            }
+        )
+        waiting = " OR ".join(f"#s = :s{i}" for i in range(len(waiting_states)))
+        try:
+            resp = self._db.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=(
+                    "SET #s = :active, queue_status = :qs, lease_until = :lease, started_at = :ts, updated_at = :ts "
+                    "ADD attempts :one"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(job_id) AND attempts < max_attempts "
+                    "AND (attribute_not_exists(cancel_requested) OR cancel_requested = :false) "
+                    f"AND (({waiting}) OR (#s = :active AND lease_until < :now))"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={**values, ":qs": {"S": _queue_status(queue, JobStatus.ACTIVE)}},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            old = _refused_item(exc)
+            return StartOutcome(job=_from_item(old) if old else None, started=False)
+        return StartOutcome(job=_from_item(resp["Attributes"]), started=True)
+
+    def set_progress(self, job_id: str, progress: int) -> Job | None:
+        """Record progress of an active job; returns the record (it carries cancel_requested)."""
+        return self._update(job_id, None, sets={"progress": progress}, allowed=[JobStatus.ACTIVE])
+
+    def complete(self, job: Job, result: Any) -> Job | None:
+        """active -> completed, with the result; expires after the completed retention."""
+        return self._finish(job, JobStatus.COMPLETED, {"result": result, "progress": 100}, self.retain_completed_s)
+
+    def fail(self, job: Job, error: JobErrorInfo) -> Job | None:
+        """-> failed, with the error; expires after the failed retention."""
+        return self._finish(job, JobStatus.FAILED, {"error": error.model_dump()}, self.retain_failed_s)
+
+    def cancel(self, job: Job, allowed: list[JobStatus] | None = None) -> Job | None:
+        """-> cancelled: a waiting job, or an active one whose processor stopped on request."""
+        return self._finish(job, JobStatus.CANCELLED, {}, self.retain_failed_s, allowed=allowed)
+
+    def request_cancel(self, job_id: str) -> Job | None:
+        """Flag an active job; its processor sees the flag at its next progress update."""
+        return self._update(job_id, None, sets={"cancel_requested": True}, allowed=[JobStatus.ACTIVE])
+
+    def wait_retry(self, job: Job, error: JobErrorInfo) -> Job | None:
+        """active -> delayed: the attempt failed and a retry is scheduled."""
+        return self._update(
+            job.job_id, job.queue, target=JobStatus.DELAYED, sets={"error": error.model_dump()}, removes=["lease_until"]
+        )
+
+    def defer(self, job: Job) -> Job | None:
+        """active -> delayed, giving back the attempt that start() counted (rate limited, not failed)."""
+        return self._update(
+            job.job_id, job.queue, target=JobStatus.DELAYED, sets={}, removes=["lease_until"], add_attempts=-1
+        )
+
+    def requeue(self, job: Job) -> Job | None:
+        """failed -> queued for an operator's retry: attempts start again from zero."""
+        return self._update(
+            job.job_id,
+            job.queue,
+            target=JobStatus.QUEUED,
+            sets={"attempts": 0, "progress": 0, "cancel_requested": False},
+            removes=["error", "result", "finished_at", "expires_at", "lease_until", "started_at"],
+        )
+
+    # -- helpers -----------------------------------------------------------------------
+    def _finish(
+        self,
+        job: Job,
+        target: JobStatus,
+        sets: dict[str, Any],
+        retain_s: int,
+        allowed: list[JobStatus] | None = None,
+    ) -> Job | None:
+        now = time.time()
+        return self._update(
+            job.job_id,
+            job.queue,
+            target=target,
+            sets={**sets, "finished_at": now_iso(), "expires_at": int(now + retain_s)},
+            removes=["lease_until"],
+            allowed=allowed,
+        )
+
+    def _update(
+        self,
+        job_id: str,
+        queue: str | None,
+        *,
+        target: JobStatus | None = None,
+        sets: dict[str, Any],
+        removes: list[str] | None = None,
+        allowed: list[JobStatus] | None = None,
+        add_attempts: int = 0,
+    ) -> Job | None:
+        """One conditional update; None when the job is missing or not in an allowed state.
+
+        `allowed` defaults to the states TRANSITIONS lets move to `target`. A status change
+        also rewrites queue_status (the GSI key), which is why the caller passes the queue.
+        """
+        if not allowed:
+            allowed = sources_of(target) if target else []
+        names = {"#s": "status"}
+        values: dict[str, Any] = {**_status_values(allowed), ":ts": {"S": now_iso()}}
+        set_parts = ["updated_at = :ts"]
+        if target is not None:
+            if queue is None:
+                raise ValueError("a status change needs the job's queue")
+            set_parts += ["#s = :target", "queue_status = :qs"]
+            values[":target"] = {"S": target.value}
+            values[":qs"] = {"S": _queue_status(queue, target)}
+        for i, (name, value) in enumerate(sets.items()):
+            names[f"#f{i}"] = name
+            values[f":v{i}"] = {"S": to_json(value)} if name in _JSON_FIELDS else _encode(value)
+            set_parts.append(f"#f{i} = :v{i}")
+        expr = "SET " + ", ".join(set_parts)
+        if add_attempts:
+            values[":inc"] = {"N": str(add_attempts)}
+            expr += " ADD attempts :inc"
+        if removes:
+            expr += " REMOVE " + ", ".join(removes)
+        states = " OR ".join(f"#s = :s{i}" for i in range(len(allowed)))
+        try:
+            resp = self._db.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=expr,
+                ConditionExpression=f"attribute_exists(job_id) AND ({states})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return _from_item(resp["Attributes"])
+
+
+def _status_values(statuses: list[JobStatus]) -> dict[str, Any]:
+    return {f":s{i}": {"S": s.value} for i, s in enumerate(statuses)}
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _refused_item(exc: ClientError) -> dict[str, Any] | None:
+    """The item as it stood when a conditional write was refused (None if it did not exist)."""
+    if not _is_condition_failure(exc):
+        return None
+    return exc.response.get("Item")

@@ -1,0 +1,328 @@
+"""The worker: turns one SQS batch into job runs, retries, dead letters and events.
+
+Per record: parse the body (or adopt a foreign message), start the job with a
+conditional write (which refuses finished, cancelled, leased and exhausted jobs), run
+its processor, and record the outcome. A retryable failure keeps the message with its
+visibility set to the backoff delay; exhausted or non-retryable failures mark the job
+`failed`, copy the message to the DLQ, alert, and acknowledge it, so nothing loops.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import BaseModel, ValidationError
+
+from offload.catalog import SQS_MAX_DELAY_S, SQS_MAX_VISIBILITY_S, UnknownJobTypeError
+from offload.errors import JobCancelledError, NonRetryableError, RateLimitedError
+from offload.jobs.context import JobContext
+from offload.jobs.enqueue import enqueue, load_data
+from offload.jobs.model import (
+    ForeignMessage,
+    Job,
+    JobErrorInfo,
+    JobMessage,
+    JobStatus,
+    now_iso,
+    to_json,
+)
+from offload.jobs.notify import EventBuffer, event_detail, publish_alert
+from offload.jobs.registry import PayloadError, describe_validation_error, load_processor, validate_payload
+from offload.observability import NAMESPACE, logger
+from offload.runtime import Runtime
+
+_LOG_KEYS = ["job_id", "job_type", "queue", "attempt"]
+# A started job's lease outlives the function timeout by this much, so a redelivery after
+# a crash or timeout can start it again, and a duplicate during a live run cannot.
+_LEASE_MARGIN_S = 5.0
+
+
+class RetryLater(Exception):
+    """Raised to the batch processor so the record is reported as a batch item failure."""
+
+
+@dataclass
+class _Batch:
+    """What one invocation shares across its records."""
+
+    events: EventBuffer
+    deadline: float
+
+
+class Worker:
+    """Processes SQS batches for one catalog queue."""
+
+    def __init__(self, runtime: Runtime, queue: str) -> None:
+        self.rt = runtime
+        self.queue = queue
+        self.spec = runtime.catalog.queue(queue)
+
+    # -- entry point -------------------------------------------------------------------
+    def handle_batch(self, event: dict[str, Any], lambda_context: Any = None) -> Any:
+        """Process an SQS event; returns the partial batch response (`batchItemFailures`)."""
+        remaining = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context else self.spec.timeout_s
+        batch = _Batch(
+            events=EventBuffer(self.rt.clients.events, self.rt.settings.event_bus), deadline=time.time() + remaining
+        )
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        try:
+            return process_partial_response(
+                event=event,
+                record_handler=lambda record: self.process_record(record, batch),
+                processor=processor,
+                context=lambda_context,
+            )
+        finally:
+            batch.events.flush()
+
+    def process_record(self, record: SQSRecord, batch: _Batch) -> None:
+        """Handle one message; returning acknowledges it, raising RetryLater keeps it."""
+        job = self._job_for(record)
+        if job is None:
+            return
+        logger.append_keys(job_id=job.job_id, job_type=job.type, queue=job.queue, attempt=job.attempts + 1)
+        try:
+            self._start_and_run(job, record, batch)
+        except RetryLater:
+            raise
+        except Exception:
+            logger.exception("unexpected error handling the message; it will be redelivered")
+            raise
+        finally:
+            logger.remove_keys(_LOG_KEYS)
+
+    # -- parsing -----------------------------------------------------------------------
+    def _job_for(self, record: SQSRecord) -> Job | None:
+        """The job record this message points at (creating it for foreign messages), or None
+        when the message was unusable and has been dead-lettered."""
+        body = record.body
+        try:
+            raw = json.loads(body)
+        except json.JSONDecodeError as exc:
+            return self._reject(record, f"message body is not JSON ({exc.msg} at char {exc.pos}): {body[:120]!r}")
+        if not isinstance(raw, dict):
+            return self._reject(record, f"message body must be a JSON object, got {type(raw).__name__}")
+        if "job_id" in raw:
+            try:
+                msg = JobMessage.model_validate(raw)
+            except ValidationError as exc:
+                return self._reject(record, describe_validation_error("job message", exc))
+            job = self.rt.store.get(msg.job_id)
+            if job is None:
+                return self._reject(
+                    record, f"no job record {msg.job_id!r}: it expired or was never created", job_id=msg.job_id
+                )
+            return job
+        if "type" in raw:
+            return self._adopt(record, raw)
+        return self._reject(record, "message body has neither 'job_id' (an offload job) nor 'type' (a new job)")
+
+    def _adopt(self, record: SQSRecord, raw: dict[str, Any]) -> Job | None:
+        """A {type, data} body sent straight to the queue becomes a job whose id is the message id."""
+        job_id = f"sqs-{record.message_id}"
+        try:
+            foreign = ForeignMessage.model_validate(raw)
+            validate_payload(self.rt.catalog, foreign.type, foreign.data)
+        except (ValidationError, UnknownJobTypeError, PayloadError) as exc:
+            reason = describe_validation_error("message", exc) if isinstance(exc, ValidationError) else str(exc)
+            return self._reject(record, reason, job_id=job_id, type_name=str(raw.get("type")))
+        job = _new_record(self.rt, job_id, foreign.type, foreign.data)
+        stored, _ = self.rt.store.create(job)
+        return stored
+
+    def _reject(
+        self, record: SQSRecord, reason: str, *, job_id: str | None = None, type_name: str = "(unreadable)"
+    ) -> Job | None:
+        """Record a failed job for an unusable message, dead-letter the message, acknowledge it.
+
+        Returns None (there is no job to run), so callers can `return self._reject(...)`."""
+        job_id = job_id or f"msg-{record.message_id}"
+        logger.error("rejected message", reason=reason, message_id=record.message_id, job_id=job_id)
+        existing = self.rt.store.get(job_id)
+        if existing is None:
+            placeholder = _new_record(self.rt, job_id, type_name, None, queue=self.queue, known_type=False)
+            existing, _ = self.rt.store.create(placeholder)
+        error = JobErrorInfo(step="parse", reason=reason, kind="bad_message", at=now_iso())
+        failed = self.rt.store.fail(existing, error) if not existing.status.terminal else None
+        self.rt.queues.dead_letter(
+            self.queue, record.body, reason=reason, job_id=job_id, source_message_id=record.message_id
+        )
+        if failed is not None:
+            self._count("JobsFailed", failed)
+        return None
+
+    # -- running -----------------------------------------------------------------------
+    def _start_and_run(self, job: Job, record: SQSRecord, batch: _Batch) -> None:
+        lease_s = self.spec.timeout_s + _LEASE_MARGIN_S
+        outcome = self.rt.store.start(job.job_id, job.queue, lease_s=lease_s)
+        if not outcome.started:
+            self._not_started(outcome.job or job, record, batch)
+            return
+        assert outcome.job is not None
+        job = outcome.job
+        logger.append_keys(attempt=job.attempts)
+        logger.info("job started", max_attempts=job.max_attempts)
+        began = time.time()
+        ctx = JobContext(job, self.rt, deadline=min(began + job.timeout_s, batch.deadline - 1))
+        try:
+            if job.type not in {t.name for t in self.rt.catalog.job_types}:
+                raise NonRetryableError(f"job type {job.type!r} is not in this deployment's catalog")
+            processor = load_processor(self.rt.catalog, job.type)
+            payload = validate_payload(self.rt.catalog, job.type, load_data(self.rt, job))
+            result = processor.func(payload, ctx)
+            result = _json_result(result)
+        except JobCancelledError:
+            self._finish_cancelled(job, batch)
+        except RateLimitedError as exc:
+            self._defer(job, exc.retry_after_s)
+        except NonRetryableError as exc:
+            step = "validate" if isinstance(exc, PayloadError) else "process"
+            self._fail(job, _error(job, step, exc, kind="permanent"), record, batch)
+        except Exception as exc:
+            self._attempt_failed(job, _error(job, "process", exc, kind="retryable"), record, batch)
+        else:
+            self._complete(job, result, began, batch)
+
+    def _not_started(self, job: Job, record: SQSRecord, batch: _Batch) -> None:
+        """The conditional start was refused: say why and do the one right thing."""
+        if job.status.terminal:
+            logger.info("duplicate delivery of a finished job; skipped", status=job.status.value)
+        elif job.cancel_requested:
+            cancelled = self.rt.store.cancel(job)
+            if cancelled is not None:
+                self._announce(cancelled, batch)
+        elif job.status == JobStatus.ACTIVE and (job.lease_until or 0) >= time.time():
+            logger.info("job is running in another invocation; this delivery is a duplicate")
+        elif job.attempts >= job.max_attempts:
+            reason = (
+                f"the worker stopped (timeout or crash) during the last of {job.max_attempts} attempts; "
+                "see the function's logs for this job id"
+            )
+            self._fail(job, JobErrorInfo(step="process", reason=reason, kind="crashed", at=now_iso()), record, batch)
+        else:
+            logger.warning("job could not be started; it will be redelivered", status=job.status.value)
+            raise RetryLater(f"job {job.job_id} in state {job.status.value} could not be started")
+
+    def _complete(self, job: Job, result: Any, began: float, batch: _Batch) -> None:
+        done = self.rt.store.complete(job, result)
+        if done is None:
+            logger.warning("job finished but its record had moved on (cancelled or finished elsewhere)")
+            return
+        duration_ms = (time.time() - began) * 1000
+        logger.info("job completed", duration_ms=round(duration_ms, 1))
+        self._count("JobsCompleted", done)
+        self._count("JobDuration", done, value=duration_ms, unit=MetricUnit.Milliseconds)
+        self._announce(done, batch)
+
+    def _attempt_failed(self, job: Job, error: JobErrorInfo, record: SQSRecord, batch: _Batch) -> None:
+        if job.attempts >= job.max_attempts:
+            error.reason = f"{error.reason} (attempt {job.attempts} of {job.max_attempts}; no attempts left)"
+            self._fail(job, error, record, batch)
+            return
+        delay = min(math.ceil(job.backoff_policy.delay_for(job.attempts)), SQS_MAX_VISIBILITY_S)
+        logger.warning("job attempt failed; will retry", reason=error.reason, retry_in_s=delay)
+        self.rt.store.wait_retry(job, error)
+        self.rt.queues.retry_later(self.queue, record.receipt_handle, delay)
+        self._count("JobsRetried", job)
+        raise RetryLater(error.reason)
+
+    def _fail(self, job: Job, error: JobErrorInfo, record: SQSRecord, batch: _Batch) -> None:
+        failed = self.rt.store.fail(job, error)
+        if failed is None:
+            logger.info("job already finished elsewhere; not failing it again")
+            return
+        logger.error("job failed", step=error.step, reason=error.reason, kind=error.kind)
+        self.rt.queues.dead_letter(
+            self.queue, record.body, reason=error.reason, job_id=job.job_id, source_message_id=record.message_id
+        )
+        self._count("JobsFailed", failed)
+        try:
+            publish_alert(self.rt.clients.sns, self.rt.settings.alert_topic_arn, failed)
+        except Exception:
+            logger.exception("could not publish the failure alert")
+        self._announce(failed, batch)
+
+    def _finish_cancelled(self, job: Job, batch: _Batch) -> None:
+        cancelled = self.rt.store.cancel(job, allowed=[JobStatus.ACTIVE])
+        logger.info("job cancelled while running")
+        if cancelled is not None:
+            self._count("JobsCancelled", cancelled)
+            self._announce(cancelled, batch)
+
+    def _defer(self, job: Job, retry_after_s: float) -> None:
+        """Rate limited: give the attempt back and re-send the message for later."""
+        delay = min(max(1, math.ceil(retry_after_s)), SQS_MAX_DELAY_S)
+        self.rt.store.defer(job)
+        self.rt.queues.send(job.queue, JobMessage(job_id=job.job_id, type=job.type), delay_s=delay)
+        logger.info("job deferred by rate limit", retry_in_s=delay)
+        self._count("JobsDeferred", job)
+
+    def _announce(self, job: Job, batch: _Batch) -> None:
+        """The terminal event, and the webhook when the job asked for one."""
+        batch.events.add(job)
+        if job.webhook_url and job.type != "webhook.deliver":
+            try:
+                enqueue(
+                    "webhook.deliver",
+                    {"url": job.webhook_url, "event": f"job.{job.status.value}", "payload": event_detail(job)},
+                    idempotency_key=f"{job.job_id}:{job.status.value}",
+                    runtime=self.rt,
+                )
+            except Exception:
+                logger.exception("could not queue the job's webhook")
+
+    def _count(self, name: str, job: Job, *, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+        with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
+            metric.add_dimension(name="queue", value=job.queue)
+            metric.add_dimension(name="job_type", value=job.type)
+
+
+def _json_result(result: Any) -> Any:
+    """The processor's return value as JSON data; a value that can't be stored fails the job."""
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    try:
+        to_json(result)
+    except TypeError as exc:
+        raise NonRetryableError(f"the processor's result can't be stored as JSON: {exc}") from None
+    return result
+
+
+def _error(job: Job, step: str, exc: BaseException, *, kind: str) -> JobErrorInfo:
+    reason = str(exc) or type(exc).__name__
+    if type(exc).__name__ not in reason:
+        reason = f"{type(exc).__name__}: {reason}"
+    return JobErrorInfo(step=step, reason=reason[:2000], kind=kind, attempt=job.attempts, at=now_iso())
+
+
+def _new_record(
+    rt: Runtime, job_id: str, type_name: str, data: Any, *, queue: str | None = None, known_type: bool = True
+) -> Job:
+    """A queued job record for a message that arrived without one."""
+    ts = now_iso()
+    if known_type:
+        jt = rt.catalog.job_type(type_name)
+        policy = rt.catalog.policy(type_name)
+        queue, attempts, backoff, timeout = jt.queue, policy.attempts, policy.backoff, policy.timeout_s
+    else:
+        spec = rt.catalog.queue(queue or "default")
+        attempts, backoff, timeout = 1, spec.backoff, spec.timeout_s
+    return Job(
+        job_id=job_id,
+        type=type_name,
+        queue=queue or "default",
+        status=JobStatus.QUEUED,
+        max_attempts=attempts,
+        backoff=backoff.as_dict(),
+        timeout_s=timeout,
+        data=data,
+        created_at=ts,
+        updated_at=ts,
+    )

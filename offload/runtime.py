@@ -1,0 +1,52 @@
+"""Everything a running piece of offload needs, built once: settings, clients, store, queues."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from offload.aws import Clients
+from offload.catalog import CATALOG, Catalog
+from offload.jobs.queues import JobQueues
+from offload.jobs.store import JobStore
+from offload.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """The wiring of one deployment: which table, which queues, which clients."""
+
+    settings: Settings
+    clients: Clients = field(default_factory=Clients)
+    catalog: Catalog = CATALOG
+
+    @cached_property
+    def store(self) -> JobStore:
+        return JobStore(
+            self.clients.dynamodb,
+            self.settings.table,
+            retain_completed_s=self.settings.retain_completed_s,
+            retain_failed_s=self.settings.retain_failed_s,
+        )
+
+    @cached_property
+    def queues(self) -> JobQueues:
+        return JobQueues(self.clients.sqs, self.settings)
+
+
+_default: Runtime | None = None
+
+
+def default_runtime() -> Runtime:
+    """The runtime described by this process's environment (inside Lambda: the stack's variables)."""
+    global _default
+    if _default is None:
+        _default = Runtime(Settings.from_env(), Clients(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")))
+    return _default
+
+
+def set_default_runtime(runtime: Runtime | None) -> None:
+    """Use this runtime for calls that are not given one (the CLI and tests set it)."""
+    global _default
+    _default = runtime

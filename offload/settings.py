@@ -1,0 +1,82 @@
+"""Where the deployed resources are: read once from the environment (or stack outputs).
+
+The CDK stack gives every function these variables, the stack's `ClientConfig` output
+holds the same JSON for clients, and the CLI builds Settings from either. Deeper code
+receives a Settings object and never reads os.environ itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, Field, ValidationError
+
+ENV_PREFIX = "OFFLOAD_"
+
+
+class QueueUrls(BaseModel):
+    """A catalog queue's SQS URL and its dead-letter queue's URL."""
+
+    url: str
+    dlq_url: str
+
+
+class Settings(BaseModel):
+    """The resources one deployment of offload uses."""
+
+    table: str = Field(description="DynamoDB jobs table name")
+    queues: dict[str, QueueUrls] = Field(description="catalog queue name -> URLs")
+    event_bus: str = Field(description="EventBridge bus for Job Completed / Job Failed")
+    alert_topic_arn: str = Field(description="SNS topic for admin alerts")
+    payload_bucket: str = Field(description="S3 bucket for large job data and fetched files")
+    webhook_secret_arn: str | None = Field(default=None, description="Secrets Manager secret that signs webhooks")
+    webhook_secret: str | None = Field(default=None, description="Signing secret given directly (local use)")
+    retain_completed_s: int = Field(default=3600, ge=60)
+    retain_failed_s: int = Field(default=86_400, ge=60)
+    large_data_bytes: int = Field(default=64 * 1024, ge=1024, description="job data above this goes to S3")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build from OFFLOAD_* variables; the error names every missing or bad one."""
+        env = os.environ if env is None else env
+        raw: dict[str, object] = {}
+        for name in cls.model_fields:
+            value = env.get(ENV_PREFIX + name.upper())
+            if value is None:
+                continue
+            raw[name] = json.loads(value) if name == "queues" else value
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            missing = [ENV_PREFIX + str(e["loc"][0]).upper() for e in exc.errors() if e["type"] == "missing"]
+            hint = (
+                f"missing {', '.join(missing)}: run inside the deployed stack, against `offload local up`, "
+                "or pass --stack so the CLI reads the stack outputs"
+                if missing
+                else str(exc)
+            )
+            raise SettingsError(hint) from exc
+
+    def to_env(self) -> dict[str, str]:
+        """The OFFLOAD_* variables that rebuild these settings."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            out[ENV_PREFIX + name.upper()] = json.dumps(value) if name == "queues" else str(value)
+        return out
+
+    def queue_urls(self, queue: str) -> QueueUrls:
+        """The URLs of a catalog queue, or an error that lists the deployed ones."""
+        try:
+            return self.queues[queue]
+        except KeyError:
+            raise SettingsError(
+                f"queue {queue!r} is not deployed in this stack; deployed: {', '.join(sorted(self.queues))}"
+            ) from None
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a deployment."""

@@ -1,0 +1,56 @@
+"""Shared fixtures: fake AWS credentials, moto, a provisioned stack and a runtime."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Never reach a real AWS account from the tests, whatever the developer's shell holds.
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "OffloadTest",
+        "POWERTOOLS_DEV": "false",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "CDK_DISABLE_VERSION_CHECK": "1",
+    }
+)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto for every AWS call inside the test."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def settings(aws: None):
+    from tests.support.aws import provision
+    from tests.support.processors import TEST_CATALOG
+
+    return provision(TEST_CATALOG)
+
+
+@pytest.fixture
+def runtime(settings):
+    """A runtime on the moto stack with the test job types, also set as the default."""
+    from offload.aws import Clients
+    from offload.runtime import Runtime, set_default_runtime
+    from tests.support.processors import RUNS, TEST_CATALOG
+
+    RUNS.clear()
+    rt = Runtime(settings, Clients(region="us-east-1"), catalog=TEST_CATALOG)
+    set_default_runtime(rt)
+    yield rt
+    set_default_runtime(None)

@@ -1,0 +1,232 @@
+"""The worker's behaviours, driven through SQS on moto exactly as Lambda's event source would."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import boto3
+import pytest
+
+from offload.jobs import admin
+from offload.jobs.enqueue import enqueue
+from offload.jobs.model import JobStatus
+from offload.local.sqs_events import receive_event
+from tests.support.aws import catch_alerts, catch_events, drain_bodies
+from tests.support.processors import RUNS
+from tests.support.worker import Pump
+
+
+def _status(rt, job_id):
+    return rt.store.get(job_id).status
+
+
+def test_enqueued_job_completes_with_its_result_and_a_completed_event(runtime):
+    events = catch_events(runtime.settings)
+    job_id = enqueue("diag.echo", {"hello": "world"})
+    assert _status(runtime, job_id) == JobStatus.QUEUED
+
+    Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal)
+
+    job = runtime.store.get(job_id)
+    assert (job.status, job.result, job.progress, job.attempts) == (JobStatus.COMPLETED, {"hello": "world"}, 100, 1)
+    assert job.expires_at is not None and job.expires_at - time.time() == pytest.approx(3600, abs=5)
+    [event] = drain_bodies(events)
+    assert event["detail-type"] == "Job Completed" and event["detail"]["job_id"] == job_id
+
+
+def test_retryable_failure_retries_with_configured_backoff_then_dead_letters_fails_and_alerts(runtime):
+    alerts = catch_alerts(runtime.settings)
+    visibility: list[int] = []
+    runtime.clients.sqs.meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility", lambda params, **_: visibility.append(params["VisibilityTimeout"])
+    )
+    job_id = enqueue("diag.flaky", {"fail_times": 10}, attempts=3)
+
+    Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal)
+
+    job = runtime.store.get(job_id)
+    assert job.status == JobStatus.FAILED and job.attempts == 3
+    assert job.error.step == "process" and "planned failure 3 of 10" in job.error.reason
+    assert "no attempts left" in job.error.reason
+    assert visibility == [1, 2], "exponential backoff from 1 s: wait 1 s after attempt 1, 2 s after attempt 2"
+    dead = runtime.queues.receive_dead("default")
+    assert [m.attributes["offload-job-id"] for m in dead] == [job_id]
+    [alert] = drain_bodies(alerts)
+    assert job_id in alert["Message"] and "failed after 3 of 3 attempts" in alert["Message"]
+
+
+def test_non_retryable_error_fails_at_once_without_using_more_attempts(runtime):
+    job_id = enqueue("test.refuse", {"why": "customer account closed"})
+
+    Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal)
+
+    job = runtime.store.get(job_id)
+    assert job.status == JobStatus.FAILED and job.attempts == 1 and RUNS == [job_id]
+    assert job.error.kind == "permanent" and "customer account closed" in job.error.reason
+    assert len(runtime.queues.receive_dead("default")) == 1
+
+
+def test_one_poison_message_in_a_batch_of_ten_fails_alone(runtime):
+    good = [enqueue("test.poison", {"poison": False}) for _ in range(9)]
+    bad = enqueue("test.poison", {"poison": True})
+    sqs = runtime.clients.sqs
+    url = runtime.settings.queue_urls("default").url
+    pump = Pump(runtime, "default")
+    event = receive_event(sqs, url, arn=pump.arn, batch_size=10)
+    assert event is not None and len(event["Records"]) == 10
+
+    response = pump.worker.handle_batch(event)
+
+    bad_message = next(r["messageId"] for r in event["Records"] if json.loads(r["body"])["job_id"] == bad)
+    assert response["batchItemFailures"] == [{"itemIdentifier": bad_message}]
+    assert all(_status(runtime, j) == JobStatus.COMPLETED for j in good)
+    assert _status(runtime, bad) == JobStatus.DELAYED
+
+
+def test_duplicate_delivery_of_a_finished_job_runs_the_processor_once(runtime):
+    job_id = enqueue("test.count", {"label": "once"})
+    pump = Pump(runtime, "default")
+    event = receive_event(runtime.clients.sqs, pump.url, arn=pump.arn)
+
+    first = pump.worker.handle_batch(event)
+    second = pump.worker.handle_batch(event)  # SQS at-least-once: the same message again
+
+    assert first == second == {"batchItemFailures": []}
+    assert RUNS == [job_id]
+    assert runtime.store.get(job_id).attempts == 1
+
+
+def test_duplicate_delivery_while_the_job_runs_is_skipped(runtime):
+    job_id = enqueue("test.progress", {"steps": 3, "pause_s": 0.3})
+    pump = Pump(runtime, "default")
+    event = receive_event(runtime.clients.sqs, pump.url, arn=pump.arn)
+    runner = threading.Thread(target=pump.worker.handle_batch, args=(event,))
+    runner.start()
+    deadline = time.time() + 5
+    while _status(runtime, job_id) != JobStatus.ACTIVE and time.time() < deadline:
+        time.sleep(0.02)
+
+    duplicate = pump.worker.handle_batch(event)
+    runner.join()
+
+    assert duplicate == {"batchItemFailures": []}
+    job = runtime.store.get(job_id)
+    assert job.status == JobStatus.COMPLETED and job.attempts == 1
+
+
+def test_cancelled_job_never_runs(runtime):
+    job_id = enqueue("test.count", {"label": "never"})
+    admin.cancel(runtime, job_id)
+
+    Pump(runtime, "default").until(lambda: runtime.queues.depth("default")["visible"] == 0)
+
+    assert RUNS == []
+    assert _status(runtime, job_id) == JobStatus.CANCELLED
+
+
+def test_progress_is_visible_while_the_job_runs(runtime):
+    job_id = enqueue("test.progress", {"steps": 4, "pause_s": 0.3})
+    pump = Pump(runtime, "default")
+    runner = threading.Thread(target=pump.once)
+    runner.start()
+    seen: set[int] = set()
+    while runner.is_alive():
+        job = runtime.store.get(job_id)
+        if job.status == JobStatus.ACTIVE:
+            seen.add(job.progress)
+        time.sleep(0.05)
+    runner.join()
+
+    assert {25, 50, 75} <= seen, f"progress observed while active: {sorted(seen)}"
+    assert _status(runtime, job_id) == JobStatus.COMPLETED
+
+
+def test_same_idempotency_key_gives_the_same_job_and_one_execution(runtime):
+    first = enqueue("test.count", {"label": "a"}, idempotency_key="order-42")
+    second = enqueue("test.count", {"label": "a"}, idempotency_key="order-42")
+    other = enqueue("test.count", {"label": "a"}, idempotency_key="order-43")
+
+    Pump(runtime, "default").until(lambda: runtime.queues.depth("default")["visible"] == 0)
+
+    assert first == second != other
+    assert sorted(RUNS) == sorted([first, other])
+
+
+@pytest.mark.parametrize(
+    ("body", "reason_part"),
+    [
+        ("this is not json", "message body is not JSON"),
+        (json.dumps({"type": "no.such.type", "data": {}}), "unknown job type 'no.such.type'"),
+        (json.dumps({"type": "diag.sleep", "data": {"seconds": "soon"}}), "data.seconds"),
+        (json.dumps([1, 2, 3]), "must be a JSON object"),
+    ],
+    ids=["not-json", "unknown-type", "invalid-payload", "not-an-object"],
+)
+def test_malformed_message_ends_as_a_failed_job_with_a_clear_reason_and_no_crash_loop(runtime, body, reason_part):
+    sqs = runtime.clients.sqs
+    url = runtime.settings.queue_urls("default").url
+    message_id = sqs.send_message(QueueUrl=url, MessageBody=body)["MessageId"]
+    pump = Pump(runtime, "default")
+
+    delivered, failed = pump.once()
+
+    assert (delivered, failed) == (1, []), "acknowledged, not left to loop"
+    assert pump.once() == (0, [])
+    [job] = admin.list_jobs(runtime, JobStatus.FAILED)
+    assert job.job_id in (f"msg-{message_id}", f"sqs-{message_id}")
+    assert reason_part in job.error.reason and job.error.step == "parse"
+    [dead] = runtime.queues.receive_dead("default")
+    assert dead.body == body and reason_part in dead.attributes["offload-reason"]
+
+
+def test_foreign_message_with_a_valid_type_becomes_a_job(runtime):
+    sqs = runtime.clients.sqs
+    url = runtime.settings.queue_urls("default").url
+    message_id = sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"type": "diag.echo", "data": {"n": 1}}))[
+        "MessageId"
+    ]
+
+    Pump(runtime, "default").until(lambda: runtime.store.get(f"sqs-{message_id}") is not None)
+
+    job = runtime.store.get(f"sqs-{message_id}")
+    assert job.status == JobStatus.COMPLETED and job.result == {"n": 1}
+
+
+def test_large_job_data_travels_through_s3(runtime):
+    blob = "x" * (runtime.settings.large_data_bytes + 10)
+    job_id = enqueue("diag.echo", {"blob": blob})
+    record = runtime.store.get(job_id)
+    assert record.data is None and record.data_ref == f"s3://{runtime.settings.payload_bucket}/jobs/{job_id}/data.json"
+
+    Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal)
+
+    assert runtime.store.get(job_id).result == {"blob": blob}
+
+
+def test_real_lambda_handler_module_processes_a_batch(runtime, monkeypatch):
+    for name, value in runtime.settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OFFLOAD_QUEUE", "default")
+    import importlib
+
+    from offload.runtime import set_default_runtime
+
+    set_default_runtime(None)  # the handler builds its runtime from the environment, as in Lambda
+    handler = importlib.import_module("functions.worker.handler")
+    job_id = enqueue("diag.echo", {"via": "handler"}, runtime=runtime)
+    pump = Pump(runtime, "default")
+    event = receive_event(boto3.client("sqs"), pump.url, arn=pump.arn)
+
+    class Context:
+        function_name = "offload-worker-default"
+        memory_limit_in_mb = 512
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:offload-worker-default"
+        aws_request_id = "req-1"
+
+        def get_remaining_time_in_millis(self) -> int:
+            return 60_000
+
+    assert handler.handler(event, Context()) == {"batchItemFailures": []}
+    assert runtime.store.get(job_id).result == {"via": "handler"}

@@ -1,0 +1,105 @@
+"""Provision the stack's resources in moto, the way the synthesized template declares them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from offload.catalog import Catalog
+from offload.settings import QueueUrls, Settings
+
+REGION = "us-east-1"
+WEBHOOK_SECRET = "test-signing-secret"
+
+
+def create_jobs_table(ddb: Any, name: str) -> None:
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "job_id", "AttributeType": "S"},
+            {"AttributeName": "queue_status", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-queue-status",
+                "KeySchema": [
+                    {"AttributeName": "queue_status", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
+def provision(catalog: Catalog, prefix: str = "offload-test") -> Settings:
+    """Create table, queues + DLQs, bus, topic, bucket and secret; return their Settings."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    table = f"{prefix}-jobs"
+    create_jobs_table(ddb, table)
+    queues: dict[str, QueueUrls] = {}
+    for spec in catalog.queues:
+        dlq_url = sqs.create_queue(QueueName=f"{prefix}-{spec.name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(
+            QueueName=f"{prefix}-{spec.name}",
+            Attributes={
+                "VisibilityTimeout": str(spec.visibility_timeout_s),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_attempts}),
+            },
+        )["QueueUrl"]
+        queues[spec.name] = QueueUrls(url=url, dlq_url=dlq_url)
+    bus = boto3.client("events", region_name=REGION).create_event_bus(Name=f"{prefix}-bus")["EventBusArn"]
+    topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{prefix}-alerts")["TopicArn"]
+    bucket = f"{prefix}-payloads"
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
+    secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=f"{prefix}-webhook", SecretString=WEBHOOK_SECRET
+    )["ARN"]
+    return Settings(
+        table=table,
+        queues=queues,
+        event_bus=bus.rsplit("/", 1)[-1],
+        alert_topic_arn=topic,
+        payload_bucket=bucket,
+        webhook_secret_arn=secret,
+    )
+
+
+def catch_events(settings: Settings) -> str:
+    """An SQS queue that receives every offload.jobs event from the bus (to assert on events)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    url = sqs.create_queue(QueueName="events-catcher")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all-jobs", EventBusName=settings.event_bus, EventPattern=json.dumps({"source": ["offload.jobs"]}))
+    events.put_targets(Rule="all-jobs", EventBusName=settings.event_bus, Targets=[{"Id": "catcher", "Arn": arn}])
+    return url
+
+
+def catch_alerts(settings: Settings) -> str:
+    """An SQS queue subscribed to the alert topic."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="alerts-catcher")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns", region_name=REGION).subscribe(TopicArn=settings.alert_topic_arn, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def drain_bodies(url: str) -> list[dict[str, Any]]:
+    """Every message body waiting on a queue, parsed (SNS/EventBridge envelopes included)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    out: list[dict[str, Any]] = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])

@@ -1,0 +1,78 @@
+"""Test-only job types: they record what happened so tests can count runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from offload.catalog import CATALOG, Backoff, Catalog, JobType
+from offload.errors import NonRetryableError
+from offload.jobs.context import JobContext
+
+RUNS: list[str] = []
+_lock = threading.Lock()
+
+
+class CountData(BaseModel):
+    label: str = "x"
+
+
+def count(data: CountData, ctx: JobContext) -> dict[str, Any]:
+    with _lock:
+        RUNS.append(ctx.job_id)
+    return {"label": data.label, "attempt": ctx.attempt}
+
+
+class PoisonData(BaseModel):
+    poison: bool = False
+
+
+def maybe_poison(data: PoisonData, ctx: JobContext) -> dict[str, Any]:
+    with _lock:
+        RUNS.append(ctx.job_id)
+    if data.poison:
+        raise RuntimeError("poisoned payload")
+    return {"ok": True}
+
+
+class ProgressData(BaseModel):
+    steps: int = Field(default=4, ge=1)
+    pause_s: float = 0.2
+
+
+def progress(data: ProgressData, ctx: JobContext) -> dict[str, Any]:
+    for step in range(1, data.steps + 1):
+        time.sleep(data.pause_s)
+        ctx.update_progress(round(100 * step / data.steps))
+    return {"steps": data.steps}
+
+
+class RefuseData(BaseModel):
+    why: str = "refused"
+
+
+def refuse(data: RefuseData, ctx: JobContext) -> None:
+    with _lock:
+        RUNS.append(ctx.job_id)
+    raise NonRetryableError(data.why)
+
+
+TEST_CATALOG = Catalog(
+    queues=CATALOG.queues,
+    job_types=(
+        *CATALOG.job_types,
+        JobType("test.count", queue="default", processor="tests.support.processors:count"),
+        JobType(
+            "test.poison",
+            queue="default",
+            processor="tests.support.processors:maybe_poison",
+            attempts=3,
+            backoff=Backoff("exponential", 1.0),
+        ),
+        JobType("test.progress", queue="default", processor="tests.support.processors:progress"),
+        JobType("test.refuse", queue="default", processor="tests.support.processors:refuse"),
+    ),
+)
