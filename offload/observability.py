@@ -13,3 +13,8 @@ NAMESPACE = "Offload"
 logger = Logger(service=SERVICE, level=os.environ.get("LOG_LEVEL", "INFO"))
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE), service=SERVICE)
+
+
+def metrics_enabled() -> bool:
+    """False when POWERTOOLS_METRICS_DISABLED is set (the local cloud sets it: no EMF on the terminal)."""
+    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() not in ("1", "true")

@@ -35,7 +35,7 @@ from offload.jobs.model import (
 )
 from offload.jobs.notify import EventBuffer, event_detail, publish_alert
 from offload.jobs.registry import PayloadError, describe_validation_error, load_processor, validate_payload
-from offload.observability import NAMESPACE, logger
+from offload.observability import NAMESPACE, logger, metrics_enabled
 from offload.runtime import Runtime
 
 _LOG_KEYS = ["job_id", "job_type", "queue", "attempt"]
@@ -279,6 +279,8 @@ class Worker:
                 logger.exception("could not queue the job's webhook")
 
     def _count(self, name: str, job: Job, *, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+        if not metrics_enabled():
+            return
         with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
             metric.add_dimension(name="queue", value=job.queue)
             metric.add_dimension(name="job_type", value=job.type)

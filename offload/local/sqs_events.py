@@ -86,15 +86,24 @@ def settle(sqs: Any, queue_url: str, event: dict[str, Any], response: dict[str, 
 
 
 def deliver_once(
-    sqs: Any, queue_url: str, handler: Any, *, arn: str, batch_size: int = 10, context: Any = None
+    sqs: Any,
+    queue_url: str,
+    handler: Any,
+    *,
+    arn: str,
+    batch_size: int = 10,
+    context: Any = None,
+    wait_s: int = 0,
+    report_failures: bool = True,
 ) -> tuple[int, list[str]]:
     """One event source poll: receive a batch, invoke `handler(event, context)`, settle.
 
     Returns (records delivered, failed message ids). If the handler raises, nothing is
     deleted, as on AWS: the whole batch comes back after its visibility timeout.
     """
-    event = receive_event(sqs, queue_url, arn=arn, batch_size=batch_size)
+    event = receive_event(sqs, queue_url, arn=arn, batch_size=batch_size, wait_s=wait_s)
     if event is None:
         return 0, []
     response = handler(event, context)
-    return len(event["Records"]), settle(sqs, queue_url, event, response)
+    # Without ReportBatchItemFailures, Lambda ignores the response: a return means all succeeded.
+    return len(event["Records"]), settle(sqs, queue_url, event, response if report_failures else None)

@@ -40,7 +40,8 @@ def test_retryable_failure_retries_with_configured_backoff_then_dead_letters_fai
     alerts = catch_alerts(runtime.settings)
     visibility: list[int] = []
     runtime.clients.sqs.meta.events.register(
-        "provide-client-params.sqs.ChangeMessageVisibility", lambda params, **_: visibility.append(params["VisibilityTimeout"])
+        "provide-client-params.sqs.ChangeMessageVisibility",
+        lambda params, **_: visibility.append(params["VisibilityTimeout"]),
     )
     job_id = enqueue("diag.flaky", {"fail_times": 10}, attempts=3)
 

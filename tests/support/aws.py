@@ -78,7 +78,9 @@ def catch_events(settings: Settings) -> str:
     events = boto3.client("events", region_name=REGION)
     url = sqs.create_queue(QueueName="events-catcher")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="all-jobs", EventBusName=settings.event_bus, EventPattern=json.dumps({"source": ["offload.jobs"]}))
+    events.put_rule(
+        Name="all-jobs", EventBusName=settings.event_bus, EventPattern=json.dumps({"source": ["offload.jobs"]})
+    )
     events.put_targets(Rule="all-jobs", EventBusName=settings.event_bus, Targets=[{"Id": "catcher", "Arn": arn}])
     return url
 

@@ -1,0 +1,1 @@
+"""How the Lambda layers are built (no Docker)."""

@@ -1,0 +1,55 @@
+"""The `offload` command: operate a deployment's jobs and queues from a terminal or a script.
+
+Global options say where the deployment is; commands that touch AWS find its resources
+on first use (OFFLOAD_* variables, else the stack's ClientConfig output). Expected errors
+print one red line on stderr and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from offload.cli import jobs, queues
+from offload.cli.errors import OffloadGroup
+from offload.cli.resources import CliState, Target
+
+DEFAULT_STACK = "Offload"
+DEFAULT_REGION = "us-east-1"
+
+app = typer.Typer(
+    cls=OffloadGroup,
+    help="Operate offload: add and inspect jobs, watch queues, redrive dead letters.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(queues.app, name="queues")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="Send every AWS call here (a local cloud)."),
+    ] = None,
+    stack: Annotated[
+        str, typer.Option("--stack", envvar="OFFLOAD_STACK", help="The CloudFormation stack to read outputs from.")
+    ] = DEFAULT_STACK,
+    region: Annotated[
+        str, typer.Option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="The AWS region.")
+    ] = DEFAULT_REGION,
+) -> None:
+    """Where the deployment is; OFFLOAD_* variables (OFFLOAD_TABLE, ...) take precedence over --stack."""
+    ctx.obj = CliState(Target(endpoint_url=endpoint_url or None, stack=stack, region=region))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,419 @@
+"""The local cloud: a moto server plus the stack's functions, event sources and schedules,
+all created from the synthesized template in cdk.out/."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
+from offload.local.schedule import next_fire
+from offload.local.sqs_events import deliver_once
+from offload.local.template import REGION, Template
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+# Inputs to synthesis: when any is newer than the template, `up` synthesizes again.
+SYNTH_INPUTS = ("app.py", "cdk.json", "stacks", "functions", "offload/catalog.py", "layers/runtime/requirements.txt")
+_CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=50)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody is listening on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def synthesize_if_stale(cdk_out: Path, stack_name: str, log: Any = print) -> bool:
+    """Run `python app.py` when the template is missing or older than its inputs; True if it ran."""
+    template = cdk_out / f"{stack_name}.template.json"
+    if template.exists():
+        built = template.stat().st_mtime
+        newest = max((_newest(ROOT / p) for p in SYNTH_INPUTS), default=0.0)
+        if newest <= built:
+            return False
+    log(f"synthesizing {stack_name} into {cdk_out} ...")
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1"}
+    proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"synthesis failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return True
+
+
+def _newest(path: Path) -> float:
+    if path.is_file():
+        return path.stat().st_mtime
+    return max((f.stat().st_mtime for f in path.rglob("*.py")), default=0.0) if path.exists() else 0.0
+
+
+class LambdaContext:
+    """The parts of Lambda's context object handlers use."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.function_name = spec.name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = spec.memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{spec.name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.name}"
+        self.log_stream_name = "local"
+        self._deadline = time.time() + spec.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+@dataclass
+class FunctionStats:
+    invocations: int = 0
+    records: int = 0
+    failed_records: int = 0
+    errors: int = 0
+
+
+class LocalFunction:
+    """One Lambda function, loaded in-process from its staged code with its own environment."""
+
+    def __init__(self, spec: FunctionSpec, extra_env: dict[str, str]) -> None:
+        self.spec = spec
+        self.env = {**spec.environment, **extra_env}
+        self.stats = FunctionStats()
+        self._lock = threading.Lock()
+        self._handler = self._load()
+
+    def _load(self) -> Any:
+        module_path, _, func = self.spec.handler.rpartition(".")
+        if not self.spec.code_dir:
+            raise RuntimeError(f"function {self.spec.name}: its code asset was not found in cdk.out")
+        file = Path(self.spec.code_dir, *module_path.split(".")).with_suffix(".py")
+        from offload.runtime import set_default_runtime
+
+        with _environment(self.env):
+            set_default_runtime(None)  # each function builds its runtime from its own environment
+            module = _import_file(f"_offload_local_{self.spec.logical_id}", file, self.spec.code_dir)
+            set_default_runtime(None)
+        return getattr(module, func)
+
+    def invoke(self, event: dict[str, Any], context: Any = None) -> Any:
+        """Call the handler as Lambda would; errors are counted and re-raised."""
+        ctx = context or LambdaContext(self.spec)
+        try:
+            response = self._handler(event, ctx)
+        except Exception:
+            with self._lock:
+                self.stats.errors += 1
+            logging.getLogger("offload.local").exception("function %s raised", self.spec.name)
+            raise
+        with self._lock:
+            self.stats.invocations += 1
+            records = len(event.get("Records", [])) if isinstance(event, dict) else 0
+            self.stats.records += records
+            if isinstance(response, dict):
+                self.stats.failed_records += len(response.get("batchItemFailures", []))
+        return response
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _import_file(name: str, file: Path, code_dir: str) -> ModuleType:
+    if code_dir not in sys.path:
+        sys.path.append(code_dir)
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot import handler file {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LocalCloud:
+    """Everything `offload local up` runs."""
+
+    stack_name: str = "Offload"
+    cdk_out: Path = ROOT / "cdk.out"
+    port: int = 4566
+    host: str = "127.0.0.1"
+    max_pollers_per_source: int = 4
+    ttl_sweep_s: float = 30.0
+    cron: bool = True
+    log: Any = print
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    provisioned: Provisioned | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    _server: Any = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _redis: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=_CLIENT_CONFIG,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> LocalCloud:
+        """Synthesize if needed, start the endpoint, create the stack, start delivering."""
+        os.environ.update(LOCAL_ENV)
+        synthesize_if_stale(self.cdk_out, self.stack_name, self.log)
+        template = Template.load(self.cdk_out, self.stack_name)
+        self._start_server()
+        self.provisioned = Provisioner(template, self.client).run()
+        redis_url = self._start_redis()
+        extra_env = {**LOCAL_ENV, "AWS_ENDPOINT_URL": self.endpoint}
+        if redis_url:
+            extra_env["REDIS_URL"] = redis_url
+        _quiet_function_logs()
+        for name, spec in self.provisioned.functions.items():
+            self.functions[name] = LocalFunction(spec, extra_env)
+        self.outputs = self._publish_outputs(template)
+        for source in self.provisioned.event_sources:
+            self._start_event_source(source)
+        self._spawn(self._sweep_ttl, "ttl-sweeper")
+        if self.cron:
+            for rule in self.provisioned.rules:
+                if rule.schedule:
+                    self._spawn(lambda r=rule: self._tick(r), f"cron-{rule.name}")
+        return self
+
+    def stop(self) -> None:
+        """Stop pollers, the cron ticker, the temporary Redis and the endpoint."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        if self._redis is not None:
+            self._redis.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._redis.wait(timeout=5)
+            if self._redis.poll() is None:
+                self._redis.kill()
+        if self._server is not None:
+            self._server.stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _start_server(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions executor calls back here
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    def _start_redis(self) -> str | None:
+        if os.environ.get("REDIS_URL"):
+            return os.environ["REDIS_URL"]
+        binary = shutil.which("redis-server")
+        if binary is None:
+            self.notices.append("no REDIS_URL and no redis-server on PATH: shared rate limits are off locally")
+            return None
+        port = free_port()
+        self._redis = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.notices.append(f"started a temporary redis-server on 127.0.0.1:{port} for this session")
+        return f"redis://127.0.0.1:{port}/0"
+
+    def _publish_outputs(self, template: Template) -> dict[str, str]:
+        """Resolve the stack outputs and register them, so describe_stacks finds them (the CLI does)."""
+        assert self.provisioned is not None
+        resolver = self.provisioned.resolver
+        outputs = {name: str(resolver.resolve(o["Value"])) for name, o in template.outputs.items()}
+        body = {
+            "Resources": {"LocalMarker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+        }
+        self.client("cloudformation").create_stack(StackName=self.stack_name, TemplateBody=json.dumps(body))
+        return outputs
+
+    # -- event sources -------------------------------------------------------------------
+    def _start_event_source(self, source: EventSourceSpec) -> None:
+        assert self.provisioned is not None
+        function = self.functions.get(source.function_name)
+        url = self.provisioned.queue_urls_by_arn.get(source.queue_arn)
+        if function is None or url is None:
+            self.notices.append(f"event source {source.logical_id}: its queue or function was not created")
+            return
+        for i in range(max(1, min(source.max_concurrency, self.max_pollers_per_source))):
+            self._spawn(lambda: self._poll(source, function, url), f"poll-{function.spec.name}-{i}")
+
+    def _poll(self, source: EventSourceSpec, function: LocalFunction, url: str) -> None:
+        sqs = self.client("sqs")
+        while not self._stop.is_set():
+            try:
+                delivered, _ = deliver_once(
+                    sqs,
+                    url,
+                    function.invoke,
+                    arn=source.queue_arn,
+                    batch_size=source.batch_size,
+                    wait_s=1,
+                    report_failures=source.report_failures,
+                )
+            except Exception:
+                delivered = 0
+                if self._stop.is_set():
+                    return
+                time.sleep(0.5)  # the function raised: the batch returns after its visibility timeout
+            if not delivered:
+                self._stop.wait(0.05)
+
+    # -- schedules and TTL ---------------------------------------------------------------
+    def trigger(self, rule_name: str) -> list[str]:
+        """Fire a rule's targets now, as its schedule would; returns what was delivered."""
+        assert self.provisioned is not None
+        for rule in self.provisioned.rules:
+            if rule.name == rule_name or rule.logical_id == rule_name:
+                return self._fire(rule)
+        known = ", ".join(r.name for r in self.provisioned.rules) or "none"
+        raise KeyError(f"no rule {rule_name!r}; rules: {known}")
+
+    def _tick(self, rule: RuleSpec) -> None:
+        assert rule.schedule is not None
+        while not self._stop.is_set():
+            due = next_fire(rule.schedule, time.time())
+            if self._stop.wait(max(0.0, due - time.time())):
+                return
+            self._fire(rule)
+
+    def _fire(self, rule: RuleSpec) -> list[str]:
+        delivered = []
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": REGION,
+            "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{rule.name}"],
+            "detail": {},
+        }
+        for target in rule.targets:
+            body = target["Input"] if "Input" in target else json.dumps(event)
+            arn = str(target["Arn"])
+            service = arn.split(":")[2]
+            if service == "sqs":
+                url = self.provisioned.queue_urls_by_arn[arn] if self.provisioned else ""
+                self.client("sqs").send_message(QueueUrl=url, MessageBody=body)
+            elif service == "sns":
+                self.client("sns").publish(TopicArn=arn, Message=body)
+            elif service == "lambda":
+                self.functions[arn.rsplit(":", 1)[-1]].invoke(json.loads(body))
+            elif service == "states":
+                self.client("stepfunctions").start_execution(stateMachineArn=arn, input=body)
+            else:
+                self.notices.append(f"rule {rule.name}: target {arn} is not delivered locally")
+                continue
+            delivered.append(arn)
+        return delivered
+
+    def _sweep_ttl(self) -> None:
+        while not self._stop.wait(self.ttl_sweep_s):
+            self.sweep_expired()
+
+    def sweep_expired(self, now: float | None = None) -> int:
+        """Delete items whose TTL attribute has passed (DynamoDB does this within days; we do it now)."""
+        assert self.provisioned is not None
+        ddb = self.client("dynamodb")
+        cutoff = int(time.time() if now is None else now)
+        removed = 0
+        for table, attribute in self.provisioned.ttl_tables.items():
+            keys = [k["AttributeName"] for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
+            pages = ddb.get_paginator("scan").paginate(
+                TableName=table,
+                FilterExpression="#t < :now",
+                ExpressionAttributeNames={"#t": attribute},
+                ExpressionAttributeValues={":now": {"N": str(cutoff)}},
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    ddb.delete_item(TableName=table, Key={k: item[k] for k in keys})
+                    removed += 1
+        return removed
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- reporting -----------------------------------------------------------------------
+    def describe(self) -> list[str]:
+        """What was created and what was left out, for the start-up banner."""
+        assert self.provisioned is not None
+        lines = [f"endpoint {self.endpoint}  (export AWS_ENDPOINT_URL={self.endpoint})"]
+        lines.append(
+            f"{len(self.functions)} functions in-process, {len(self.provisioned.event_sources)} SQS event sources, "
+            f"{sum(1 for r in self.provisioned.rules if r.schedule)} schedules, "
+            f"{len(self.provisioned.ttl_tables)} TTL tables swept every {self.ttl_sweep_s:.0f}s"
+        )
+        for rtype, why in sorted(self.provisioned.skipped.items()):
+            lines.append(f"not emulated: {rtype} ({why})")
+        lines.extend(self.notices)
+        return lines
+
+
+def _quiet_function_logs() -> None:
+    """Function logs go to .offload-local/functions.log, not over the terminal's live view."""
+    import offload.observability  # noqa: F401  (creates the handler this redirects)
+
+    path = ROOT / ".offload-local" / "functions.log"
+    path.parent.mkdir(exist_ok=True)
+    stream = path.open("a", buffering=1)
+    for name in ("offload", "offload.local"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(stream)

@@ -1,0 +1,1 @@
+"""CDK stacks: stacks compose, constructs build (one construct per concern)."""

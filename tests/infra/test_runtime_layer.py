@@ -1,0 +1,49 @@
+"""The runtime layer: built without Docker, cached by a stamp, carrying offload minus what never ships."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from layers.build import CONSTRAINTS, PACKAGE, REQUIREMENTS, _inputs_digest, build_layer
+
+
+def test_second_layer_build_with_nothing_changed_is_a_no_op(synthesis) -> None:
+    # Given the layer the session's synth built (or found current)
+    first = build_layer()
+    stamp_before = first.stamp.stat().st_mtime_ns
+    # when it is built again with nothing changed
+    second = build_layer()
+    # then the stamp already matched, nothing was rebuilt and the stamp was not rewritten
+    assert second.rebuilt is False
+    assert second.digest == first.digest == first.stamp.read_text().strip()
+    assert second.stamp.stat().st_mtime_ns == stamp_before
+
+
+def test_layer_digest_changes_when_a_shipped_source_changes(tmp_path: Path) -> None:
+    package = tmp_path / "offload"
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    before = _inputs_digest(REQUIREMENTS, CONSTRAINTS, package)
+    (package / "catalog.py").write_text((package / "catalog.py").read_text() + "\n# changed\n")
+    assert _inputs_digest(REQUIREMENTS, CONSTRAINTS, package) != before
+
+
+def test_layer_digest_ignores_packages_that_never_ship(tmp_path: Path) -> None:
+    package = tmp_path / "offload"
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    before = _inputs_digest(REQUIREMENTS, CONSTRAINTS, package)
+    for excluded in ("local", "cli"):
+        (package / excluded).mkdir(exist_ok=True)
+        (package / excluded / "new_module.py").write_text("X = 1\n")
+    (package / "__pycache__").mkdir(exist_ok=True)
+    (package / "__pycache__" / "catalog.cpython-311.pyc").write_bytes(b"\0")
+    assert _inputs_digest(REQUIREMENTS, CONSTRAINTS, package) == before
+
+
+def test_layer_ships_offload_and_dependencies_but_not_what_lambda_provides(synthesis) -> None:
+    site = build_layer().path / "python"
+    assert (site / "offload" / "catalog.py").is_file()
+    assert (site / "pydantic").is_dir() and (site / "aws_lambda_powertools").is_dir()
+    for absent in ("boto3", "botocore", "s3transfer", "offload/local", "offload/cli"):
+        assert not (site / absent).exists(), absent
+    assert not list(site.rglob("__pycache__")) and not list(site.rglob("*.pyc"))

@@ -1,0 +1,137 @@
+"""The worker functions: runtime, observability, environment contract and least-privilege IAM."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+from conftest import QueueWiring, ref_id, render, resources_of
+
+from offload.catalog import CATALOG
+from offload.settings import Settings
+
+SERVICE_WIDE = re.compile(r"^[A-Za-z0-9-]+:\*$")
+
+
+def _statements(node: object) -> Iterator[dict]:
+    """Every policy statement anywhere in the template (IAM policies, key, topic, queue, bucket policies)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("Statement"), list):
+            yield from node["Statement"]
+        for value in node.values():
+            yield from _statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _statements(value)
+
+
+def _worker_statements(template_json: dict, w: QueueWiring) -> list[dict]:
+    role_id = ref_id(w.function["Properties"]["Role"])
+    return [
+        s
+        for p in resources_of(template_json, "AWS::IAM::Policy").values()
+        if role_id in {ref_id(r) for r in p["Properties"]["Roles"]}
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _resources_allowed(statements: list[dict], action: str) -> set[str]:
+    """Logical ids of the resources that the statements allow `action` on."""
+    out: set[str] = set()
+    for s in statements:
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        if s["Effect"] == "Allow" and action in actions:
+            resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+            # "<Table.Arn>" and "<Table.Arn>/index/*" both name the table
+            out.update(re.match(r"<([A-Za-z0-9]+)", str(render(r))).group(1) for r in resources)
+    return out
+
+
+def test_every_function_is_arm64_on_python_3_14(template_json: dict) -> None:
+    functions = resources_of(template_json, "AWS::Lambda::Function")
+    assert functions
+    for fid, f in functions.items():
+        assert f["Properties"]["Architectures"] == ["arm64"], fid
+        assert f["Properties"]["Runtime"] == "python3.14", fid
+
+
+def test_every_function_has_active_tracing(template_json: dict) -> None:
+    for fid, f in resources_of(template_json, "AWS::Lambda::Function").items():
+        assert f["Properties"]["TracingConfig"] == {"Mode": "Active"}, fid
+
+
+def test_every_function_logs_json_at_the_context_log_level(template_json: dict, synthesis) -> None:
+    level = synthesis.app.node.try_get_context("offload:logLevel")
+    for fid, f in resources_of(template_json, "AWS::Lambda::Function").items():
+        logging = f["Properties"]["LoggingConfig"]
+        assert logging["LogFormat"] == "JSON", fid
+        assert logging["ApplicationLogLevel"] == level, fid
+        assert f["Properties"]["Environment"]["Variables"]["LOG_LEVEL"] == level, fid
+
+
+def test_every_worker_runs_the_worker_handler_with_the_runtime_layer(wiring: dict[str, QueueWiring]) -> None:
+    for name, w in wiring.items():
+        assert w.function["Properties"]["Handler"] == "worker.handler.handler", name
+        assert len(w.function["Properties"]["Layers"]) == 1, name
+
+
+def test_every_worker_environment_builds_offload_settings_with_every_catalog_queue(
+    wiring: dict[str, QueueWiring], synthesis
+) -> None:
+    for name, w in wiring.items():
+        env = render(w.function["Properties"]["Environment"]["Variables"])
+        settings = Settings.from_env(env)
+        assert sorted(settings.queues) == sorted(q.name for q in CATALOG.queues), name
+        assert settings.queue_urls(name).url == f"<{w.queue_id}>"
+        assert settings.queue_urls(name).dlq_url == f"<{w.dlq_id}>"
+        assert settings.webhook_secret_arn
+        assert env["OFFLOAD_QUEUE"] == name
+        assert env["POWERTOOLS_SERVICE_NAME"] == "offload"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Offload"
+        hours = synthesis.app.node.try_get_context("offload:completedRetentionHours")
+        assert settings.retain_completed_s == round(hours * 3600)
+
+
+def test_no_allow_statement_grants_every_action_or_every_action_of_a_service(template_json: dict) -> None:
+    broad = []
+    for s in _statements(template_json["Resources"]):
+        actions = s.get("Action", [])
+        for action in actions if isinstance(actions, list) else [actions]:
+            if s["Effect"] == "Allow" and (action == "*" or SERVICE_WIDE.match(action)):
+                broad.append(json.dumps(s)[:200])
+    assert broad == []
+
+
+def test_every_worker_may_send_to_every_catalog_queue_and_dlq(
+    template_json: dict, wiring: dict[str, QueueWiring]
+) -> None:
+    every_queue = {w.queue_id for w in wiring.values()} | {w.dlq_id for w in wiring.values()}
+    for name, w in wiring.items():
+        assert _resources_allowed(_worker_statements(template_json, w), "sqs:SendMessage") == every_queue, name
+
+
+def test_every_worker_consumes_only_its_own_queue(template_json: dict, wiring: dict[str, QueueWiring]) -> None:
+    for name, w in wiring.items():
+        statements = _worker_statements(template_json, w)
+        assert _resources_allowed(statements, "sqs:ReceiveMessage") == {w.queue_id}, name
+        assert _resources_allowed(statements, "sqs:DeleteMessage") == {w.queue_id}, name
+
+
+def test_every_worker_may_use_the_table_bus_topic_secret_and_bucket(
+    template_json: dict, wiring: dict[str, QueueWiring]
+) -> None:
+    (table,) = resources_of(template_json, "AWS::DynamoDB::Table")
+    (bus,) = resources_of(template_json, "AWS::Events::EventBus")
+    (topic,) = resources_of(template_json, "AWS::SNS::Topic")
+    (secret,) = resources_of(template_json, "AWS::SecretsManager::Secret")
+    for name, w in wiring.items():
+        env = w.function["Properties"]["Environment"]["Variables"]
+        bucket = ref_id(env["OFFLOAD_PAYLOAD_BUCKET"])
+        statements = _worker_statements(template_json, w)
+        assert table in _resources_allowed(statements, "dynamodb:UpdateItem"), name
+        assert table in _resources_allowed(statements, "dynamodb:Query"), name
+        assert _resources_allowed(statements, "events:PutEvents") == {bus}, name
+        assert _resources_allowed(statements, "sns:Publish") == {topic}, name
+        assert _resources_allowed(statements, "secretsmanager:GetSecretValue") == {secret}, name
+        assert _resources_allowed(statements, "s3:PutObject") == {bucket}, name
