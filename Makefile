@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test test-unit lint synth layers demo bench deploy lock clean
+.PHONY: setup test test-unit lint synth layers demo local bench deploy lock clean
 
 setup: $(STAMP) node_modules/.installed
 
@@ -35,6 +35,12 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+demo: setup
+	$(BIN)/python -m offload.local.demo
+
+local: setup
+	$(BIN)/offload local up
 
 layers: setup
 	$(BIN)/python -m layers.build

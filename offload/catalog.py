@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 # SQS caps a message's delay and a visibility timeout change at these values.
 SQS_MAX_DELAY_S = 900
@@ -131,6 +131,30 @@ class JobType:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """An EventBridge rule that enqueues a job on a cron schedule (UTC, EventBridge's 6 fields)."""
+
+    name: str
+    cron: str  # e.g. "0 2 * * ? *" for every day at 02:00 UTC
+    job_type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        fields = self.cron.split()
+        if len(fields) != 6 or "?" not in (fields[2], fields[4]):
+            raise CatalogError(
+                f"schedule {self.name!r}: {self.cron!r} must be EventBridge's 6-field cron "
+                "(minute hour day-of-month month day-of-week year) with '?' in day-of-month or day-of-week"
+            )
+
+    @property
+    def expression(self) -> str:
+        """The rule's ScheduleExpression."""
+        return f"cron({self.cron})"
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """The resolved retry/timeout policy of one job (type defaults, then per-job overrides)."""
 
@@ -145,6 +169,7 @@ class Catalog:
 
     queues: tuple[QueueSpec, ...]
     job_types: tuple[JobType, ...]
+    schedules: tuple[Schedule, ...] = ()
 
     def __post_init__(self) -> None:
         names = [q.name for q in self.queues]
@@ -165,6 +190,9 @@ class Catalog:
                 raise CatalogError(f"job type {jt.name!r}: attempts must be 1..{q.max_attempts}")
             if ":" not in jt.processor:
                 raise CatalogError(f"job type {jt.name!r}: processor {jt.processor!r} must look like 'module:function'")
+        for sched in self.schedules:
+            if sched.job_type not in types:
+                raise CatalogError(f"schedule {sched.name!r} names unknown job type {sched.job_type!r}")
 
     def queue(self, name: str) -> QueueSpec:
         """The queue called `name`."""
@@ -261,6 +289,42 @@ CATALOG = Catalog(
             processor="offload.processors.diagnostics:flaky",
             backoff=Backoff("exponential", 1.0),
             description="Fail the first N attempts (retryable), then succeed: shows retries and the DLQ.",
+        ),
+        JobType(
+            "maintenance.dlq_audit",
+            queue="maintenance",
+            processor="offload.processors.maintenance:dlq_audit",
+            attempts=2,
+            description="Count what waits in every DLQ and every failed job; alert the admins if any.",
+        ),
+        JobType(
+            "maintenance.queue_report",
+            queue="maintenance",
+            processor="offload.processors.maintenance:queue_report",
+            attempts=2,
+            description="Write a JSON report of jobs by queue and status to the payload bucket under reports/.",
+        ),
+    ),
+    schedules=(
+        Schedule(
+            "daily-dlq-audit",
+            "0 2 * * ? *",
+            "maintenance.dlq_audit",
+            description="Daily 02:00 UTC: DLQ audit",
+        ),
+        Schedule(
+            "weekly-queue-report",
+            "0 10 ? * MON *",
+            "maintenance.queue_report",
+            {"period": "week"},
+            description="Weekly, Monday 10:00 UTC: queue analytics report",
+        ),
+        Schedule(
+            "monthly-queue-report",
+            "0 9 1 * ? *",
+            "maintenance.queue_report",
+            {"period": "month"},
+            description="Monthly, on the 1st at 09:00 UTC: queue analytics report",
         ),
     ),
 )

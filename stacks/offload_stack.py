@@ -15,6 +15,7 @@ from stacks.constructs.job_queue import JobQueue, WorkerRuntime, pascal, worker_
 from stacks.constructs.jobs_table import JobsTable
 from stacks.constructs.payload_bucket import PayloadBucket
 from stacks.constructs.runtime_layer import RuntimeLayer
+from stacks.constructs.schedules import JobSchedules
 from stacks.constructs.webhook_secret import WebhookSecret
 
 SECONDS_PER_HOUR = 3600
@@ -109,6 +110,7 @@ class OffloadStack(Stack):
         )
         for q in queues:
             q.add_worker(runtime)
+        self.schedules = JobSchedules(self, "Schedules", catalog=catalog, queues={q.spec.name: q.queue for q in queues})
 
         self.client_config = client_config
         self.queues = queues

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from offload.catalog import CATALOG
 from offload.cli import render
@@ -20,7 +19,6 @@ from offload.jobs.enqueue import enqueue
 from offload.jobs.model import JobStatus
 
 app = typer.Typer(help="Add, inspect, list, cancel and retry jobs.", no_args_is_help=True)
-stdout = Console(highlight=False)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON with stable keys (for scripts).")]
 
@@ -112,7 +110,7 @@ def get(
     if as_json:
         render.emit_json(job.summary())
     else:
-        stdout.print(render.job_panel(job))
+        render.stdout.print(render.job_panel(job))
     if not watch or job.status == JobStatus.COMPLETED:
         return
     if not job.status.terminal:
@@ -137,7 +135,7 @@ def list_(
     if as_json:
         render.emit_json([j.summary() for j in jobs])
     else:
-        stdout.print(render.jobs_table(jobs))
+        render.stdout.print(render.jobs_table(jobs))
 
 
 @app.command()
@@ -151,14 +149,14 @@ def cancel(
     if as_json:
         render.emit_json(job.summary())
     elif job.status == JobStatus.CANCELLED:
-        stdout.print(f"[green]cancelled[/] job {job.job_id}; it will not run")
+        render.stdout.print(f"[green]cancelled[/] job {job.job_id}; it will not run")
     elif job.status == JobStatus.ACTIVE:
-        stdout.print(
+        render.stdout.print(
             f"job {job.job_id} is running: [yellow]asked it to stop[/] at its next progress update; "
             f"follow it with `offload jobs get {job.job_id} --watch`"
         )
     else:
-        stdout.print(f"job {job.job_id} finished before it could be cancelled: {job.status.value}")
+        render.stdout.print(f"job {job.job_id} finished before it could be cancelled: {job.status.value}")
 
 
 @app.command()
@@ -172,7 +170,7 @@ def retry(
     if as_json:
         render.emit_json(job.summary())
     else:
-        stdout.print(
+        render.stdout.print(
             f"[green]requeued[/] job {job.job_id} on queue {job.queue!r} from attempt 1 "
             f"(up to {job.max_attempts}); its dead-letter copy, if any, was removed"
         )
@@ -185,4 +183,4 @@ def types(as_json: JsonOption = False) -> None:
     if as_json:
         render.emit_json(rows)
     else:
-        stdout.print(render.job_types_table(rows))
+        render.stdout.print(render.job_types_table(rows))

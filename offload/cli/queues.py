@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from offload.cli import render
 from offload.cli.jobs import JsonOption, check_queue
@@ -13,7 +12,6 @@ from offload.cli.resources import runtime_of
 from offload.jobs import admin
 
 app = typer.Typer(help="Queue statistics and dead-letter redrive.", no_args_is_help=True)
-stdout = Console(highlight=False)
 
 
 @app.command()
@@ -23,7 +21,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         render.emit_json(rows)
     else:
-        stdout.print(render.queue_stats_table(rows))
+        render.stdout.print(render.queue_stats_table(rows))
 
 
 @app.command()
@@ -39,4 +37,4 @@ def redrive(
         render.emit_json(render.redrive_json(report))
     else:
         for line in render.redrive_lines(report):
-            stdout.print(line)
+            render.stdout.print(line)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import typer
-from rich.console import Group, RenderableType
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -27,6 +28,8 @@ STATUS_STYLE = {
 # The panel shows this much of a result; --json shows all of it.
 RESULT_PREVIEW_CHARS = 2000
 REASON_CHARS = 60
+
+stdout = Console(highlight=False)
 
 
 def emit_json(value: Any) -> None:
@@ -100,9 +103,9 @@ def _preview(result: Any) -> RenderableType:
 
 def jobs_table(jobs: list[Job]) -> Table:
     """One row per job: id, type, queue, status, attempts, error reason, created."""
-    table = Table(title=f"{len(jobs)} job(s)", title_justify="left")
+    table = Table(title=f"{len(jobs)} job(s)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("id", "type", "queue", "status", "attempts", "error", "created"):
-        table.add_column(name, no_wrap=name in ("id", "status"), overflow="fold")
+        table.add_column(name, no_wrap=name in ("id", "status"))
     for job in jobs:
         reason = job.error.reason if job.error else ""
         if len(reason) > REASON_CHARS:
@@ -114,7 +117,7 @@ def jobs_table(jobs: list[Job]) -> Table:
             status_text(job.status),
             f"{job.attempts}/{job.max_attempts}",
             Text(reason, style="red"),
-            when(job.created_at),
+            _ago((datetime.now(UTC) - datetime.fromisoformat(job.created_at)).total_seconds()),
         )
     return table
 
@@ -140,9 +143,9 @@ def job_types(catalog: Catalog) -> list[dict[str, Any]]:
 
 def job_types_table(rows: list[dict[str, Any]]) -> Table:
     """The rows of `job_types` as a table."""
-    table = Table(title="job types", title_justify="left")
+    table = Table(title="job types", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("name", "queue", "attempts", "backoff", "timeout", "description"):
-        table.add_column(name, no_wrap=name == "name")
+        table.add_column(name, no_wrap=name in ("name", "backoff"))
     for row in rows:
         b = row["backoff"]
         backoff = f"fixed {b['delay_s']:g}s" if b["kind"] == "fixed" else f"exp {b['delay_s']:g}-{b['max_delay_s']:g}s"
@@ -154,7 +157,7 @@ def job_types_table(rows: list[dict[str, Any]]) -> Table:
 
 def queue_stats_table(rows: list[dict[str, Any]]) -> Table:
     """Jobs by status and SQS message counts, one row per deployed queue."""
-    table = Table(title="queues", title_justify="left")
+    table = Table(title="queues", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     job_columns = ("waiting", "active", "delayed", "failed", "completed", "cancelled")
     table.add_column("queue", no_wrap=True)
     for name in job_columns:

@@ -56,6 +56,11 @@ def retry(rt: Runtime, job_id: str) -> Job:
     job = get_job(rt, job_id)
     if job.status != JobStatus.FAILED:
         raise AdminError(f"job {job_id} is {job.status.value}; only failed jobs can be retried")
+    if _from_bad_message(job):
+        raise AdminError(
+            f"job {job_id} records a message that could not be used ({job.error.reason if job.error else ''}); "
+            f"fix the producer, or `offload queues redrive {job.queue}` to read the message again"
+        )
     found = _take_from_dlq(rt, job)
     requeued = rt.store.requeue(job)
     if requeued is None:
@@ -109,7 +114,9 @@ def redrive(rt: Runtime, queue: str, *, limit: int | None = None) -> RedriveRepo
     kept: list[DlqMessage] = []
     try:
         while limit is None or len(report.moved) + report.resent_foreign < limit:
-            batch = rt.queues.receive_dead(queue, hide_s=60)
+            # Never read more than the limit leaves: every message read is moved or kept.
+            wanted = 10 if limit is None else min(10, limit - len(report.moved) - report.resent_foreign)
+            batch = rt.queues.receive_dead(queue, max_messages=wanted, hide_s=60)
             if not batch:
                 break
             for message in batch:
@@ -126,6 +133,8 @@ def redrive(rt: Runtime, queue: str, *, limit: int | None = None) -> RedriveRepo
 def _redrive_one(rt: Runtime, queue: str, message: DlqMessage, report: RedriveReport) -> bool:
     job_id = _job_id_of(message)
     job = rt.store.get(job_id) if job_id else None
+    if job is not None and _from_bad_message(job):
+        job = None  # its record holds no usable data: re-read the message itself below
     if job is not None and job.type in {t.name for t in rt.catalog.job_types}:
         if job.status == JobStatus.FAILED:
             if rt.store.requeue(job) is None:
@@ -146,6 +155,11 @@ def _redrive_one(rt: Runtime, queue: str, message: DlqMessage, report: RedriveRe
     reason = message.attributes.get("offload-reason", "unusable message")
     report.left.append(f"message {message.message_id}: {reason}")
     return False
+
+
+def _from_bad_message(job: Job) -> bool:
+    """Jobs the worker recorded for an unusable message: the message, not the record, is the input."""
+    return job.error is not None and job.error.kind == "bad_message"
 
 
 def _job_id_of(message: DlqMessage) -> str | None:

@@ -140,7 +140,7 @@ class JobStore:
         """Mark the job active and count the attempt, unless it is finished, cancelled,
         out of attempts, or leased by a live worker."""
         now = time.time() if now is None else now
-        waiting_states = [s for s in sources_of(JobStatus.ACTIVE) if s != JobStatus.ACTIVE]
+        waiting_states: list[JobStatus] = [s for s in sources_of(JobStatus.ACTIVE) if s != JobStatus.ACTIVE]
         values = _status_values(waiting_states)
         values.update(
             {
@@ -275,7 +275,9 @@ class JobStore:
             values[":inc"] = {"N": str(add_attempts)}
             expr += " ADD attempts :inc"
         if removes:
-            expr += " REMOVE " + ", ".join(removes)
+            # Placeholders: several field names (error, result, ...) are DynamoDB reserved words.
+            names.update({f"#r{i}": name for i, name in enumerate(removes)})
+            expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
         states = " OR ".join(f"#s = :s{i}" for i in range(len(allowed)))
         try:
             resp = self._db.update_item(

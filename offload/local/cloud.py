@@ -25,6 +25,7 @@ import boto3
 from botocore.config import Config
 
 from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
+from offload.local.rules import fire_rule
 from offload.local.schedule import next_fire
 from offload.local.sqs_events import deliver_once
 from offload.local.template import REGION, Template
@@ -202,7 +203,8 @@ class LocalCloud:
     def start(self) -> LocalCloud:
         """Synthesize if needed, start the endpoint, create the stack, start delivering."""
         os.environ.update(LOCAL_ENV)
-        synthesize_if_stale(self.cdk_out, self.stack_name, self.log)
+        if self.cdk_out.resolve() == (ROOT / "cdk.out").resolve():
+            synthesize_if_stale(self.cdk_out, self.stack_name, self.log)  # another assembly is taken as given
         template = Template.load(self.cdk_out, self.stack_name)
         self._start_server()
         self.provisioned = Provisioner(template, self.client).run()
@@ -313,13 +315,8 @@ class LocalCloud:
 
     # -- schedules and TTL ---------------------------------------------------------------
     def trigger(self, rule_name: str) -> list[str]:
-        """Fire a rule's targets now, as its schedule would; returns what was delivered."""
-        assert self.provisioned is not None
-        for rule in self.provisioned.rules:
-            if rule.name == rule_name or rule.logical_id == rule_name:
-                return self._fire(rule)
-        known = ", ".join(r.name for r in self.provisioned.rules) or "none"
-        raise KeyError(f"no rule {rule_name!r}; rules: {known}")
+        """Fire a rule's targets now, as its schedule would; returns the target ARNs."""
+        return fire_rule(self.client, rule_name, invoke_lambda=lambda name, event: self.functions[name].invoke(event))
 
     def _tick(self, rule: RuleSpec) -> None:
         assert rule.schedule is not None
@@ -327,39 +324,10 @@ class LocalCloud:
             due = next_fire(rule.schedule, time.time())
             if self._stop.wait(max(0.0, due - time.time())):
                 return
-            self._fire(rule)
-
-    def _fire(self, rule: RuleSpec) -> list[str]:
-        delivered = []
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "123456789012",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "region": REGION,
-            "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{rule.name}"],
-            "detail": {},
-        }
-        for target in rule.targets:
-            body = target["Input"] if "Input" in target else json.dumps(event)
-            arn = str(target["Arn"])
-            service = arn.split(":")[2]
-            if service == "sqs":
-                url = self.provisioned.queue_urls_by_arn[arn] if self.provisioned else ""
-                self.client("sqs").send_message(QueueUrl=url, MessageBody=body)
-            elif service == "sns":
-                self.client("sns").publish(TopicArn=arn, Message=body)
-            elif service == "lambda":
-                self.functions[arn.rsplit(":", 1)[-1]].invoke(json.loads(body))
-            elif service == "states":
-                self.client("stepfunctions").start_execution(stateMachineArn=arn, input=body)
-            else:
-                self.notices.append(f"rule {rule.name}: target {arn} is not delivered locally")
-                continue
-            delivered.append(arn)
-        return delivered
+            try:
+                self.trigger(rule.name)
+            except Exception:
+                logging.getLogger("offload.local").exception("schedule %s could not fire", rule.name)
 
     def _sweep_ttl(self) -> None:
         while not self._stop.wait(self.ttl_sweep_s):

@@ -231,3 +231,50 @@ def test_real_lambda_handler_module_processes_a_batch(runtime, monkeypatch):
 
     assert handler.handler(event, Context()) == {"batchItemFailures": []}
     assert runtime.store.get(job_id).result == {"via": "handler"}
+
+
+def test_operator_retry_of_a_failed_job_starts_again_from_attempt_one(runtime):
+    job_id = enqueue("diag.flaky", {"fail_times": 1}, attempts=1)
+    pump = Pump(runtime, "default")
+    pump.until(lambda: _status(runtime, job_id).terminal)
+    assert _status(runtime, job_id) == JobStatus.FAILED
+
+    requeued = admin.retry(runtime, job_id)
+
+    assert (requeued.status, requeued.attempts, requeued.error) == (JobStatus.QUEUED, 0, None)
+    assert runtime.queues.receive_dead("default") == [], "its DLQ message was taken out"
+    pump.until(lambda: _status(runtime, job_id).terminal)
+    job = runtime.store.get(job_id)
+    assert job.status == JobStatus.FAILED and job.attempts == 1, "fail_times=1 fails the first attempt of every run"
+
+
+def test_redrive_moves_dead_letters_back_and_they_complete(runtime):
+    failing = [enqueue("diag.flaky", {"fail_until": time.time() + 1.5}, attempts=1) for _ in range(3)]
+    pump = Pump(runtime, "default")
+    pump.until(lambda: all(_status(runtime, j) == JobStatus.FAILED for j in failing))
+    time.sleep(1.6)
+
+    report = admin.redrive(runtime, "default")
+
+    assert sorted(report.moved) == sorted(failing) and report.left == []
+    pump.until(lambda: all(_status(runtime, j).terminal for j in failing))
+    assert all(_status(runtime, j) == JobStatus.COMPLETED for j in failing)
+    assert runtime.queues.depth("default")["dlq"] == 0
+
+
+def test_redrive_rereads_a_rejected_message_instead_of_requeueing_its_empty_record(runtime):
+    sqs = runtime.clients.sqs
+    url = runtime.settings.queue_urls("default").url
+    bad = json.dumps({"type": "diag.sleep", "data": {"seconds": "a while"}})
+    first_id = sqs.send_message(QueueUrl=url, MessageBody=bad)["MessageId"]
+    pump = Pump(runtime, "default")
+    pump.once()
+
+    report = admin.redrive(runtime, "default")
+    pump.once()
+
+    assert report.resent_foreign == 1 and report.moved == []
+    with pytest.raises(admin.AdminError, match="could not be used"):
+        admin.retry(runtime, f"sqs-{first_id}")
+    failed = admin.list_jobs(runtime, JobStatus.FAILED)
+    assert len(failed) == 2 and all("data.seconds" in j.error.reason for j in failed)

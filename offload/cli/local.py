@@ -1,0 +1,113 @@
+"""`offload local ...`: run the synthesized stack on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import boto3
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Run the stack locally: a moto server plus the stack's functions, from cdk.out/.")
+console = Console()
+err = Console(stderr=True)
+DEFAULT_PORT = 4566
+
+
+def _endpoint(endpoint_url: str | None, port: int) -> str:
+    return endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{port}"
+
+
+def _client(endpoint: str) -> Any:
+    def make(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    return make
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="port of the local AWS endpoint")] = DEFAULT_PORT,
+    stack: Annotated[str, typer.Option(help="stack name in cdk.out/")] = "Offload",
+    cdk_out: Annotated[Path, typer.Option(help="the cloud assembly directory")] = Path("cdk.out"),
+    cron: Annotated[bool, typer.Option(help="fire scheduled rules on their schedules")] = True,
+) -> None:
+    """Start the local cloud and keep it running until Ctrl-C."""
+    from offload.local.cloud import LocalCloud
+
+    cloud = LocalCloud(stack_name=stack, cdk_out=cdk_out.resolve(), port=port, cron=cron, log=console.print)
+    try:
+        cloud.start()
+    except OSError as exc:
+        err.print(f"[red]could not start on port {port}: {exc}; pick another with --port[/]")
+        raise typer.Exit(1) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        for line in cloud.describe():
+            console.print(line)
+        table = Table(title=f"{stack} outputs", title_justify="left")
+        table.add_column("output")
+        table.add_column("value", overflow="fold")
+        for name, value in cloud.outputs.items():
+            if name != "ClientConfig":
+                table.add_row(name, value)
+        console.print(table)
+        console.print(
+            f"[green]ready[/]: export AWS_ENDPOINT_URL={cloud.endpoint} then use `offload` or the AWS CLI; "
+            "function logs: .offload-local/functions.log; Ctrl-C stops"
+        )
+        stop.wait()
+    finally:
+        console.print("stopping ...")
+        cloud.stop()
+
+
+@app.command()
+def outputs(
+    port: Annotated[int, typer.Option()] = DEFAULT_PORT,
+    stack: Annotated[str, typer.Option()] = "Offload",
+    endpoint_url: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Print the running local stack's outputs as JSON."""
+    endpoint = _endpoint(endpoint_url, port)
+    try:
+        described = _client(endpoint)("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except Exception as exc:
+        err.print(f"[red]no local stack {stack!r} at {endpoint}: {exc}. Is `offload local up` running?[/]")
+        raise typer.Exit(1) from None
+    print(json.dumps({o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}, indent=2))
+
+
+@app.command()
+def trigger(
+    rule: Annotated[str, typer.Argument(help="rule name, or its catalog schedule name (e.g. daily-dlq-audit)")],
+    port: Annotated[int, typer.Option()] = DEFAULT_PORT,
+    endpoint_url: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Fire a scheduled rule's targets now."""
+    from offload.local.rules import fire_rule
+
+    endpoint = _endpoint(endpoint_url, port)
+    try:
+        delivered = fire_rule(_client(endpoint), rule)
+    except (KeyError, RuntimeError) as exc:
+        err.print(f"[red]{exc.args[0] if exc.args else exc}[/]")
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        err.print(f"[red]could not reach {endpoint}: {exc}. Is `offload local up` running?[/]")
+        raise typer.Exit(1) from None
+    console.print(f"fired {rule}: delivered to {', '.join(delivered) or 'no targets'}")

@@ -1,0 +1,109 @@
+"""The local cloud runs the synthesized template: jobs flow through its wiring, end to end."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.e2e.conftest import copy_assembly, start_local, stop_local
+
+
+def _job(local, job_id):
+    return json.loads(local.cli("jobs", "get", job_id, "--json").stdout)
+
+
+def _wait(local, job_id, statuses=("completed", "failed", "cancelled"), timeout_s=45):
+    deadline = time.time() + timeout_s
+    while True:
+        job = _job(local, job_id)
+        if job["status"] in statuses:
+            return job
+        assert time.time() < deadline, f"job {job_id} still {job['status']} after {timeout_s}s"
+        time.sleep(0.5)
+
+
+def _add(local, type_name, data, *extra):
+    out = local.cli("jobs", "add", type_name, "--data", json.dumps(data), *extra).stdout
+    return json.loads(out)["jobId"]
+
+
+def test_enqueued_job_reaches_its_worker_through_the_templates_event_source(local):
+    job_id = _add(local, "diag.echo", {"hello": "local"})
+
+    job = _wait(local, job_id)
+
+    assert job["status"] == "completed" and job["result"] == {"hello": "local"}
+
+
+def test_outputs_are_served_and_name_the_local_resources(local):
+    outputs = json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)
+
+    config = json.loads(outputs["ClientConfig"])
+    assert set(config["queues"]) == {"default", "images", "video", "notifications", "maintenance"}
+    sqs = local.client("sqs")
+    assert sqs.get_queue_attributes(QueueUrl=config["queues"]["default"]["url"], AttributeNames=["All"])
+
+
+def test_poison_message_lands_in_the_dlq_after_its_attempts_and_redrive_brings_it_back(local):
+    outage_ends = time.time() + 6
+    job_id = _add(local, "diag.flaky", {"fail_until": outage_ends}, "--attempts", "2")
+
+    failed = _wait(local, job_id)
+    assert failed["status"] == "failed" and failed["attempts"] == 2
+    stats = {r["queue"]: r for r in json.loads(local.cli("queues", "stats", "--json").stdout)}
+    assert stats["default"]["messages"]["dlq"] >= 1
+    time.sleep(max(0.0, outage_ends + 0.5 - time.time()))
+
+    local.cli("queues", "redrive", "default")
+
+    assert _wait(local, job_id)["status"] == "completed"
+
+
+def test_a_failing_record_is_retried_alone_while_its_batch_mates_complete_once(local):
+    mates = [_add(local, "diag.echo", {"n": i}) for i in range(9)]
+    flaky = _add(local, "diag.flaky", {"fail_times": 1}, "--attempts", "2")
+
+    assert _wait(local, flaky)["attempts"] == 2
+    for job_id in mates:
+        job = _wait(local, job_id)
+        assert (job["status"], job["attempts"]) == ("completed", 1)
+
+
+def test_scheduled_rule_fires_through_offload_local_trigger(local):
+    before = json.loads(local.cli("jobs", "list", "--queue", "maintenance", "--status", "completed", "--json").stdout)
+
+    local.cli("local", "trigger", "daily-dlq-audit", "--endpoint-url", local.endpoint)
+
+    deadline = time.time() + 30
+    while True:
+        after = json.loads(
+            local.cli("jobs", "list", "--queue", "maintenance", "--status", "completed", "--json").stdout
+        )
+        if len(after) > len(before):
+            break
+        assert time.time() < deadline, "the triggered schedule produced no completed maintenance job"
+        time.sleep(0.5)
+    assert {j["type"] for j in after} == {"maintenance.dlq_audit"}
+
+
+def test_dropping_an_event_source_from_the_template_stops_delivery(cdk_out, tmp_path):
+    copy = copy_assembly(cdk_out, tmp_path / "assembly")
+    template_path = copy / "Offload.template.json"
+    template = json.loads(template_path.read_text())
+    mappings = [
+        lid
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and "QueueDefault" in lid
+    ]
+    assert len(mappings) == 1
+    del template["Resources"][mappings[0]]
+    template_path.write_text(json.dumps(template))
+    broken = start_local(copy, tmp_path)
+    try:
+        assert "4 SQS event sources" in broken.output_text()
+        stuck = _add(broken, "diag.echo", {"n": 1})
+        routed = _add(broken, "maintenance.queue_report", {"period": "day"})
+        assert _wait(broken, routed)["status"] == "completed", "the other queues still deliver"
+        assert _job(broken, stuck)["status"] == "queued", "no event source, no delivery"
+    finally:
+        stop_local(broken)
