@@ -6,7 +6,8 @@ Every AWS request is counted by a botocore `before-call` hook on the session tha
 it (the enqueuer's runtime, the handler's runtime, the emulated SQS event source) and
 cross-checked against a hook that every botocore session gets. Prints requests per job
 against the targets, the cost per million jobs from published prices, and the handler's
-cold import time; exits 1 when a target is missed.
+cold import time (as asked, and with Lambda's environment and active tracing); exits 1
+when a target is missed.
 
 Run from the repo root: `make bench` or `.venv/bin/python bench/job_overhead.py`.
 """
@@ -36,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # carries the same table): aws.amazon.com/lambda/pricing (requests; duration, Arm),
 # aws.amazon.com/sqs/pricing (standard queue requests), aws.amazon.com/dynamodb/pricing/on-demand
 # (write/read request units), aws.amazon.com/eventbridge/pricing (custom events),
-# aws.amazon.com/sns/pricing (publishes), aws.amazon.com/s3/pricing (Standard PUT / GET requests).
+# aws.amazon.com/sns/pricing (publishes), aws.amazon.com/s3/pricing (Standard PUT / GET requests),
+# aws.amazon.com/cloudwatch/pricing (Logs ingestion, reported but not in the totals).
 PRICES_USD = {
     "lambda_request": 0.20 / 1e6,
     "lambda_gb_second_arm64": 0.0000133334,
@@ -146,7 +148,7 @@ class RequestCounter:
         self.items.clear()
         self.index_writes.clear()
         self.by_phase.clear()
-        self.empty_receives = self.retries = 0
+        self.empty_receives = 0  # retries stay cumulative: the summary reports both runs
 
     def watch(self, session: Any, source: str) -> None:
         """Count every call made through clients of this boto3 session as `source`."""
@@ -154,14 +156,16 @@ class RequestCounter:
         def on_call(model: Any, **_: Any) -> None:
             self.calls[(source, model.service_model.service_id, model.name)] += 1
 
-        def on_params(model: Any, params: dict[str, Any], **_: Any) -> None:
+        def on_params(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
             # before-call sees the serialized request; this event sees the API parameters.
             self.items[(source, model.service_model.service_id, model.name)] += _batch_items(params)
             if model.service_model.service_id == "DynamoDB":
-                self.index_writes[source] += sum(ix.write_units(model.name, params) for ix in self.indexes)
+                context["bench_index_writes"] = sum(ix.write_units(model.name, params) for ix in self.indexes)
 
-        def on_result(model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        def on_result(model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
             self.retries += int(parsed.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+            if "Error" not in parsed:  # a refused conditional write changes no index
+                self.index_writes[source] += context.get("bench_index_writes", 0)
             if model.name == "ReceiveMessage" and not parsed.get("Messages"):
                 self.empty_receives += 1
 
@@ -422,36 +426,31 @@ def _item_size(item: dict[str, Any]) -> int:
 
 
 # -- checks on the counts ----------------------------------------------------------------
+# Only what the design guarantees whatever the worker's internals: each enqueue is one put and
+# one send; each finished message is deleted once; each terminal job is one event; each failed
+# job is one alert, one DLQ copy and one backoff per retry. With the hooks-vs-global-hook check,
+# these catch both double counting and missed sessions.
 def verify_success_counts(r: RunResult) -> None:
-    """Exact request counts that follow from the code path of a job that succeeds first time."""
+    """Invariant counts for jobs that succeed at the first attempt."""
     n = r.jobs
-    expect = {
-        (ENQUEUE, "DynamoDB", "PutItem"): n,
-        (ENQUEUE, "SQS", "SendMessage"): n,
-        (WORKER, "DynamoDB", "GetItem"): n,
-        (WORKER, "DynamoDB", "UpdateItem"): 2 * n,  # start, complete
-    }
-    _expect_calls(r, expect)
+    _expect_calls(r, {(ENQUEUE, "DynamoDB", "PutItem"): n, (ENQUEUE, "SQS", "SendMessage"): n})
     _expect_entries(r, {(EVENT_SOURCE, "SQS", "DeleteMessageBatch"): n, (WORKER, "EventBridge", "PutEvents"): n})
-    _expect_index_writes(r, (1 + 2 * 2) * n)  # the put, then two status changes that each move the index key
+    _expect_index_writes_plausible(r)
 
 
 def verify_failure_counts(r: RunResult, attempts: int, dlq_depth: int) -> None:
-    """Exact request counts for jobs that fail every one of `attempts` attempts."""
+    """Invariant counts for jobs that fail every one of `attempts` attempts."""
     n = r.jobs
     expect = {
         (ENQUEUE, "DynamoDB", "PutItem"): n,
         (ENQUEUE, "SQS", "SendMessage"): n,
-        (WORKER, "DynamoDB", "GetItem"): attempts * n,
-        # start per attempt, wait_retry per retry, fail once
-        (WORKER, "DynamoDB", "UpdateItem"): (2 * attempts) * n,
-        (WORKER, "SQS", "ChangeMessageVisibility"): (attempts - 1) * n,
-        (WORKER, "SQS", "SendMessage"): n,  # copy to the DLQ
+        (WORKER, "SQS", "ChangeMessageVisibility"): (attempts - 1) * n,  # the backoff before each retry
+        (WORKER, "SQS", "SendMessage"): n,  # the copy to the DLQ
         (WORKER, "SNS", "Publish"): n,
     }
     _expect_calls(r, expect)
     _expect_entries(r, {(EVENT_SOURCE, "SQS", "DeleteMessageBatch"): n, (WORKER, "EventBridge", "PutEvents"): n})
-    _expect_index_writes(r, (1 + 2 * 2 * attempts) * n)
+    _expect_index_writes_plausible(r)
     if dlq_depth != n:
         raise AssertionError(f"[{r.name}] DLQ holds {dlq_depth} messages, expected {n}")
 
@@ -462,15 +461,17 @@ def _expect_calls(r: RunResult, expect: dict[Key, int]) -> None:
         raise AssertionError(f"[{r.name}] request counter is off (counted, expected): {wrong}")
 
 
-def _expect_index_writes(r: RunResult, expected: int) -> None:
-    if r.index_writes != expected:
-        raise AssertionError(f"[{r.name}] GSI write units are off: counted {r.index_writes}, expected {expected}")
-
-
 def _expect_entries(r: RunResult, expect: dict[Key, int]) -> None:
     wrong = {k: (r.items[k], v) for k, v in expect.items() if r.items[k] != v}
     if wrong:
         raise AssertionError(f"[{r.name}] batch entries are off (counted, expected): {wrong}")
+
+
+def _expect_index_writes_plausible(r: RunResult) -> None:
+    """With an ALL-projected index, every table write costs 1 or 2 index writes."""
+    table_writes = sum(n for (_, svc, op), n in r.calls.items() if svc == "DynamoDB" and op in DYNAMODB_WRITES)
+    if not table_writes <= r.index_writes <= 2 * table_writes:
+        raise AssertionError(f"[{r.name}] {r.index_writes} GSI writes for {table_writes} table writes")
 
 
 def check_classified(r: RunResult) -> None:
@@ -609,27 +610,29 @@ _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
 
 @dataclass(frozen=True)
 class ImportEntry:
+    """One `-X importtime` line; `parent` is the index of the entry that imported it."""
+
     name: str
     self_us: int
     cumulative_us: int
     depth: int
-    parent: str | None
+    parent: int | None
 
 
 def parse_importtime(stderr: str) -> list[ImportEntry]:
-    """`-X importtime` lines (printed when each import finishes, children first) with their parents."""
+    """`-X importtime` lines, parents before children (Python prints a module when it finishes)."""
     raw = []
     for line in stderr.splitlines():
         m = _IMPORT_LINE.match(line)
         if m:
             raw.append((m[4], int(m[1]), int(m[2]), len(m[3]) // 2))
     entries: list[ImportEntry] = []
-    stack: list[tuple[str, int]] = []  # walking backwards, a parent comes before its children
+    stack: list[int] = []  # indices of the open ancestors of the next entry
     for name, self_us, cum_us, depth in reversed(raw):
-        while stack and stack[-1][1] >= depth:
+        while stack and entries[stack[-1]].depth >= depth:
             stack.pop()
-        entries.append(ImportEntry(name, self_us, cum_us, depth, stack[-1][0] if stack else None))
-        stack.append((name, depth))
+        entries.append(ImportEntry(name, self_us, cum_us, depth, stack[-1] if stack else None))
+        stack.append(len(entries) - 1)
     return entries
 
 
@@ -638,45 +641,83 @@ def _is_handler_chain(name: str) -> bool:
 
 
 def handler_import_ms(entries: list[ImportEntry]) -> float:
-    """`functions`, `functions.worker` and `functions.worker.handler` are separate top-level imports."""
+    """The handler's cumulative time (Python nests `functions` and `functions.worker` under it)."""
     return sum(e.cumulative_us for e in entries if e.depth == 0 and _is_handler_chain(e.name)) / 1000
 
 
-def heaviest_imports(entries: list[ImportEntry], n: int = 5) -> list[ImportEntry]:
-    """The n heaviest imports by cumulative time outside offload's own modules, one per subtree."""
-    by_name = {e.name: e for e in entries}
-    chosen: list[ImportEntry] = []
-    for e in sorted(entries, key=lambda e: e.cumulative_us, reverse=True):
-        if _is_handler_chain(e.name) or e.name.split(".")[0] == "offload":
+def heaviest_imports(entries: list[ImportEntry], n: int = 5) -> list[tuple[ImportEntry, str]]:
+    """The n heaviest imports by cumulative time outside offload's own modules, one per subtree,
+    each with the module that imported it."""
+    under = _under_handler(entries)
+    chosen: list[int] = []
+    for i in sorted(under, key=lambda i: entries[i].cumulative_us, reverse=True):
+        name = entries[i].name
+        if _is_handler_chain(name) or name.split(".")[0] == "offload":
             continue
-        ancestors, p = set(), e.parent
+        ancestors, p = set(), entries[i].parent
         while p is not None:
             ancestors.add(p)
-            p = by_name[p].parent if p in by_name else None
-        if ancestors & {c.name for c in chosen}:
-            continue
-        chosen.append(e)
+            p = entries[p].parent
+        if ancestors.isdisjoint(chosen):
+            chosen.append(i)
         if len(chosen) == n:
             break
-    return chosen
+    return [(entries[i], _parent_name(entries, i)) for i in chosen]
+
+
+def _parent_name(entries: list[ImportEntry], i: int) -> str:
+    p = entries[i].parent
+    return "top level" if p is None else entries[p].name
+
+
+def _under_handler(entries: list[ImportEntry]) -> list[int]:
+    """Indices of the handler's import and everything it imported (not interpreter start-up)."""
+    under: set[int] = set()
+    for i, e in enumerate(entries):  # parents come first in this order
+        if _is_handler_chain(e.name) or e.parent in under:
+            under.add(i)
+    return sorted(under)
 
 
 def self_time_by_package(entries: list[ImportEntry]) -> list[tuple[str, float]]:
     """Exclusive import time (ms) under the handler, summed by top-level package."""
-    under: set[str] = set()
     totals: Counter[str] = Counter()
-    for e in entries:  # parents come first in this order
-        if _is_handler_chain(e.name) or e.parent in under:
-            under.add(e.name)
-            totals[e.name.split(".")[0]] += e.self_us
+    for i in _under_handler(entries):
+        totals[entries[i].name.split(".")[0]] += entries[i].self_us
     return [(pkg, us / 1000) for pkg, us in totals.most_common()]
 
 
-def measure_cold_import(env: dict[str, str]) -> tuple[list[float], list[ImportEntry]]:
-    """Import the handler in fresh interpreters; returns each run's ms and the entries of the first run."""
+@dataclass(frozen=True)
+class ImportResult:
+    """Cold import times of the handler in one environment, and the import tree of its first run."""
+
+    label: str
+    runs_ms: list[float]
+    entries: list[ImportEntry]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.runs_ms)
+
+    @property
+    def passed(self) -> bool:
+        return self.median_ms < IMPORT_TARGET_MS
+
+
+def import_environments(bench_env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """As asked (OFFLOAD_* set, tracing off), and as on Lambda: LAMBDA_TASK_ROOT set (the X-Ray SDK then
+    skips its sampler's botocore client) and active tracing on, so Powertools' Tracer patches botocore."""
+    plain = {**bench_env, "PYTHONDONTWRITEBYTECODE": "1"}  # leave no __pycache__ in the tree
+    lambda_like = {k: v for k, v in plain.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    lambda_like |= {"LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "offload-worker-default"}
+    return {"OFFLOAD_* set, tracing disabled": plain, "Lambda-like: LAMBDA_TASK_ROOT set, tracing on": lambda_like}
+
+
+def measure_cold_import(label: str, env: dict[str, str]) -> ImportResult:
+    """Import the handler in fresh interpreters, IMPORT_RUNS times."""
     times: list[float] = []
     first: list[ImportEntry] = []
-    for i in range(IMPORT_RUNS):
+    for _ in range(IMPORT_RUNS):
         proc = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", f"import {HANDLER_MODULE}"],
             cwd=ROOT,
@@ -690,8 +731,18 @@ def measure_cold_import(env: dict[str, str]) -> tuple[list[float], list[ImportEn
         entries = parse_importtime(proc.stderr)
         times.append(handler_import_ms(entries))
         first = first or entries
-        say(f"  import run {i + 1}/{IMPORT_RUNS}: {times[-1]:.0f} ms")
-    return times, first
+    say(f"  {label}: {', '.join(f'{t:.0f}' for t in times)} ms")
+    return ImportResult(label, times, first)
+
+
+def print_import(result: ImportResult) -> None:
+    verdict = "PASS" if result.passed else "FAIL"
+    say(f"\nCold import of {HANDLER_MODULE} ({result.label}): median {result.median_ms:.0f} ms  {verdict}")
+    say("  5 heaviest imports by cumulative time (outside offload, one per subtree):")
+    for e, parent in heaviest_imports(result.entries):
+        say(f"    {e.cumulative_us / 1000:7.1f} ms  {e.name}  (imported by {parent})")
+    top = ", ".join(f"{pkg} {ms:.0f}" for pkg, ms in self_time_by_package(result.entries)[:6])
+    say(f"  self time by package, ms: {top}")
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -725,15 +776,15 @@ def main() -> int:
         verify_failure_counts(bad_run, FAILED_ATTEMPTS, bench.dlq_depth())
         check_classified(bad_run)
         largest_item = bench.largest_item_bytes()
-        import_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        bench_env = dict(os.environ)
     say(
-        f"  counters verified: exact per-operation counts match the code path; session hooks == global hook; "
+        f"  counters verified: invariant counts (puts, sends, deletes, events, alerts, backoffs) exact; "
+        "session hooks == global hook; "
         f"SDK retries: {counter.retries}"
     )
 
-    say(f"\n[3/3] cold import of {HANDLER_MODULE} ({IMPORT_RUNS} fresh interpreters)")
-    import_ms, entries = measure_cold_import(import_env)
-    import_median = statistics.median(import_ms)
+    say(f"\n[3/3] cold import of {HANDLER_MODULE} ({IMPORT_RUNS} fresh interpreters each)")
+    imports = [measure_cold_import(label, env) for label, env in import_environments(bench_env).items()]
 
     print_breakdown(ok_run)
     print_breakdown(bad_run)
@@ -745,14 +796,8 @@ def main() -> int:
         say(f"  {name:<22} {value:6.3f} <= {limit:<4}  {'PASS' if passed else 'FAIL'}")
     total_ok, total_bad = print_costs(ok, bad, spec.memory_mb)
 
-    say(f"\nCold import of {HANDLER_MODULE}: runs {', '.join(f'{t:.0f}' for t in import_ms)} ms")
-    say("  5 heaviest imports by cumulative time (outside offload, one per subtree):")
-    for e in heaviest_imports(entries):
-        say(f"    {e.cumulative_us / 1000:7.1f} ms  {e.name}  (imported by {e.parent or 'top level'})")
-    say("  self time by top-level package:")
-    for pkg, ms in self_time_by_package(entries)[:6]:
-        say(f"    {ms:7.1f} ms  {pkg}")
-    import_pass = import_median < IMPORT_TARGET_MS
+    for result in imports:
+        print_import(result)
 
     mean_batch = statistics.mean(ok_run.batch_ms)
     say("\n" + "=" * 78)
@@ -775,14 +820,16 @@ def main() -> int:
     say(f"  cost per 1M successful jobs: ${total_ok:.2f}; per 1M failed jobs: ${total_bad:.2f}")
     for name, value, limit, passed in results:
         say(f"  target {name} per successful job <= {limit}: {value:.3f}  {'PASS' if passed else 'FAIL'}")
-    say(
-        f"  target cold import < {IMPORT_TARGET_MS:.0f} ms: median {import_median:.0f} ms  "
-        f"{'PASS' if import_pass else 'FAIL'}"
-    )
+    for result in imports:
+        say(
+            f"  target cold import < {IMPORT_TARGET_MS:.0f} ms ({result.label}): median {result.median_ms:.0f} ms  "
+            f"{'PASS' if result.passed else 'FAIL'}"
+        )
     say(f"  bench time: {time.perf_counter() - overall:.1f} s")
     if largest_item >= 1024:
         say("  WARNING: a job record is >= 1 KB, so some writes cost 2 WRU: the cost above is low")
-    missed = [name for name, _, _, passed in results if not passed] + ([] if import_pass else ["cold import"])
+    missed = [name for name, _, _, passed in results if not passed]
+    missed += [f"cold import ({r.label})" for r in imports if not r.passed]
     say(f"  result: {'all targets met' if not missed else 'MISSED: ' + ', '.join(missed)}")
     return 1 if missed else 0
 

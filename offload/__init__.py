@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from offload.jobs.context import JobContext
-    from offload.jobs.enqueue import enqueue
+    from offload.jobs.enqueue import enqueue, enqueue_many
 
-__all__ = ["JobContext", "enqueue"]
+__all__ = ["JobContext", "enqueue", "enqueue_many"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "enqueue":
-        from offload.jobs.enqueue import enqueue
+    if name in ("enqueue", "enqueue_many"):
+        from offload.jobs import enqueue as module
 
-        return enqueue
+        return getattr(module, name)
     if name == "JobContext":
         from offload.jobs.context import JobContext
 

@@ -43,11 +43,19 @@ def up(
     stack: Annotated[str, typer.Option(help="stack name in cdk.out/")] = "Offload",
     cdk_out: Annotated[Path, typer.Option(help="the cloud assembly directory")] = Path("cdk.out"),
     cron: Annotated[bool, typer.Option(help="fire scheduled rules on their schedules")] = True,
+    ttl_sweep_s: Annotated[float, typer.Option(help="seconds between sweeps of expired TTL items")] = 30.0,
 ) -> None:
     """Start the local cloud and keep it running until Ctrl-C."""
     from offload.local.cloud import LocalCloud
 
-    cloud = LocalCloud(stack_name=stack, cdk_out=cdk_out.resolve(), port=port, cron=cron, log=console.print)
+    cloud = LocalCloud(
+        stack_name=stack,
+        cdk_out=cdk_out.resolve(),
+        port=port,
+        cron=cron,
+        ttl_sweep_s=ttl_sweep_s,
+        log=console.print,
+    )
     try:
         cloud.start()
     except OSError as exc:

@@ -35,6 +35,26 @@ class JobQueues:
         )
         return str(resp["MessageId"])
 
+    def send_many(self, queue: str, messages: list[JobMessage], *, delay_s: int = 0) -> dict[str, str]:
+        """Send in batches of 10; returns {job id: reason} for messages SQS refused after one retry."""
+        url = self._settings.queue_urls(queue).url
+        refused: dict[str, str] = {}
+        for i in range(0, len(messages), 10):
+            entries = {
+                str(n): {"Id": str(n), "MessageBody": m.model_dump_json(), "DelaySeconds": delay_s}
+                for n, m in enumerate(messages[i : i + 10])
+            }
+            by_id = {str(n): m.job_id for n, m in enumerate(messages[i : i + 10])}
+            for _ in range(2):
+                resp = self._sqs.send_message_batch(QueueUrl=url, Entries=list(entries.values()))
+                failed = resp.get("Failed", [])
+                entries = {f["Id"]: entries[f["Id"]] for f in failed}
+                if not entries:
+                    break
+            for f in failed:
+                refused[by_id[f["Id"]]] = f.get("Message", f.get("Code", "refused"))
+        return refused
+
     def send_raw(self, queue: str, body: str) -> None:
         """Put a body back on a catalog queue as it is (a foreign {type, data} message)."""
         self._sqs.send_message(QueueUrl=self._settings.queue_urls(queue).url, MessageBody=body)

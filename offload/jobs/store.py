@@ -136,6 +136,19 @@ class JobStore:
                 raise
             return _from_item(old), False
 
+    def create_many(self, jobs: list[Job]) -> None:
+        """Insert new jobs (fresh random ids) in batches of 25; unprocessed items are retried."""
+        for i in range(0, len(jobs), 25):
+            pending = {self.table: [{"PutRequest": {"Item": _to_item(j)}} for j in jobs[i : i + 25]]}
+            for attempt in range(8):
+                resp = self._db.batch_write_item(RequestItems=pending)
+                pending = resp.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+            if pending:
+                raise RuntimeError(f"DynamoDB kept refusing {len(pending[self.table])} job records (throttled)")
+
     def start(self, job_id: str, queue: str, *, lease_s: float, now: float | None = None) -> StartOutcome:
         """Mark the job active and count the attempt, unless it is finished, cancelled,
         out of attempts, or leased by a live worker."""

@@ -48,6 +48,15 @@ class RetryLater(Exception):
     """Raised to the batch processor so the record is reported as a batch item failure."""
 
 
+@dataclass(frozen=True)
+class _Target:
+    """What a message names: the job, its type, and the queue its status is indexed under."""
+
+    job_id: str
+    type: str
+    queue: str
+
+
 @dataclass
 class _Batch:
     """What one invocation shares across its records."""
@@ -63,6 +72,7 @@ class Worker:
         self.rt = runtime
         self.queue = queue
         self.spec = runtime.catalog.queue(queue)
+        self._type_names = {t.name for t in runtime.catalog.job_types}
 
     # -- entry point -------------------------------------------------------------------
     def handle_batch(self, event: dict[str, Any], lambda_context: Any = None) -> Any:
@@ -84,12 +94,12 @@ class Worker:
 
     def process_record(self, record: SQSRecord, batch: _Batch) -> None:
         """Handle one message; returning acknowledges it, raising RetryLater keeps it."""
-        job = self._job_for(record)
-        if job is None:
+        target = self._target_of(record)
+        if target is None:
             return
-        logger.append_keys(job_id=job.job_id, job_type=job.type, queue=job.queue, attempt=job.attempts + 1)
+        logger.append_keys(job_id=target.job_id, job_type=target.type, queue=target.queue)
         try:
-            self._start_and_run(job, record, batch)
+            self._start_and_run(target, record, batch)
         except RetryLater:
             raise
         except Exception:
@@ -99,9 +109,10 @@ class Worker:
             logger.remove_keys(_LOG_KEYS)
 
     # -- parsing -----------------------------------------------------------------------
-    def _job_for(self, record: SQSRecord) -> Job | None:
-        """The job record this message points at (creating it for foreign messages), or None
-        when the message was unusable and has been dead-lettered."""
+    def _target_of(self, record: SQSRecord) -> _Target | None:
+        """The job this message points at (creating its record for foreign messages), or None
+        when the message was unusable and has been dead-lettered. No read: starting the job
+        returns its record, and a refused start returns it as it stood."""
         body = record.body
         try:
             raw = json.loads(body)
@@ -114,17 +125,14 @@ class Worker:
                 msg = JobMessage.model_validate(raw)
             except ValidationError as exc:
                 return self._reject(record, describe_validation_error("job message", exc))
-            job = self.rt.store.get(msg.job_id)
-            if job is None:
-                return self._reject(
-                    record, f"no job record {msg.job_id!r}: it expired or was never created", job_id=msg.job_id
-                )
-            return job
+            known = msg.type in self._type_names
+            queue = self.rt.catalog.job_type(msg.type).queue if known else self.queue
+            return _Target(job_id=msg.job_id, type=msg.type, queue=queue)
         if "type" in raw:
             return self._adopt(record, raw)
         return self._reject(record, "message body has neither 'job_id' (an offload job) nor 'type' (a new job)")
 
-    def _adopt(self, record: SQSRecord, raw: dict[str, Any]) -> Job | None:
+    def _adopt(self, record: SQSRecord, raw: dict[str, Any]) -> _Target | None:
         """A {type, data} body sent straight to the queue becomes a job whose id is the message id."""
         job_id = f"sqs-{record.message_id}"
         try:
@@ -135,11 +143,11 @@ class Worker:
             return self._reject(record, reason, job_id=job_id, type_name=str(raw.get("type")))
         job = _new_record(self.rt, job_id, foreign.type, foreign.data)
         stored, _ = self.rt.store.create(job)
-        return stored
+        return _Target(job_id=stored.job_id, type=stored.type, queue=stored.queue)
 
     def _reject(
         self, record: SQSRecord, reason: str, *, job_id: str | None = None, type_name: str = "(unreadable)"
-    ) -> Job | None:
+    ) -> _Target | None:
         """Record a failed job for an unusable message, dead-letter the message, acknowledge it.
 
         Returns None (there is no job to run), so callers can `return self._reject(...)`."""
@@ -159,11 +167,15 @@ class Worker:
         return None
 
     # -- running -----------------------------------------------------------------------
-    def _start_and_run(self, job: Job, record: SQSRecord, batch: _Batch) -> None:
+    def _start_and_run(self, target: _Target, record: SQSRecord, batch: _Batch) -> None:
         lease_s = self.spec.timeout_s + _LEASE_MARGIN_S
-        outcome = self.rt.store.start(job.job_id, job.queue, lease_s=lease_s)
+        outcome = self.rt.store.start(target.job_id, target.queue, lease_s=lease_s)
         if not outcome.started:
-            self._not_started(outcome.job or job, record, batch)
+            if outcome.job is None:
+                reason = f"no job record {target.job_id!r}: it expired or was never created"
+                self._reject(record, reason, job_id=target.job_id)
+            else:
+                self._not_started(outcome.job, record, batch)
             return
         assert outcome.job is not None
         job = outcome.job
@@ -172,7 +184,7 @@ class Worker:
         began = time.time()
         ctx = JobContext(job, self.rt, deadline=min(began + job.timeout_s, batch.deadline - 1))
         try:
-            if job.type not in {t.name for t in self.rt.catalog.job_types}:
+            if job.type not in self._type_names:
                 raise NonRetryableError(f"job type {job.type!r} is not in this deployment's catalog")
             processor = load_processor(self.rt.catalog, job.type)
             payload = validate_payload(self.rt.catalog, job.type, load_data(self.rt, job))

@@ -42,6 +42,8 @@ LOCAL_ENV = {
 }
 # Inputs to synthesis: when any is newer than the template, `up` synthesizes again.
 SYNTH_INPUTS = ("app.py", "cdk.json", "stacks", "functions", "offload/catalog.py", "layers/runtime/requirements.txt")
+# A poller with nothing to do waits 20 ms, doubling to 640 ms while its queue stays empty.
+_IDLE_MIN_S, _IDLE_MAX_S = 0.02, 0.64
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=50)
 
 
@@ -180,7 +182,9 @@ class LocalCloud:
     provisioned: Provisioned | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    server_mode: str = "process"  # or "thread": moto in this process (needed for in-process hooks)
     _server: Any = None
+    _server_proc: subprocess.Popen[bytes] | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _redis: subprocess.Popen[bytes] | None = None
@@ -238,6 +242,12 @@ class LocalCloud:
                 self._redis.kill()
         if self._server is not None:
             self._server.stop()
+        if self._server_proc is not None:
+            self._server_proc.terminate()
+            try:
+                self._server_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._server_proc.kill()
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -246,12 +256,33 @@ class LocalCloud:
         self.stop()
 
     def _start_server(self) -> None:
-        from moto.server import ThreadedMotoServer
-
+        """The moto server in its own process by default: it then has a core of its own
+        instead of sharing this process's GIL with the pollers and functions."""
         os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions executor calls back here
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        if self.server_mode == "thread":
+            from moto.server import ThreadedMotoServer
+
+            self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+            self._server.start()
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        else:
+            self._server_proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        deadline = time.time() + 30
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex((self.host, self.port)) == 0:
+                    break
+            if time.time() > deadline or (self._server_proc is not None and self._server_proc.poll() is not None):
+                raise OSError(f"the moto server did not start on {self.endpoint} (is the port taken?)")
+            time.sleep(0.05)
+        # moto keeps its state per process: a second cloud in one process starts from empty.
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10)
 
     def _start_redis(self) -> str | None:
         if os.environ.get("REDIS_URL"):
@@ -289,12 +320,23 @@ class LocalCloud:
         if function is None or url is None:
             self.notices.append(f"event source {source.logical_id}: its queue or function was not created")
             return
+        backlog = threading.Event()
         for i in range(max(1, min(source.max_concurrency, self.max_pollers_per_source))):
-            self._spawn(lambda: self._poll(source, function, url), f"poll-{function.spec.name}-{i}")
+            self._spawn(
+                lambda i=i: self._poll(source, function, url, backlog, leader=i == 0), f"poll-{function.spec.name}-{i}"
+            )
 
-    def _poll(self, source: EventSourceSpec, function: LocalFunction, url: str) -> None:
+    def _poll(
+        self, source: EventSourceSpec, function: LocalFunction, url: str, backlog: threading.Event, *, leader: bool
+    ) -> None:
+        """Like Lambda's event source scaling: one poller watches an idle queue; the others
+        join while it has a backlog. Short polls with an idle back-off, because moto's long
+        poll spins without sleeping and would eat the server's CPU."""
         sqs = self.client("sqs")
+        idle = _IDLE_MIN_S
         while not self._stop.is_set():
+            if not leader and not backlog.wait(timeout=1.0):
+                continue
             try:
                 delivered, _ = deliver_once(
                     sqs,
@@ -302,16 +344,17 @@ class LocalCloud:
                     function.invoke,
                     arn=source.queue_arn,
                     batch_size=source.batch_size,
-                    wait_s=1,
                     report_failures=source.report_failures,
                 )
             except Exception:
-                delivered = 0
-                if self._stop.is_set():
-                    return
-                time.sleep(0.5)  # the function raised: the batch returns after its visibility timeout
-            if not delivered:
-                self._stop.wait(0.05)
+                delivered = 0  # the function raised: the batch returns after its visibility timeout
+            if delivered:
+                idle = _IDLE_MIN_S
+                backlog.set()
+            else:
+                backlog.clear()
+                self._stop.wait(idle)
+                idle = min(idle * 2, _IDLE_MAX_S)
 
     # -- schedules and TTL ---------------------------------------------------------------
     def trigger(self, rule_name: str) -> list[str]:

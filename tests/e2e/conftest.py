@@ -109,7 +109,7 @@ def cdk_out() -> Path:
 
 @pytest.fixture(scope="module")
 def local(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    stack = start_local(cdk_out, tmp_path_factory.mktemp("local"))
+    stack = start_local(cdk_out, tmp_path_factory.mktemp("local"), ("--ttl-sweep-s", "1"))
     yield stack
     stop_local(stack)
 

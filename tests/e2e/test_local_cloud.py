@@ -107,3 +107,24 @@ def test_dropping_an_event_source_from_the_template_stops_delivery(cdk_out, tmp_
         assert _job(broken, stuck)["status"] == "queued", "no event source, no delivery"
     finally:
         stop_local(broken)
+
+
+def test_expired_job_records_are_swept_as_dynamodb_ttl_would(local):
+    config = json.loads(
+        json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)["ClientConfig"]
+    )
+    job_id = _add(local, "diag.echo", {"n": 1})
+    _wait(local, job_id)
+    ddb = local.client("dynamodb")
+    ddb.update_item(
+        TableName=config["table"],
+        Key={"job_id": {"S": job_id}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+
+    deadline = time.time() + 10
+    while ddb.get_item(TableName=config["table"], Key={"job_id": {"S": job_id}}).get("Item"):
+        assert time.time() < deadline, "the expired record was not swept within 10 s (sweep every 1 s)"
+        time.sleep(0.5)
+    assert local.cli("jobs", "get", job_id, check=False).returncode == 1

@@ -10,8 +10,9 @@ import boto3
 import pytest
 
 from offload.jobs import admin
-from offload.jobs.enqueue import enqueue
+from offload.jobs.enqueue import enqueue, enqueue_many
 from offload.jobs.model import JobStatus
+from offload.jobs.registry import PayloadError
 from offload.local.sqs_events import receive_event
 from tests.support.aws import catch_alerts, catch_events, drain_bodies
 from tests.support.processors import RUNS
@@ -278,3 +279,91 @@ def test_redrive_rereads_a_rejected_message_instead_of_requeueing_its_empty_reco
         admin.retry(runtime, f"sqs-{first_id}")
     failed = admin.list_jobs(runtime, JobStatus.FAILED)
     assert len(failed) == 2 and all("data.seconds" in j.error.reason for j in failed)
+
+
+def test_cancelling_a_running_job_stops_it_at_its_next_progress_update(runtime):
+    job_id = enqueue("test.progress", {"steps": 10, "pause_s": 0.2})
+    pump = Pump(runtime, "default")
+    runner = threading.Thread(target=pump.once)
+    runner.start()
+    deadline = time.time() + 5
+    while runtime.store.get(job_id).progress < 10 and time.time() < deadline:
+        time.sleep(0.02)
+
+    flagged = admin.cancel(runtime, job_id)
+    runner.join()
+
+    assert flagged.status == JobStatus.ACTIVE and flagged.cancel_requested
+    job = runtime.store.get(job_id)
+    assert job.status == JobStatus.CANCELLED and job.progress < 100
+
+
+def test_rate_limited_job_is_deferred_without_using_an_attempt(runtime):
+    job_id = enqueue("test.limited", {"limited_times": 2})
+    sent_delays: list[int] = []
+    runtime.clients.sqs.meta.events.register(
+        "provide-client-params.sqs.SendMessage", lambda params, **_: sent_delays.append(params.get("DelaySeconds", 0))
+    )
+
+    Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal, timeout_s=30)
+
+    job = runtime.store.get(job_id)
+    assert job.status == JobStatus.COMPLETED, "attempts=1, yet two rate-limited runs did not fail it"
+    assert job.result == {"runs": 3, "attempt": 1}
+    assert sent_delays == [1, 1], "each deferral re-sends the message with the limiter's retry-after"
+    assert runtime.queues.depth("default")["dlq"] == 0
+
+
+def test_enqueue_many_writes_in_batches_and_every_job_completes(runtime):
+    calls: list[str] = []
+    for op in ("BatchWriteItem", "SendMessageBatch", "PutItem", "SendMessage"):
+        service = "dynamodb" if "Item" in op else "sqs"
+        client = runtime.clients.dynamodb if service == "dynamodb" else runtime.clients.sqs
+        client.meta.events.register(f"before-call.{service}.{op}", lambda op=op, **_: calls.append(op))
+
+    ids = enqueue_many("diag.echo", [{"n": i} for i in range(30)])
+
+    assert len(set(ids)) == 30
+    assert calls.count("BatchWriteItem") == 2 and calls.count("SendMessageBatch") == 3
+    assert "PutItem" not in calls and "SendMessage" not in calls
+    Pump(runtime, "default").until(lambda: all(_status(runtime, j) == JobStatus.COMPLETED for j in ids))
+
+
+def test_enqueue_many_refuses_the_whole_batch_naming_the_bad_item(runtime):
+    with pytest.raises(PayloadError, match=r"item 2: .*data\.seconds"):
+        enqueue_many("diag.sleep", [{"seconds": 1}, {"seconds": 2}, {"seconds": "x"}])
+    assert admin.list_jobs(runtime, JobStatus.QUEUED) == []
+
+
+def test_webhook_is_delivered_signed_and_the_signature_verifies(runtime):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from offload.jobs.notify import SIGNATURE_HEADER, verify
+    from tests.support.aws import WEBHOOK_SECRET
+
+    received: list[tuple[bytes, str]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.rfile.read(int(self.headers["Content-Length"])), self.headers[SIGNATURE_HEADER]))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        job_id = enqueue("diag.echo", {"x": 1}, webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook")
+        Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal)
+        Pump(runtime, "notifications").until(lambda: len(received) == 1)
+    finally:
+        server.shutdown()
+
+    body, signature = received[0]
+    assert verify(WEBHOOK_SECRET, body, signature)
+    assert not verify(WEBHOOK_SECRET, body.replace(b'"x": 1', b'"x": 2'), signature)
+    payload = json.loads(body)
+    assert payload["event"] == "job.completed" and payload["payload"]["job_id"] == job_id
+    assert payload["payload"]["result"] == {"x": 1}

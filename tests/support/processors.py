@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from offload.catalog import CATALOG, Backoff, Catalog, JobType
-from offload.errors import NonRetryableError
+from offload.errors import NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
 
 RUNS: list[str] = []
@@ -60,6 +60,20 @@ def refuse(data: RefuseData, ctx: JobContext) -> None:
     raise NonRetryableError(data.why)
 
 
+class LimitedData(BaseModel):
+    limited_times: int = 1
+
+
+def limited(data: LimitedData, ctx: JobContext) -> dict[str, Any]:
+    """Rate-limited on the first N runs (as if the shared limiter said no), then runs."""
+    with _lock:
+        RUNS.append(ctx.job_id)
+        runs = RUNS.count(ctx.job_id)
+    if runs <= data.limited_times:
+        raise RateLimitedError("provider limit reached", retry_after_s=1)
+    return {"runs": runs, "attempt": ctx.attempt}
+
+
 TEST_CATALOG = Catalog(
     queues=CATALOG.queues,
     job_types=(
@@ -74,5 +88,6 @@ TEST_CATALOG = Catalog(
         ),
         JobType("test.progress", queue="default", processor="tests.support.processors:progress"),
         JobType("test.refuse", queue="default", processor="tests.support.processors:refuse"),
+        JobType("test.limited", queue="default", processor="tests.support.processors:limited", attempts=1),
     ),
 )

@@ -1,0 +1,59 @@
+"""Canaries: moto behaviours offload relies on. A moto upgrade that changes one fails here, by name."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.aws import REGION, create_jobs_table
+
+
+def test_moto_returns_the_old_item_when_a_conditional_write_is_refused(aws):
+    """JobStore.create and JobStore.start read the refused item from the error (no extra GetItem)."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    create_jobs_table(ddb, "canary")
+    ddb.put_item(TableName="canary", Item={"job_id": {"S": "1"}, "status": {"S": "completed"}})
+
+    with pytest.raises(ClientError) as err:
+        ddb.put_item(
+            TableName="canary",
+            Item={"job_id": {"S": "1"}, "status": {"S": "queued"}},
+            ConditionExpression="attribute_not_exists(job_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+
+    assert err.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert err.value.response.get("Item", {}).get("status") == {"S": "completed"}, (
+        "moto no longer returns Item on ConditionalCheckFailed: JobStore.create/start need a GetItem fallback"
+    )
+
+
+def test_moto_cloudformation_serves_outputs_of_a_marker_stack(aws):
+    """The local cloud registers the stack outputs this way so `describe_stacks` works for the CLI."""
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    body = {
+        "Resources": {"LocalMarker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {"ClientConfig": {"Value": json.dumps({"table": "t"})}},
+    }
+    cfn.create_stack(StackName="Canary", TemplateBody=json.dumps(body))
+
+    outputs = cfn.describe_stacks(StackName="Canary")["Stacks"][0]["Outputs"]
+
+    assert outputs == [{"OutputKey": "ClientConfig", "OutputValue": '{"table": "t"}'}]
+
+
+def test_moto_sqs_hides_a_message_for_the_visibility_set_after_receipt(aws):
+    """Retries with backoff rely on ChangeMessageVisibility keeping the message away for that long."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="canary")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    [msg] = sqs.receive_message(QueueUrl=url)["Messages"]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"], VisibilityTimeout=1)
+
+    assert sqs.receive_message(QueueUrl=url).get("Messages") is None
+    time.sleep(1.1)
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["x"]
