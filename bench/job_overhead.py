@@ -150,8 +150,8 @@ class RequestCounter:
         self.by_phase.clear()
         self.empty_receives = 0  # retries stay cumulative: the summary reports both runs
 
-    def watch(self, session: Any, source: str) -> None:
-        """Count every call made through clients of this boto3 session as `source`."""
+    def watch(self, emitter: Any, source: str) -> None:
+        """Count every call made through clients sharing this event emitter as `source`."""
 
         def on_call(model: Any, **_: Any) -> None:
             self.calls[(source, model.service_model.service_id, model.name)] += 1
@@ -169,9 +169,9 @@ class RequestCounter:
             if model.name == "ReceiveMessage" and not parsed.get("Messages"):
                 self.empty_receives += 1
 
-        session.events.register("before-call", on_call)
-        session.events.register("before-parameter-build", on_params)
-        session.events.register("after-call", on_result)
+        emitter.register("before-call", on_call)
+        emitter.register("before-parameter-build", on_params)
+        emitter.register("after-call", on_result)
 
     def on_any_call(self, model: Any, **_: Any) -> None:
         """Registered for every botocore session (see install_global_hook)."""
@@ -296,12 +296,12 @@ class Bench:
         self.handler = handler_module.handler
         handler_runtime = default_runtime()
         assert handler_module.worker.rt is handler_runtime, "the handler should use the default runtime"
-        counter.watch(handler_runtime.clients._session, WORKER)
+        counter.watch(handler_runtime.clients.session_events, WORKER)
 
         self.rt = Runtime(self.settings, Clients(region=REGION), catalog=CATALOG)
-        counter.watch(self.rt.clients._session, ENQUEUE)
+        counter.watch(self.rt.clients.session_events, ENQUEUE)
         self.event_source = Clients(region=REGION)
-        counter.watch(self.event_source._session, EVENT_SOURCE)
+        counter.watch(self.event_source.session_events, EVENT_SOURCE)
         # The bench's own reads (progress checks, item sizes) go through a session nobody counts.
         self.check = Clients(region=REGION)
         self.check_store = JobStore(

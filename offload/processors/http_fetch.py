@@ -53,7 +53,10 @@ def fetch_to_s3(data: FetchData, ctx: JobContext) -> dict[str, Any]:
                 if expected:
                     ctx.update_progress(min(90, round(90 * size / expected)))
             buffer.seek(0)
-            ctx.runtime.clients.s3.upload_fileobj(buffer, bucket, key, ExtraArgs={"ContentType": content_type})
+            # One PUT (up to 5 GB, and max_bytes is at most that): no multipart layer needed.
+            ctx.runtime.clients.s3.put_object(
+                Bucket=bucket, Key=key, Body=buffer, ContentLength=size, ContentType=content_type
+            )
     except urllib.error.HTTPError as exc:
         raise error_for_status(exc.code, url) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
