@@ -155,6 +155,14 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class S3Trigger:
+    """Objects created under `prefix` in the media bucket become jobs of `job_type` (via S3 -> SQS)."""
+
+    prefix: str
+    job_type: str
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """The resolved retry/timeout policy of one job (type defaults, then per-job overrides)."""
 
@@ -170,6 +178,9 @@ class Catalog:
     queues: tuple[QueueSpec, ...]
     job_types: tuple[JobType, ...]
     schedules: tuple[Schedule, ...] = ()
+    s3_triggers: tuple[S3Trigger, ...] = ()
+    # Shared limits on outside services, taken by the steps that call them (ctx.rate_limit).
+    resource_limits: dict[str, RateLimit] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [q.name for q in self.queues]
@@ -190,6 +201,9 @@ class Catalog:
                 raise CatalogError(f"job type {jt.name!r}: attempts must be 1..{q.max_attempts}")
             if ":" not in jt.processor:
                 raise CatalogError(f"job type {jt.name!r}: processor {jt.processor!r} must look like 'module:function'")
+        for trigger in self.s3_triggers:
+            if trigger.job_type not in types:
+                raise CatalogError(f"S3 trigger {trigger.prefix!r} names unknown job type {trigger.job_type!r}")
         for sched in self.schedules:
             if sched.job_type not in types:
                 raise CatalogError(f"schedule {sched.name!r} names unknown job type {sched.job_type!r}")
@@ -207,6 +221,11 @@ class Catalog:
             if jt.name == name:
                 return jt
         raise UnknownJobTypeError(name, [t.name for t in self.job_types])
+
+    def trigger_for(self, key: str) -> S3Trigger | None:
+        """The S3 trigger whose prefix an object key falls under (longest prefix wins)."""
+        matches = [t for t in self.s3_triggers if key.startswith(t.prefix)]
+        return max(matches, key=lambda t: len(t.prefix)) if matches else None
 
     def types_of(self, queue: str) -> list[JobType]:
         """The job types that run on a queue."""
@@ -291,6 +310,12 @@ CATALOG = Catalog(
             description="Fail the first N attempts (retryable), then succeed: shows retries and the DLQ.",
         ),
         JobType(
+            "image.process",
+            queue="images",
+            processor="offload.pipelines.image_starter:start",
+            description="An upload under uploads/images/: register it and start the image pipeline.",
+        ),
+        JobType(
             "maintenance.dlq_audit",
             queue="maintenance",
             processor="offload.processors.maintenance:dlq_audit",
@@ -305,6 +330,8 @@ CATALOG = Catalog(
             description="Write a JSON report of jobs by queue and status to the payload bucket under reports/.",
         ),
     ),
+    s3_triggers=(S3Trigger("uploads/images/", "image.process"),),
+    resource_limits={"openai": RateLimit(10, 60)},
     schedules=(
         Schedule(
             "daily-dlq-audit",

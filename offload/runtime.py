@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from offload.aws import Clients
 from offload.catalog import CATALOG, Catalog
 from offload.jobs.queues import JobQueues
 from offload.jobs.store import JobStore
 from offload.settings import Settings
+
+if TYPE_CHECKING:
+    from offload.ratelimit.limiter import _Limiter as Limiter
 
 
 @dataclass
@@ -33,6 +37,21 @@ class Runtime:
     @cached_property
     def queues(self) -> JobQueues:
         return JobQueues(self.clients.sqs, self.settings)
+
+    @cached_property
+    def rate_limiter(self) -> Limiter | None:
+        """The shared Redis limiter, or None when this deployment has no cache (no limits apply)."""
+        if not self.settings.redis_url:
+            return None
+        from offload.ratelimit.connection import redis_client
+        from offload.ratelimit.limiter import RateLimiter
+
+        password = None
+        if self.settings.redis_auth_secret_arn:
+            password = self.clients.secrets.get_secret_value(SecretId=self.settings.redis_auth_secret_arn)[
+                "SecretString"
+            ]
+        return RateLimiter(redis_client(self.settings.redis_url, password=password))
 
 
 _default: Runtime | None = None

@@ -33,6 +33,13 @@ class Settings(BaseModel):
     payload_bucket: str = Field(description="S3 bucket for large job data and fetched files")
     webhook_secret_arn: str | None = Field(default=None, description="Secrets Manager secret that signs webhooks")
     webhook_secret: str | None = Field(default=None, description="Signing secret given directly (local use)")
+    redis_url: str | None = Field(
+        default=None, description="shared rate-limit cache: redis:// or rediss:// (TLS) URL; None = no limits"
+    )
+    redis_auth_secret_arn: str | None = Field(default=None, description="Secrets Manager secret holding the AUTH token")
+    media_bucket: str | None = Field(default=None, description="bucket whose uploads/images/ feeds the image pipeline")
+    images_table: str | None = Field(default=None, description="DynamoDB table of image records")
+    image_pipeline_arn: str | None = Field(default=None, description="the image pipeline state machine")
     retain_completed_s: int = Field(default=3600, ge=60)
     retain_failed_s: int = Field(default=86_400, ge=60)
     large_data_bytes: int = Field(default=64 * 1024, ge=1024, description="job data above this goes to S3")

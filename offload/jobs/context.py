@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from offload.errors import JobCancelledError, JobTimeoutError
 
 if TYPE_CHECKING:
+    from offload.catalog import RateLimit
     from offload.jobs.model import Job
     from offload.runtime import Runtime
 
@@ -39,6 +40,13 @@ class JobContext:
             raise JobCancelledError(f"job {self.job_id} was cancelled while running")
         if self.remaining_s() <= 0:
             raise JobTimeoutError(f"job {self.job_id} ran past its timeout at {percent}% progress")
+
+    def rate_limit(self, name: str, limit: RateLimit) -> None:
+        """Take a slot of a named shared limit (e.g. "openai"); when there is none the job is
+        deferred until one frees up, without using an attempt. No cache configured: no limit."""
+        limiter = self.runtime.rate_limiter
+        if limiter is not None:
+            limiter.acquire_or_raise(name, limit)
 
     def cancelled(self) -> bool:
         """True once someone has asked for this job to be cancelled."""

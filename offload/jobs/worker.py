@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -120,6 +121,12 @@ class Worker:
             return self._reject(record, f"message body is not JSON ({exc.msg} at char {exc.pos}): {body[:120]!r}")
         if not isinstance(raw, dict):
             return self._reject(record, f"message body must be a JSON object, got {type(raw).__name__}")
+        if raw.get("Event") == "s3:TestEvent":
+            logger.info("S3 test event acknowledged", bucket=raw.get("Bucket"))
+            return None
+        if isinstance(raw.get("Records"), list) and raw["Records"] and "s3" in raw["Records"][0]:
+            self._adopt_s3(record, raw["Records"])
+            return None
         if "job_id" in raw:
             try:
                 msg = JobMessage.model_validate(raw)
@@ -144,6 +151,32 @@ class Worker:
         job = _new_record(self.rt, job_id, foreign.type, foreign.data)
         stored, _ = self.rt.store.create(job)
         return _Target(job_id=stored.job_id, type=stored.type, queue=stored.queue)
+
+    def _adopt_s3(self, record: SQSRecord, s3_records: list[dict[str, Any]]) -> None:
+        """S3 -> SQS notifications: each created object under a catalog trigger's prefix becomes
+        a job; the object version is the idempotency key, so duplicate events start nothing."""
+        for entry in s3_records:
+            obj = entry.get("s3", {}).get("object", {})
+            bucket = entry.get("s3", {}).get("bucket", {}).get("name", "")
+            key = unquote_plus(obj.get("key", ""))  # event keys are URL-encoded, spaces as '+'
+            trigger = self.rt.catalog.trigger_for(key)
+            if not str(entry.get("eventName", "")).startswith("ObjectCreated") or trigger is None:
+                logger.info("S3 event ignored", key=key, event=entry.get("eventName"))
+                continue
+            version = obj.get("versionId") or obj.get("eTag") or obj.get("sequencer", "")
+            enqueue(
+                trigger.job_type,
+                {
+                    "bucket": bucket,
+                    "key": key,
+                    "version_id": obj.get("versionId"),
+                    "etag": obj.get("eTag"),
+                    "size": obj.get("size"),
+                },
+                idempotency_key=f"s3:{bucket}/{key}#{version}",
+                runtime=self.rt,
+            )
+            logger.info("S3 upload queued", key=key, job_type=trigger.job_type, message_id=record.message_id)
 
     def _reject(
         self, record: SQSRecord, reason: str, *, job_id: str | None = None, type_name: str = "(unreadable)"
@@ -184,6 +217,8 @@ class Worker:
         began = time.time()
         ctx = JobContext(job, self.rt, deadline=min(began + job.timeout_s, batch.deadline - 1))
         try:
+            if self.spec.rate_limit is not None:
+                ctx.rate_limit(f"queue:{job.queue}", self.spec.rate_limit)
             if job.type not in self._type_names:
                 raise NonRetryableError(f"job type {job.type!r} is not in this deployment's catalog")
             processor = load_processor(self.rt.catalog, job.type)
@@ -193,6 +228,9 @@ class Worker:
         except JobCancelledError:
             self._finish_cancelled(job, batch)
         except RateLimitedError as exc:
+            if exc.__cause__ is not None:  # the limiter itself could not be asked
+                logger.warning("rate limiter unavailable; job deferred", reason=str(exc))
+                self._count("RateLimiterUnavailable", job)
             self._defer(job, exc.retry_after_s)
         except NonRetryableError as exc:
             step = "validate" if isinstance(exc, PayloadError) else "process"

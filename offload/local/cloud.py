@@ -27,6 +27,7 @@ from botocore.config import Config
 from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
 from offload.local.rules import fire_rule
 from offload.local.schedule import next_fire
+from offload.local.sfn import enable_execution, register_functions, route_lambda_tasks
 from offload.local.sqs_events import deliver_once
 from offload.local.template import REGION, Template
 
@@ -185,6 +186,7 @@ class LocalCloud:
     server_mode: str = "process"  # or "thread": moto in this process (needed for in-process hooks)
     _server: Any = None
     _server_proc: subprocess.Popen[bytes] | None = None
+    _undo_patch: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _redis: subprocess.Popen[bytes] | None = None
@@ -210,15 +212,32 @@ class LocalCloud:
         if self.cdk_out.resolve() == (ROOT / "cdk.out").resolve():
             synthesize_if_stale(self.cdk_out, self.stack_name, self.log)  # another assembly is taken as given
         template = Template.load(self.cdk_out, self.stack_name)
+        has_state_machines = any(r["Type"] == "AWS::StepFunctions::StateMachine" for r in template.resources.values())
+        if has_state_machines:
+            # Lambda tasks are routed into this process by patching moto, so moto must run here too.
+            self.server_mode = "thread"
         self._start_server()
+        if has_state_machines:
+            enable_execution(self.endpoint)
         self.provisioned = Provisioner(template, self.client).run()
         redis_url = self._start_redis()
         extra_env = {**LOCAL_ENV, "AWS_ENDPOINT_URL": self.endpoint}
         if redis_url:
             extra_env["REDIS_URL"] = redis_url
+        for spec in self.provisioned.functions.values():
+            # ElastiCache is not emulated: a function wired to it talks to the local Redis instead.
+            if "OFFLOAD_REDIS_URL" in spec.environment:
+                spec.environment.pop("OFFLOAD_REDIS_AUTH_SECRET_ARN", None)
+                if redis_url:
+                    spec.environment["OFFLOAD_REDIS_URL"] = redis_url
+                else:
+                    spec.environment.pop("OFFLOAD_REDIS_URL")
         _quiet_function_logs()
         for name, spec in self.provisioned.functions.items():
             self.functions[name] = LocalFunction(spec, extra_env)
+        if has_state_machines:
+            register_functions(self.client, list(self.functions))
+            self._undo_patch = route_lambda_tasks(lambda name, event: self.functions[name].invoke(event))
         self.outputs = self._publish_outputs(template)
         for source in self.provisioned.event_sources:
             self._start_event_source(source)
@@ -240,6 +259,8 @@ class LocalCloud:
                 self._redis.wait(timeout=5)
             if self._redis.poll() is None:
                 self._redis.kill()
+        if self._undo_patch is not None:
+            self._undo_patch()
         if self._server is not None:
             self._server.stop()
         if self._server_proc is not None:
@@ -409,6 +430,7 @@ class LocalCloud:
         lines.append(
             f"{len(self.functions)} functions in-process, {len(self.provisioned.event_sources)} SQS event sources, "
             f"{sum(1 for r in self.provisioned.rules if r.schedule)} schedules, "
+            f"{len(self.provisioned.state_machines)} state machines, "
             f"{len(self.provisioned.ttl_tables)} TTL tables swept every {self.ttl_sweep_s:.0f}s"
         )
         for rtype, why in sorted(self.provisioned.skipped.items()):

@@ -36,6 +36,20 @@ NO_LOCAL_EFFECT = {
     "AWS::EC2::Subnet": "networking is not emulated",
     "AWS::EC2::SecurityGroup": "networking is not emulated",
     "AWS::ElastiCache::ServerlessCache": "Redis is a local redis-server (or REDIS_URL)",
+    "AWS::ElastiCache::ReplicationGroup": "Redis is a local redis-server (or REDIS_URL)",
+    "AWS::ElastiCache::ParameterGroup": "Redis is a local redis-server (or REDIS_URL)",
+    "AWS::ElastiCache::SubnetGroup": "networking is not emulated",
+    "AWS::EC2::VPCEndpoint": "networking is not emulated",
+    "AWS::EC2::NatGateway": "networking is not emulated",
+    "AWS::EC2::EIP": "networking is not emulated",
+    "AWS::EC2::InternetGateway": "networking is not emulated",
+    "AWS::EC2::VPCGatewayAttachment": "networking is not emulated",
+    "AWS::EC2::RouteTable": "networking is not emulated",
+    "AWS::EC2::Route": "networking is not emulated",
+    "AWS::EC2::SubnetRouteTableAssociation": "networking is not emulated",
+    "AWS::EC2::SecurityGroupIngress": "networking is not emulated",
+    "AWS::EC2::SecurityGroupEgress": "networking is not emulated",
+    "AWS::EC2::FlowLog": "networking is not emulated",
 }
 
 
@@ -77,6 +91,15 @@ class RuleSpec:
 
 
 @dataclass
+class StateMachineSpec:
+    """A Step Functions state machine created on the endpoint."""
+
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass
 class Provisioned:
     """What the local cloud created, and what it left out."""
 
@@ -87,6 +110,7 @@ class Provisioned:
     ttl_tables: dict[str, str] = field(default_factory=dict)  # table name -> TTL attribute
     skipped: dict[str, str] = field(default_factory=dict)  # resource type -> why
     queue_urls_by_arn: dict[str, str] = field(default_factory=dict)
+    state_machines: list[StateMachineSpec] = field(default_factory=list)
 
 
 Creator = Callable[["Provisioner", str, dict[str, Any]], tuple[str, dict[str, str]]]
@@ -127,6 +151,7 @@ class Provisioner:
                 self.result.skipped.setdefault(rtype, why)
                 resolver.refs[lid] = f"{lid}-local"
                 resolver.attrs[lid] = {"Arn": f"arn:aws:local:{REGION}:{ACCOUNT}:{lid}"}
+                resolver.placeholders.add(lid)
                 continue
             props = resolver.resolve(res.get("Properties", {}))
             physical, attrs = creator(self, lid, props)
@@ -356,3 +381,20 @@ def _event_source(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str,
         )
     )
     return f"{lid}-mapping", {}
+
+
+# -- Step Functions ----------------------------------------------------------------------
+@creates("AWS::StepFunctions::StateMachine")
+def _state_machine(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    name = props.get("StateMachineName") or p.name_for(lid, 80)
+    definition = props.get("DefinitionString") or json.dumps(props.get("Definition", {}))
+    if not isinstance(definition, str):
+        definition = json.dumps(definition)
+    arn = p.client("stepfunctions").create_state_machine(
+        name=name,
+        definition=definition,
+        roleArn=str(props.get("RoleArn") or f"arn:aws:iam::{ACCOUNT}:role/local-states"),
+        type=props.get("StateMachineType", "STANDARD"),
+    )["stateMachineArn"]
+    p.result.state_machines.append(StateMachineSpec(logical_id=lid, name=name, arn=arn))
+    return arn, {"Arn": arn, "Name": name}

@@ -103,6 +103,8 @@ class Resolver:
     stack_name: str
     refs: dict[str, str] = field(default_factory=dict)
     attrs: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Resources not created locally: any attribute resolves to a visible placeholder.
+    placeholders: set[str] = field(default_factory=set)
 
     def pseudo(self, name: str) -> str | None:
         return {
@@ -123,6 +125,8 @@ class Resolver:
         return self.refs[name]
 
     def get_att(self, logical_id: str, attribute: str) -> str:
+        if logical_id in self.placeholders:
+            return self.attrs.get(logical_id, {}).get(attribute, f"{logical_id}.{attribute}.not-emulated")
         try:
             return self.attrs[logical_id][attribute]
         except KeyError:

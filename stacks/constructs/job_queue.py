@@ -23,6 +23,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from offload.catalog import QueueSpec
+from stacks.constructs.network import WORKER_SUBNETS
+from stacks.constructs.rate_limit_cache import RateLimitCache
 from stacks.constructs.runtime_layer import ARCHITECTURE, RUNTIME
 from stacks.nag import acknowledge
 
@@ -34,6 +36,16 @@ CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc"]
 DLQ_RETENTION = Duration.days(14)
 WORKER_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 ALARM_PERIOD = Duration.minutes(1)
+# What AWSLambdaVPCAccessExecutionRole allows, inline like the log grant: Lambda manages the function's ENIs
+# with the execution role. EC2's Describe* actions have no resource-level permissions, hence '*'.
+VPC_ENI_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
 
 
 def pascal(name: str) -> str:
@@ -60,6 +72,8 @@ class WorkerRuntime:
     bucket: s3.IBucket
     secret: secretsmanager.ISecret
     queues: Sequence[JobQueue]
+    # Only queues with a catalog rate limit use it (and so run in its VPC); None when no queue has one.
+    rate_limit_cache: RateLimitCache | None = None
 
 
 class JobQueue(Construct):
@@ -100,8 +114,18 @@ class JobQueue(Construct):
         self.worker: lambda_.Function | None = None
 
     def add_worker(self, runtime: WorkerRuntime) -> lambda_.Function:
-        """The Lambda that consumes this queue, with exactly the grants a worker needs."""
+        """The Lambda that consumes this queue, with exactly the grants a worker needs.
+
+        A queue with a catalog `rate_limit` gets a worker in the cache's VPC, with OFFLOAD_REDIS_* and the
+        AUTH token; every other worker stays out of the VPC (no NAT traffic, no ENIs, faster cold starts).
+        """
         spec = self.spec
+        cache = runtime.rate_limit_cache if spec.rate_limit is not None else None
+        if spec.rate_limit is not None and cache is None:
+            raise ValueError(
+                f"queue {spec.name!r} has a rate_limit in the catalog but the WorkerRuntime has no "
+                "rate_limit_cache; create a RateLimitCache and pass it as rate_limit_cache="
+            )
         log_group = logs.LogGroup(self, "WorkerLogs", retention=WORKER_LOG_RETENTION)
         role = iam.Role(
             self,
@@ -111,6 +135,8 @@ class JobQueue(Construct):
         )
         # Instead of AWSLambdaBasicExecutionRole (any log group): only this function's own.
         log_group.grant_write(role)
+        if cache is not None:
+            role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
         worker = lambda_.Function(
             self,
             "Worker",
@@ -128,7 +154,10 @@ class JobQueue(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=log_group,
             role=role,
-            environment={**runtime.environment, "OFFLOAD_QUEUE": spec.name},
+            environment={**runtime.environment, **(cache.environment if cache else {}), "OFFLOAD_QUEUE": spec.name},
+            vpc=cache.vpc if cache else None,
+            vpc_subnets=WORKER_SUBNETS if cache else None,
+            security_groups=[cache.client_security_group] if cache else None,
         )
         runtime.table.grant_read_write_data(role)
         for other in runtime.queues:
@@ -139,6 +168,8 @@ class JobQueue(Construct):
         runtime.topic.grant_publish(role)
         runtime.secret.grant_read(role)
         runtime.bucket.grant_read_write(role)
+        if cache is not None:
+            cache.grant_connect(role)
         worker.add_event_source(
             event_sources.SqsEventSource(
                 self.queue,
@@ -147,11 +178,11 @@ class JobQueue(Construct):
                 report_batch_item_failures=True,
             )
         )
-        self._acknowledge_grant_wildcards(role, runtime)
+        self._acknowledge_grant_wildcards(role, runtime, in_vpc=cache is not None)
         self.worker = worker
         return worker
 
-    def _acknowledge_grant_wildcards(self, role: iam.Role, runtime: WorkerRuntime) -> None:
+    def _acknowledge_grant_wildcards(self, role: iam.Role, runtime: WorkerRuntime, *, in_vpc: bool) -> None:
         """The wildcards cdk-nag (IAM5) finds in the worker's policy, each acknowledged with why it stays."""
         policy = role.node.find_child("DefaultPolicy").node.default_child
         assert isinstance(policy, CfnResource)
@@ -159,7 +190,13 @@ class JobQueue(Construct):
         bucket = _logical_id(runtime.bucket)
         findings = {
             "Resource::*": "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; "
-            "active tracing needs them on '*'.",
+            "active tracing needs them on '*'."
+            + (
+                " The worker runs in the VPC: Lambda manages its ENIs with the EC2 network-interface actions "
+                "of AWSLambdaVPCAccessExecutionRole, whose Describe* calls have no resource-level permissions."
+                if in_vpc
+                else ""
+            ),
             f"Resource::<{table}.Arn>/index/*": "The worker queries the jobs table's GSI (by-queue-status); "
             "the grant covers the table's own indexes and nothing else.",
             f"Resource::<{bucket}.Arn>/*": "Job payloads and results are objects keyed by job id, unknown at "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from tests.e2e.conftest import copy_assembly, start_local, stop_local
 
@@ -128,3 +129,60 @@ def test_expired_job_records_are_swept_as_dynamodb_ttl_would(local):
         assert time.time() < deadline, "the expired record was not swept within 10 s (sweep every 1 s)"
         time.sleep(0.5)
     assert local.cli("jobs", "get", job_id, check=False).returncode == 1
+
+
+def test_state_machine_from_the_template_runs_with_its_lambda_task_in_process(cdk_out, tmp_path):
+    copy = copy_assembly(cdk_out, tmp_path / "assembly")
+    template_path = copy / "Offload.template.json"
+    template = json.loads(template_path.read_text())
+    digest = "0" * 64
+    assets_path = copy / "Offload.assets.json"
+    assets = json.loads(assets_path.read_text())
+    fixture = Path(__file__).parent / "fixtures" / "sfn_task"
+    assets["files"][digest] = {"source": {"path": str(fixture), "packaging": "zip"}, "destinations": {}}
+    assets_path.write_text(json.dumps(assets))
+    template["Resources"]["DoubleFn"] = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Handler": "double.handler",
+            "Runtime": "python3.14",
+            "Code": {"S3Bucket": "assets", "S3Key": f"{digest}.zip"},
+            "Role": "arn:aws:iam::123456789012:role/any",
+        },
+    }
+    definition = {
+        "StartAt": "Double",
+        "States": {
+            "Double": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "FUNCTION", "Payload.$": "$"},
+                "OutputPath": "$.Payload",
+                "End": True,
+            }
+        },
+    }
+    before, after = json.dumps(definition).split("FUNCTION")
+    template["Resources"]["Pipeline"] = {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Properties": {
+            "DefinitionString": {"Fn::Join": ["", [before, {"Ref": "DoubleFn"}, after]]},
+            "RoleArn": "arn:aws:iam::123456789012:role/any",
+        },
+    }
+    template["Outputs"]["PipelineArn"] = {"Value": {"Ref": "Pipeline"}}
+    template_path.write_text(json.dumps(template))
+    stack = start_local(copy, tmp_path)
+    try:
+        assert "1 state machines" in stack.output_text()
+        outputs = json.loads(stack.cli("local", "outputs", "--endpoint-url", stack.endpoint).stdout)
+        sfn = stack.client("stepfunctions")
+        run = sfn.start_execution(stateMachineArn=outputs["PipelineArn"], input=json.dumps({"n": 21}))
+        deadline = time.time() + 30
+        while (described := sfn.describe_execution(executionArn=run["executionArn"]))["status"] == "RUNNING":
+            assert time.time() < deadline, "the execution did not finish in 30 s"
+            time.sleep(0.3)
+        assert described["status"] == "SUCCEEDED", described
+        assert json.loads(described["output"])["doubled"] == 42
+    finally:
+        stop_local(stack)

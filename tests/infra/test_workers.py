@@ -121,17 +121,17 @@ def test_every_worker_consumes_only_its_own_queue(template_json: dict, wiring: d
 def test_every_worker_may_use_the_table_bus_topic_secret_and_bucket(
     template_json: dict, wiring: dict[str, QueueWiring]
 ) -> None:
-    (table,) = resources_of(template_json, "AWS::DynamoDB::Table")
     (bus,) = resources_of(template_json, "AWS::Events::EventBus")
     (topic,) = resources_of(template_json, "AWS::SNS::Topic")
-    (secret,) = resources_of(template_json, "AWS::SecretsManager::Secret")
     for name, w in wiring.items():
         env = w.function["Properties"]["Environment"]["Variables"]
+        table = ref_id(env["OFFLOAD_TABLE"])
         bucket = ref_id(env["OFFLOAD_PAYLOAD_BUCKET"])
+        secrets = {ref_id(env[k]) for k in ("OFFLOAD_WEBHOOK_SECRET_ARN", "OFFLOAD_REDIS_AUTH_SECRET_ARN") if k in env}
         statements = _worker_statements(template_json, w)
         assert table in _resources_allowed(statements, "dynamodb:UpdateItem"), name
         assert table in _resources_allowed(statements, "dynamodb:Query"), name
         assert _resources_allowed(statements, "events:PutEvents") == {bus}, name
         assert _resources_allowed(statements, "sns:Publish") == {topic}, name
-        assert _resources_allowed(statements, "secretsmanager:GetSecretValue") == {secret}, name
+        assert _resources_allowed(statements, "secretsmanager:GetSecretValue") == secrets, name
         assert _resources_allowed(statements, "s3:PutObject") == {bucket}, name

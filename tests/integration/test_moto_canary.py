@@ -57,3 +57,25 @@ def test_moto_sqs_hides_a_message_for_the_visibility_set_after_receipt(aws):
     assert sqs.receive_message(QueueUrl=url).get("Messages") is None
     time.sleep(1.1)
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["x"]
+
+
+def test_moto_lambda_backend_still_has_the_method_the_local_cloud_replaces():
+    """offload/local/sfn.py routes Step Functions' Lambda tasks by replacing this method."""
+    import inspect
+
+    from moto.awslambda.models import LambdaFunction
+
+    from offload.local.sfn import PATCHED_ATTRIBUTE
+
+    method = getattr(LambdaFunction, PATCHED_ATTRIBUTE, None)
+    assert method is not None, f"moto.awslambda.models.LambdaFunction.{PATCHED_ATTRIBUTE} is gone: fix local/sfn.py"
+    assert list(inspect.signature(method).parameters) == ["self", "event"], (
+        f"LambdaFunction.{PATCHED_ATTRIBUTE} changed its signature: fix local/sfn.py"
+    )
+
+
+def test_moto_config_still_has_the_step_functions_execution_switch():
+    """The local cloud turns moto's state machine execution on through /moto-api/config."""
+    from moto.core.config import default_user_config
+
+    assert default_user_config["stepfunctions"]["execute_state_machine"] is False

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from offload.catalog import CATALOG, Backoff, Catalog, JobType
+from offload.catalog import CATALOG, Backoff, Catalog, JobType, QueueSpec, RateLimit
 from offload.errors import NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
 
@@ -74,8 +74,25 @@ def limited(data: LimitedData, ctx: JobContext) -> dict[str, Any]:
     return {"runs": runs, "attempt": ctx.attempt}
 
 
+STARTS: list[tuple[str, float]] = []
+
+
+class StampData(BaseModel):
+    n: int = 0
+
+
+def stamp(data: StampData, ctx: JobContext) -> dict[str, Any]:
+    """Record when the job really started (after the queue's rate limit let it)."""
+    with _lock:
+        STARTS.append((ctx.job_id, time.time()))
+    return {"n": data.n, "attempt": ctx.attempt}
+
+
 TEST_CATALOG = Catalog(
-    queues=CATALOG.queues,
+    queues=(
+        *CATALOG.queues,
+        QueueSpec("limited", concurrency=2, attempts=1, rate_limit=RateLimit(5, 2)),
+    ),
     job_types=(
         *CATALOG.job_types,
         JobType("test.count", queue="default", processor="tests.support.processors:count"),
@@ -89,5 +106,6 @@ TEST_CATALOG = Catalog(
         JobType("test.progress", queue="default", processor="tests.support.processors:progress"),
         JobType("test.refuse", queue="default", processor="tests.support.processors:refuse"),
         JobType("test.limited", queue="default", processor="tests.support.processors:limited", attempts=1),
+        JobType("test.stamp", queue="limited", processor="tests.support.processors:stamp"),
     ),
 )

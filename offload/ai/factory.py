@@ -1,0 +1,126 @@
+"""Choose the AI providers: an OpenAI-compatible API when a key is configured, local otherwise.
+
+Configuration comes from `AiSettings` (built from OFFLOAD_AI_* variables by `from_env`,
+the only place the AI layer reads the environment) or is passed to `build_providers`.
+The key can be given directly or as a Secrets Manager ARN (the secret holds the key, or
+JSON with an "api_key" field), read through a boto3 client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from offload.ai.local_adapter import HashingEmbedder, LocalVisionAnalyzer
+from offload.ai.openai_adapter import (
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_VISION_MODEL,
+    OpenAIEmbedder,
+    OpenAIVisionAnalyzer,
+    make_client,
+)
+from offload.ai.ports import Embedder, VisionAnalyzer
+from offload.settings import SettingsError
+
+ENV_PREFIX = "OFFLOAD_AI_"
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The vision analyzer and embedder to use, and which kind they are."""
+
+    vision: VisionAnalyzer
+    embedder: Embedder
+    kind: Literal["openai", "local"]
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind == "local"
+
+
+class AiSettings(BaseModel):
+    """AI provider configuration; every field is optional (no key means the local adapters)."""
+
+    api_key: str | None = Field(default=None, description="provider API key, given directly (local use)")
+    api_key_secret_arn: str | None = Field(default=None, description="Secrets Manager secret holding the key")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. OpenRouter's")
+    vision_model: str | None = Field(default=None, description=f"default {DEFAULT_VISION_MODEL}")
+    embedding_model: str | None = Field(default=None, description=f"default {DEFAULT_EMBEDDING_MODEL}")
+    embedding_dimensions: int | None = Field(default=None, ge=1, description="needed for unknown embedding models")
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AiSettings:
+        """Build from OFFLOAD_AI_* variables (OFFLOAD_AI_API_KEY, OFFLOAD_AI_BASE_URL, ...)."""
+        env = os.environ if env is None else env
+        raw = {name: env[ENV_PREFIX + name.upper()] for name in cls.model_fields if env.get(ENV_PREFIX + name.upper())}
+        return cls.model_validate(raw)
+
+
+def build_providers(
+    api_key: str | None,
+    base_url: str | None,
+    vision_model: str | None,
+    embedding_model: str | None,
+    *,
+    embedding_dimensions: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Providers:
+    """OpenAI-compatible providers when `api_key` is given, the local deterministic ones otherwise."""
+    if not api_key:
+        return Providers(vision=LocalVisionAnalyzer(), embedder=HashingEmbedder(), kind="local")
+    client = make_client(api_key, base_url, timeout_s)
+    return Providers(
+        vision=OpenAIVisionAnalyzer(client, vision_model or DEFAULT_VISION_MODEL),
+        embedder=OpenAIEmbedder(client, embedding_model or DEFAULT_EMBEDDING_MODEL, dimensions=embedding_dimensions),
+        kind="openai",
+    )
+
+
+def providers_from_settings(settings: AiSettings, secrets: Any | None = None) -> Providers:
+    """Providers for `settings`, reading the key from Secrets Manager (with `secrets`) when given by ARN."""
+    api_key = settings.api_key
+    if not api_key and settings.api_key_secret_arn:
+        if secrets is None:
+            raise SettingsError(
+                "OFFLOAD_AI_API_KEY_SECRET_ARN is set but no Secrets Manager client was passed: "
+                "pass Clients().secrets to providers_from_settings"
+            )
+        api_key = read_api_key(secrets, settings.api_key_secret_arn)
+    return build_providers(
+        api_key,
+        settings.base_url,
+        settings.vision_model,
+        settings.embedding_model,
+        embedding_dimensions=settings.embedding_dimensions,
+        timeout_s=settings.timeout_s,
+    )
+
+
+def read_api_key(secrets: Any, secret_arn: str) -> str:
+    """The API key stored in a secret: its plain string, or the "api_key" field of a JSON object."""
+    try:
+        value = secrets.get_secret_value(SecretId=secret_arn)["SecretString"]
+    except Exception as exc:  # botocore errors vary by cause; the message names the fix either way
+        raise SettingsError(
+            f"could not read the AI API key from {secret_arn}: {exc}; check the ARN and that the function's "
+            "role has secretsmanager:GetSecretValue on it"
+        ) from exc
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict):
+        key = parsed.get("api_key")
+        if not isinstance(key, str) or not key:
+            raise SettingsError(f'secret {secret_arn} is JSON without an "api_key" string field: add one')
+        return key
+    if not value.strip():
+        raise SettingsError(f"secret {secret_arn} is empty: store the provider API key in it")
+    return value.strip()

@@ -1,0 +1,303 @@
+"""Vision and embeddings through any OpenAI-compatible API (OpenAI, OpenRouter, a local server).
+
+Error mapping, so offload's retry policy is the only one (the SDK's `max_retries` is 0):
+429 -> RateLimitedError (Retry-After, else 5 s; `insufficient_quota` is a billing problem,
+so NonRetryableError), 408/409/425/5xx, timeouts and connection errors -> RetryableError,
+other 4xx -> NonRetryableError.
+
+A malformed vision answer (not JSON, or JSON without the required fields) raises
+RetryableError: models are nondeterministic and the next attempt usually parses, while
+the job's max attempts bound the cost if a model keeps failing. We do not retry inside
+the adapter, so attempts stay visible in the job's history. A refusal is
+NonRetryableError: the same image gets the same refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONSchema
+from pydantic import BaseModel, ValidationError
+
+from offload.ai.ports import MAX_COLORS, MAX_TAGS, ImageMetadata
+from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
+from offload.processors.http_util import RETRYABLE_STATUSES
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_VISION_MODEL = "gpt-4o-mini"
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_RETRY_AFTER_S = 5.0
+PROVIDER = "openai"
+
+# Content types the OpenAI vision models accept; others fail fast instead of costing a call.
+SUPPORTED_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+# Native sizes of the known embedding models; others need `dimensions=` given explicitly.
+KNOWN_EMBEDDING_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+# One request carries at most this many texts (the API allows 2048; smaller keeps bodies modest).
+EMBED_BATCH = 256
+
+VISION_PROMPT = (
+    "Describe this image for a searchable media library. Answer with JSON only. "
+    "description: one or two plain sentences about what is visible. "
+    f"tags: up to {MAX_TAGS} short lowercase keywords (objects, scene, style). "
+    "category: one word such as photo, illustration, screenshot, document, diagram or other. "
+    f'dominant_colors: up to {MAX_COLORS} hex colours as "#rrggbb", most prominent first. '
+    "mood: one or two words."
+)
+
+IMAGE_METADATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "description": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "category": {"type": "string"},
+        "dominant_colors": {"type": "array", "items": {"type": "string"}},
+        "mood": {"type": "string"},
+    },
+    "required": ["description", "tags", "category", "dominant_colors", "mood"],
+    "additionalProperties": False,
+}
+
+
+class _VisionAnswer(BaseModel):
+    """The model's answer, before offload's normalisation."""
+
+    description: str
+    tags: list[str]
+    category: str
+    dominant_colors: list[str]
+    mood: str
+
+
+def make_client(api_key: str, base_url: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> openai.OpenAI:
+    """An OpenAI client with SDK retries off, so offload's retry policy is the only one."""
+    if not api_key:
+        raise ValueError("api_key is empty: pass the provider's key, or use the local adapter")
+    return openai.OpenAI(
+        api_key=api_key,
+        # Explicit so the SDK never falls back to OPENAI_BASE_URL from the environment.
+        base_url=base_url or DEFAULT_BASE_URL,
+        timeout=timeout_s,
+        max_retries=0,
+    )
+
+
+class OpenAIVisionAnalyzer:
+    """VisionAnalyzer on chat.completions with a strict JSON-schema response format."""
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        model: str = DEFAULT_VISION_MODEL,
+        *,
+        detail: Literal["low", "high", "auto"] = "low",
+        max_tokens: int = 600,
+    ) -> None:
+        self._client = client
+        self._model = model
+        # "low" is a fixed, small token cost per image and is enough for tags and colours.
+        self._detail = detail
+        self._max_tokens = max_tokens
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def describe(self, image: bytes, *, content_type: str) -> ImageMetadata:
+        """Describe `image` with the vision model; see the module docstring for the errors."""
+        media_type = _check_image(image, content_type)
+        data_url = f"data:{media_type};base64,{base64.b64encode(image).decode('ascii')}"
+        messages: list[ChatCompletionMessageParam] = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": VISION_PROMPT},
+                    {"type": "image_url", "image_url": {"url": data_url, "detail": self._detail}},
+                ],
+            }
+        ]
+        response_format: ResponseFormatJSONSchema = {
+            "type": "json_schema",
+            "json_schema": {"name": "image_metadata", "strict": True, "schema": IMAGE_METADATA_SCHEMA},
+        }
+        try:
+            completion = self._client.chat.completions.create(
+                model=self._model,
+                messages=messages,
+                response_format=response_format,
+                max_completion_tokens=self._max_tokens,
+            )
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, f"describing an image with {self._model}", self._client) from exc
+        if not completion.choices:
+            raise RetryableError(f"{self._model} returned no choices for the image; retrying may help")
+        message = completion.choices[0].message
+        if getattr(message, "refusal", None):
+            raise NonRetryableError(f"{self._model} refused to describe the image: {message.refusal}")
+        answer = _parse_answer(message.content, self._model)
+        return ImageMetadata(
+            description=answer.description.strip(),
+            tags=answer.tags,
+            category=answer.category.strip().lower() or "unknown",
+            dominant_colors=[c for c in (_clean_color(c) for c in answer.dominant_colors) if c],
+            mood=answer.mood.strip().lower(),
+            provider=PROVIDER,
+            model=completion.model or self._model,
+        )
+
+
+class OpenAIEmbedder:
+    """Embedder on the embeddings endpoint, batched, in input order."""
+
+    def __init__(
+        self, client: openai.OpenAI, model: str = DEFAULT_EMBEDDING_MODEL, *, dimensions: int | None = None
+    ) -> None:
+        size = dimensions or KNOWN_EMBEDDING_DIMENSIONS.get(model)
+        if size is None:
+            raise ValueError(
+                f"embedding model {model!r} has no known vector size: pass dimensions=<its vector length> "
+                f"(known: {', '.join(sorted(KNOWN_EMBEDDING_DIMENSIONS))})"
+            )
+        self._client = client
+        self._model = model
+        self._dimensions = size
+        # Only text-embedding-3 models can shorten vectors on request; for others the size is a check.
+        self._request_dimensions = dimensions if dimensions and model.startswith("text-embedding-3") else None
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text; empty texts are refused (the API rejects them with a 400)."""
+        empty = [i for i, text in enumerate(texts) if not text.strip()]
+        if empty:
+            raise NonRetryableError(f"texts at positions {empty} are empty: embed only non-blank text")
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            vectors.extend(self._embed_batch(texts[start : start + EMBED_BATCH]))
+        return vectors
+
+    def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+        extra: dict[str, Any] = {"dimensions": self._request_dimensions} if self._request_dimensions else {}
+        try:
+            response = self._client.embeddings.create(model=self._model, input=batch, encoding_format="float", **extra)
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, f"embedding {len(batch)} texts with {self._model}", self._client) from exc
+        data = sorted(response.data, key=lambda item: item.index)
+        if len(data) != len(batch):
+            raise RetryableError(f"{self._model} returned {len(data)} embeddings for {len(batch)} texts")
+        vectors = [[float(x) for x in item.embedding] for item in data]
+        wrong = {len(v) for v in vectors if len(v) != self._dimensions}
+        if wrong:
+            raise NonRetryableError(
+                f"{self._model} returned vectors of length {sorted(wrong)}, expected {self._dimensions}: "
+                "set the embedder's dimensions to the model's real vector size"
+            )
+        return vectors
+
+
+def provider_error(exc: openai.OpenAIError, doing: str, client: openai.OpenAI | None = None) -> JobError:
+    """The offload error for an SDK error, with a message that says what to do."""
+    where = f" at {client.base_url}" if client is not None else ""
+    if isinstance(exc, openai.APITimeoutError):
+        return RetryableError(f"timed out {doing}{where}; will retry (raise the timeout if this repeats)")
+    if isinstance(exc, openai.APIConnectionError):
+        return RetryableError(f"could not connect{where} while {doing}: {exc.message}")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        text = f"HTTP {status}{where} while {doing}: {exc.message}"
+        if status == 429:
+            if exc.code == "insufficient_quota":
+                return NonRetryableError(f"{text} (out of credit: add billing credit to the provider account)")
+            return RateLimitedError(text, retry_after_s=retry_after_s(exc.response.headers))
+        if status in RETRYABLE_STATUSES or status >= 500:
+            return RetryableError(text)
+        hint = {401: "check the API key", 403: "the key lacks access to this model", 404: "check the model name"}
+        return NonRetryableError(f"{text} ({hint[status]})" if status in hint else text)
+    # APIResponseValidationError and other SDK surprises: a bad answer, worth another attempt.
+    return RetryableError(f"unexpected provider answer{where} while {doing}: {exc}")
+
+
+def retry_after_s(headers: Mapping[str, str], default: float = DEFAULT_RETRY_AFTER_S) -> float:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or HTTP date), else `default`."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _check_image(image: bytes, content_type: str) -> str:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "image/jpg":
+        media_type = "image/jpeg"
+    if media_type not in SUPPORTED_IMAGE_TYPES:
+        raise NonRetryableError(
+            f"content_type {content_type!r} is not supported for vision: send one of "
+            f"{', '.join(sorted(SUPPORTED_IMAGE_TYPES))} (convert the image first)"
+        )
+    if not image:
+        raise NonRetryableError("image is empty (0 bytes): check that the file was read or downloaded")
+    if len(image) > MAX_IMAGE_BYTES:
+        raise NonRetryableError(
+            f"image is {len(image)} bytes, over the {MAX_IMAGE_BYTES}-byte limit: downscale it before describing"
+        )
+    return media_type
+
+
+def _parse_answer(content: str | None, model: str) -> _VisionAnswer:
+    if not content:
+        raise RetryableError(f"{model} returned an empty answer instead of image metadata JSON; will retry")
+    try:
+        raw = json.loads(content)
+    except json.JSONDecodeError as exc:
+        raise RetryableError(
+            f"{model} answered with text that is not JSON ({exc.msg} at position {exc.pos}): "
+            f"{content[:120]!r}; will retry"
+        ) from None
+    try:
+        return _VisionAnswer.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors())
+        raise RetryableError(f"{model} answered JSON that is not image metadata ({problems}); will retry") from None
+
+
+def _clean_color(value: str) -> str | None:
+    """'#ABC', 'abc123' -> '#aabbcc', '#abc123'; anything else is dropped rather than failing the job."""
+    text = value.strip().lower().removeprefix("#")
+    if len(text) == 3:
+        text = "".join(ch * 2 for ch in text)
+    if len(text) == 6 and all(ch in "0123456789abcdef" for ch in text):
+        return "#" + text
+    return None

@@ -1,0 +1,72 @@
+"""Step Functions locally: moto's executor runs the state machines; Lambda tasks run in-process.
+
+moto executes state machines when its config says so, and invokes Lambda tasks through its
+own Lambda backend, which would start a Docker container. `LambdaFunction._invoke_lambda`
+is replaced here by a call into the local cloud's in-process functions (the canary test in
+tests/integration/test_moto_canary.py fails by name if moto changes that method).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+from offload.local.template import ACCOUNT
+
+PATCHED_ATTRIBUTE = "_invoke_lambda"
+_ROLE = "offload-local-lambda"
+
+
+def enable_execution(endpoint: str) -> None:
+    """Tell the moto server to really execute state machines (off by default)."""
+    body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+    request = urllib.request.Request(f"{endpoint}/moto-api/config", data=body, method="POST")
+    request.add_header("Content-Type", "application/json")
+    urllib.request.urlopen(request, timeout=10)
+
+
+def register_functions(client: Callable[[str], Any], names: list[str]) -> None:
+    """Create each function in moto's Lambda backend (a placeholder package) so tasks can name it."""
+    iam = client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName=_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as z:
+        z.writestr("placeholder.py", "# runs in-process in the local cloud\n")
+    lam = client("lambda")
+    for name in names:
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=f"arn:aws:iam::{ACCOUNT}:role/{_ROLE}",
+            Handler="placeholder.handler",
+            Code={"ZipFile": package.getvalue()},
+        )
+
+
+def route_lambda_tasks(invoke: Callable[[str, Any], Any]) -> Callable[[], None]:
+    """Make moto's Lambda backend call `invoke(function_name, event)`; returns the undo function."""
+    from moto.awslambda.models import LambdaFunction
+
+    original = getattr(LambdaFunction, PATCHED_ATTRIBUTE)
+
+    def invoke_in_process(self: Any, event: str | None = None) -> tuple[str, bool, str]:
+        payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
+        try:
+            result = invoke(self.function_name, payload)
+        except Exception as exc:
+            error = {"errorMessage": str(exc), "errorType": type(exc).__name__}
+            return json.dumps(error), True, f"{type(exc).__name__}: {exc}"
+        return json.dumps(result), False, ""
+
+    setattr(LambdaFunction, PATCHED_ATTRIBUTE, invoke_in_process)
+    return lambda: setattr(LambdaFunction, PATCHED_ATTRIBUTE, original)
