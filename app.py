@@ -20,6 +20,7 @@ CONTEXT_KEYS = {
     "completed_retention_hours": "offload:completedRetentionHours",
     "failed_retention_hours": "offload:failedRetentionHours",
     "log_level": "offload:logLevel",
+    "ai_key_secret_arn": "offload:aiApiKeySecretArn",
 }
 
 

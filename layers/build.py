@@ -26,7 +26,9 @@ BUILD_DIR = ROOT / "layers" / "runtime" / "build"
 STAMP_NAME = ".stamp"
 
 # The Lambda runtime the layer targets: keep in step with the worker functions (stacks/constructs).
-PLATFORM = "manylinux2014_aarch64"
+# Lambda's python3.14 runtime is Amazon Linux 2023 (glibc 2.34): wheels up to manylinux_2_28 run
+# there (Pillow 13 ships only manylinux_2_28 for aarch64).
+PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 PYTHON_VERSION = "3.14"
 # The Lambda Python runtime ships these; a second copy only adds megabytes and version skew.
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
@@ -113,7 +115,8 @@ def _pip_install(site: Path, requirements: Path, constraints: Path) -> None:
     """Install Lambda-platform wheels (never sdists: nothing compiles for the wrong machine)."""
     cmd = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        "--platform", PLATFORM, "--only-binary=:all:", "--python-version", PYTHON_VERSION,
+        *(arg for platform in PLATFORMS for arg in ("--platform", platform)),
+        "--only-binary=:all:", "--python-version", PYTHON_VERSION,
         "--implementation", "cp", "--target", str(site),
         "-r", str(requirements), "-c", str(constraints),
     ]  # fmt: skip
@@ -121,7 +124,7 @@ def _pip_install(site: Path, requirements: Path, constraints: Path) -> None:
     if result.returncode != 0:
         raise RuntimeError(
             f"building the runtime layer failed (pip exit {result.returncode}); a requirement in "
-            f"{requirements} has no {PLATFORM} wheel for Python {PYTHON_VERSION}, or PyPI is unreachable:\n"
+            f"{requirements} has no {'/'.join(PLATFORMS)} wheel for Python {PYTHON_VERSION}, or PyPI is unreachable:\n"
             f"{result.stderr.strip()}"
         )
 

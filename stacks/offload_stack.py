@@ -10,6 +10,7 @@ from constructs import Construct
 
 from offload.catalog import CATALOG, Catalog
 from stacks.constructs.alert_topic import AlertTopic
+from stacks.constructs.image_pipeline import ImagePipeline
 from stacks.constructs.job_events import JobEvents
 from stacks.constructs.job_queue import JobQueue, WorkerRuntime, pascal, worker_code
 from stacks.constructs.jobs_table import JobsTable
@@ -35,6 +36,9 @@ class OffloadConfig:
     completed_retention_hours: float = 1
     failed_retention_hours: float = 24
     log_level: str = "INFO"
+    # A Secrets Manager secret holding an OpenAI-compatible API key; without one the pipeline's
+    # AI steps use the local deterministic providers.
+    ai_key_secret_arn: str | None = None
 
     def __post_init__(self) -> None:
         if self.log_level.upper() not in LOG_LEVELS:
@@ -71,7 +75,8 @@ class OffloadStack(Stack):
         table = JobsTable(self, "Jobs").table
         bus = JobEvents(self, "Events").bus
         alerts = AlertTopic(self, "Alerts").topic
-        bucket = PayloadBucket(self, "Payloads").bucket
+        payloads = PayloadBucket(self, "Payloads")
+        bucket = payloads.bucket
         secret = WebhookSecret(self, "WebhookSecret").secret
         layer = RuntimeLayer(self, "RuntimeLayer").layer
         # No rate-limited queue, no VPC: the NAT gateway and the cache are the stack's only fixed monthly cost.
@@ -108,8 +113,34 @@ class OffloadStack(Stack):
             "POWERTOOLS_SERVICE_NAME": "offload",
             "POWERTOOLS_METRICS_NAMESPACE": "Offload",
         }
+        code = worker_code()
+        pipeline = (
+            ImagePipeline(
+                self,
+                "ImagePipeline",
+                catalog=catalog,
+                queues={q.spec.name: q.queue for q in queues},
+                code=code,
+                layer=layer,
+                environment=environment,
+                log_level=log_level,
+                topic=alerts,
+                access_logs=payloads.access_logs,
+                cache=cache,
+                ai_key_secret_arn=config.ai_key_secret_arn,
+            )
+            if catalog.s3_triggers
+            else None
+        )
+        if pipeline is not None:
+            environment = {**environment, **pipeline.environment}
+            client_config.update(
+                media_bucket=pipeline.media.bucket_name,
+                images_table=pipeline.table.table_name,
+                image_pipeline_arn=pipeline.state_machine.state_machine_arn,
+            )
         runtime = WorkerRuntime(
-            code=worker_code(),
+            code=code,
             layer=layer,
             environment=environment,
             log_level=log_level,
@@ -122,7 +153,12 @@ class OffloadStack(Stack):
             rate_limit_cache=cache,
         )
         for q in queues:
-            q.add_worker(runtime)
+            worker = q.add_worker(runtime)
+            if pipeline is not None and any(
+                catalog.job_type(t.job_type).queue == q.spec.name for t in catalog.s3_triggers
+            ):
+                assert worker.role is not None
+                pipeline.grant_start(worker.role)
         self.schedules = JobSchedules(self, "Schedules", catalog=catalog, queues={q.spec.name: q.queue for q in queues})
 
         self.client_config = client_config
@@ -133,6 +169,12 @@ class OffloadStack(Stack):
         CfnOutput(self, "AlertTopicArn", value=alerts.topic_arn)
         CfnOutput(self, "PayloadBucketName", value=bucket.bucket_name)
         CfnOutput(self, "WebhookSecretArn", value=secret.secret_arn)
+        if pipeline is not None:
+            CfnOutput(
+                self, "MediaBucketName", value=pipeline.media.bucket_name, description="upload to uploads/images/"
+            )
+            CfnOutput(self, "ImagesTableName", value=pipeline.table.table_name)
+            CfnOutput(self, "ImagePipelineArn", value=pipeline.state_machine.state_machine_arn)
         if cache is not None:
             CfnOutput(self, "RateLimitCacheUrl", value=cache.url, description="rate-limit cache, VPC only")
             CfnOutput(self, "RateLimitCacheAuthSecretArn", value=cache.auth_secret.secret_arn)

@@ -39,8 +39,7 @@ class LocalVisionAnalyzer:
 
     def describe(self, image: bytes, *, content_type: str) -> ImageMetadata:
         """Measure `image`; undecodable bytes raise NonRetryableError naming the content type."""
-        img = _open(image, content_type)
-        width, height = img.size
+        img, (width, height) = _open(image, content_type)
         if img.getexif().get(_EXIF_ORIENTATION) in _ROTATED_ORIENTATIONS:
             width, height = height, width
         has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
@@ -147,11 +146,13 @@ def _features(text: str) -> list[tuple[str, float]]:
     return features
 
 
-def _open(image: bytes, content_type: str) -> Image.Image:
+def _open(image: bytes, content_type: str) -> tuple[Image.Image, tuple[int, int]]:
+    """The decoded image (JPEG at reduced size) and the original's size (before the reduction)."""
     if not image:
         raise NonRetryableError("image is empty (0 bytes): check that the file was read or downloaded")
     try:
         img = Image.open(io.BytesIO(image))
+        size = img.size
         img.draft("RGB", (_SAMPLE_SIZE * 2, _SAMPLE_SIZE * 2))  # JPEG: decode at reduced size, much faster
         img.load()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
@@ -160,7 +161,7 @@ def _open(image: bytes, content_type: str) -> Image.Image:
             f"the {content_type} image ({len(image)} bytes) could not be decoded: {reason}; "
             "send a PNG, JPEG, GIF or WebP file"
         ) from None
-    return img
+    return img, size
 
 
 def _sample(img: Image.Image) -> Image.Image:

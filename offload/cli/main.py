@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from offload.cli import jobs, local, queues
+from offload.cli import images, jobs, local, queues
 from offload.cli.errors import OffloadGroup
 from offload.cli.resources import CliState, Target
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(queues.app, name="queues")
+app.add_typer(images.app, name="images")
 app.add_typer(local.app, name="local")
 
 

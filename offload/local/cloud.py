@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,9 @@ class LocalCloud:
     def start(self) -> LocalCloud:
         """Synthesize if needed, start the endpoint, create the stack, start delivering."""
         os.environ.update(LOCAL_ENV)
+        # Handlers flush metrics on every call; with metrics off locally that only warns.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        logging.getLogger("moto").setLevel(logging.CRITICAL)  # its executor logs every failed state
         if self.cdk_out.resolve() == (ROOT / "cdk.out").resolve():
             synthesize_if_stale(self.cdk_out, self.stack_name, self.log)  # another assembly is taken as given
         template = Template.load(self.cdk_out, self.stack_name)

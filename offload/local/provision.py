@@ -150,7 +150,12 @@ class Provisioner:
                     why = "custom resources are not run locally"
                 self.result.skipped.setdefault(rtype, why)
                 resolver.refs[lid] = f"{lid}-local"
-                resolver.attrs[lid] = {"Arn": f"arn:aws:local:{REGION}:{ACCOUNT}:{lid}"}
+                arn = (
+                    f"arn:aws:iam::{ACCOUNT}:role/{lid}"
+                    if rtype == "AWS::IAM::Role"
+                    else f"arn:aws:local:{REGION}:{ACCOUNT}:{lid}"
+                )
+                resolver.attrs[lid] = {"Arn": arn}
                 resolver.placeholders.add(lid)
                 continue
             props = resolver.resolve(res.get("Properties", {}))
@@ -290,13 +295,31 @@ def _bucket(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     if "NotificationConfiguration" in props:
         s3.put_bucket_notification_configuration(
-            Bucket=name, NotificationConfiguration=props["NotificationConfiguration"]
+            Bucket=name, NotificationConfiguration=notification_api_shape(props["NotificationConfiguration"])
         )
     return name, {
         "Arn": f"arn:aws:s3:::{name}",
         "DomainName": f"{name}.s3.amazonaws.com",
         "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
     }
+
+
+def notification_api_shape(cfn: dict[str, Any]) -> dict[str, Any]:
+    """A bucket's NotificationConfiguration as CloudFormation writes it, in the S3 API's shape."""
+    kinds = {
+        "QueueConfigurations": ("Queue", "QueueArn"),
+        "TopicConfigurations": ("Topic", "TopicArn"),
+        "LambdaConfigurations": ("Function", "LambdaFunctionArn"),
+    }
+    out: dict[str, Any] = {}
+    for section, (cfn_key, api_key) in kinds.items():
+        for entry in cfn.get(section, []):
+            converted: dict[str, Any] = {api_key: entry[cfn_key], "Events": [entry["Event"]]}
+            rules = entry.get("Filter", {}).get("S3Key", {}).get("Rules")
+            if rules:
+                converted["Filter"] = {"Key": {"FilterRules": rules}}
+            out.setdefault(section, []).append(converted)
+    return out
 
 
 def _bucket_name(p: Provisioner, lid: str) -> str:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from layers.build import PLATFORM, PYTHON_VERSION, STAMP_NAME, build_layer
+from layers.build import PLATFORMS, PYTHON_VERSION, STAMP_NAME, build_layer
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", STAMP_NAME]
 
 # The layer's wheels are built for one Python and one CPU: the functions that use it must match.
-if RUNTIME.name != f"python{PYTHON_VERSION}" or not PLATFORM.endswith("aarch64"):
-    raise RuntimeError(f"layers/build.py targets {PLATFORM}/{PYTHON_VERSION}; the functions use {RUNTIME.name}/arm64")
+if RUNTIME.name != f"python{PYTHON_VERSION}" or not all(p.endswith("aarch64") for p in PLATFORMS):
+    raise RuntimeError(f"layers/build.py targets {PLATFORMS}/{PYTHON_VERSION}; the functions use {RUNTIME.name}/arm64")
 
 
 class RuntimeLayer(Construct):

@@ -31,6 +31,9 @@ def test_client_config_names_every_deployed_resource(template_json: dict) -> Non
         "webhook_secret_arn",
         "retain_completed_s",
         "retain_failed_s",
+        "media_bucket",
+        "images_table",
+        "image_pipeline_arn",
     }
 
 

@@ -72,11 +72,14 @@ def test_every_bucket_is_encrypted_private_and_ssl_only(template_json: dict) -> 
     assert ssl_only == set(buckets)
 
 
-def test_payload_bucket_writes_server_access_logs(template_json: dict) -> None:
-    logged = [
-        b for b in resources_of(template_json, "AWS::S3::Bucket").values() if "LoggingConfiguration" in b["Properties"]
-    ]
-    assert len(logged) == 1
+def test_every_data_bucket_writes_server_access_logs_to_the_log_bucket(template_json: dict) -> None:
+    buckets = resources_of(template_json, "AWS::S3::Bucket")
+    logged = {lid: b for lid, b in buckets.items() if "LoggingConfiguration" in b["Properties"]}
+    targets = {b["Properties"]["LoggingConfiguration"]["DestinationBucketName"]["Ref"] for b in logged.values()}
+    assert len(targets) == 1, "one access-log bucket for all"
+    assert set(buckets) - set(logged) == targets, "every bucket but the log bucket itself is logged"
+    prefixes = {b["Properties"]["LoggingConfiguration"]["LogFilePrefix"] for b in logged.values()}
+    assert prefixes == {"payload/", "media/"}
 
 
 def test_alert_topic_is_encrypted_with_a_rotating_key_that_cloudwatch_alarms_may_use(template_json: dict) -> None:

@@ -269,3 +269,18 @@ def test_ai_settings_read_only_offload_ai_variables() -> None:
     )
 
     assert (settings.api_key, settings.base_url, settings.timeout_s) == (None, "https://openrouter.ai/api/v1", 30.0)
+
+
+def test_local_analyzer_reports_the_original_size_of_a_large_jpeg():
+    import io
+
+    from PIL import Image
+
+    from offload.ai.local_adapter import LocalVisionAnalyzer
+
+    buf = io.BytesIO()
+    Image.new("RGB", (2400, 1600), (200, 80, 40)).save(buf, "JPEG")
+
+    meta = LocalVisionAnalyzer().describe(buf.getvalue(), content_type="image/jpeg")
+
+    assert (meta.width, meta.height) == (2400, 1600) and meta.description.startswith("A 2400x1600")

@@ -1,0 +1,113 @@
+"""The image pipeline on the local cloud: S3 upload -> SQS -> starter job -> state machine -> search."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from offload.local import samples
+
+
+@pytest.fixture(scope="module")
+def config(local):
+    outputs = json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)
+    return json.loads(outputs["ClientConfig"])
+
+
+def _record(local, key):
+    done = local.cli("images", "get", key, "--json", check=False)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def _wait(local, key, timeout_s=90):
+    deadline = time.time() + timeout_s
+    while True:
+        record = _record(local, key)
+        if record and record["status"] in ("completed", "failed"):
+            return record
+        assert time.time() < deadline, f"{key} is {record and record['status']} after {timeout_s}s"
+        time.sleep(1)
+
+
+def test_an_upload_ends_completed_with_variants_metadata_embedding_and_is_found_by_search(local, config):
+    key = "uploads/images/sunset over hills+1 ü.jpg"  # spaces, '+', unicode: S3 URL-encodes event keys
+    local.client("s3").put_object(Bucket=config["media_bucket"], Key=key, Body=samples.sunset())
+
+    record = _wait(local, key)
+
+    assert record["status"] == "completed", record.get("error")
+    assert (record["width"], record["height"], record["format"]) == (2400, 1600, "JPEG")
+    variants = [v for v in record["variants"] if v["kind"] == "variant"]
+    assert sorted((v["width"], v["format"]) for v in variants) == [
+        (640, "avif"),
+        (640, "webp"),
+        (1024, "avif"),
+        (1024, "webp"),
+        (1920, "avif"),
+        (1920, "webp"),
+    ]
+    assert [v["width"] for v in record["variants"] if v["kind"] == "thumbnail"] == [256]
+    s3 = local.client("s3")
+    for v in record["variants"]:
+        head = s3.head_object(Bucket=config["media_bucket"], Key=v["key"])
+        assert head["ContentLength"] == v["bytes"] > 0
+        assert head["ContentType"] == f"image/{v['format']}" and "immutable" in head["CacheControl"]
+    meta = record["metadata"]
+    assert meta["description"] and meta["tags"] and meta["dominant_colors"] and meta["mood"]
+    assert record["embedding"]["dimensions"] > 0
+    hits = json.loads(local.cli("images", "search", "orange sunset landscape", "--json").stdout)
+    assert hits and hits[0]["key"] == key and hits[0]["score"] > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("empty.jpg", "0 bytes"),
+        ("interrupted.jpg", "truncated"),
+        ("notes.png", "not an image"),
+        ("favicon.ico", "unsupported image format ICO"),
+        ("bomb.png", "over the 50 MP limit"),
+    ],
+)
+def test_a_bad_upload_ends_failed_with_its_reason_and_the_original_is_kept(local, config, name, reason):
+    key = f"uploads/images/bad/{name}"
+    body = samples.BAD_INPUTS[name]()
+    local.client("s3").put_object(Bucket=config["media_bucket"], Key=key, Body=body)
+
+    record = _wait(local, key)
+
+    assert record["status"] == "failed" and reason in record["error"]["reason"], record["error"]
+    assert record["error"]["step"] == "inspect"
+    kept = local.client("s3").get_object(Bucket=config["media_bucket"], Key=key)["Body"].read()
+    assert kept == body
+
+
+def test_a_duplicate_s3_event_for_the_same_version_starts_one_execution(local, config):
+    key = "uploads/images/twice.png"
+    s3 = local.client("s3")
+    version = s3.put_object(Bucket=config["media_bucket"], Key=key, Body=samples.logo(400)).get("VersionId")
+    _wait(local, key)
+    event = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": config["media_bucket"]},
+                    "object": {"key": key, "versionId": version, "size": 1},
+                },
+            }
+        ]
+    }
+    sqs = local.client("sqs")
+    sqs.send_message(QueueUrl=config["queues"]["images"]["url"], MessageBody=json.dumps(event))
+    time.sleep(4)
+
+    sfn = local.client("stepfunctions")
+    executions = sfn.list_executions(stateMachineArn=config["image_pipeline_arn"])["executions"]
+    from offload.pipelines.image_starter import UploadData, execution_name
+
+    name = execution_name(UploadData(bucket=config["media_bucket"], key=key, version_id=version))
+    assert [e["name"] for e in executions].count(name) == 1
