@@ -28,13 +28,16 @@ from offload.jobs import admin
 from offload.jobs.enqueue import enqueue
 from offload.jobs.model import Job, JobStatus
 from offload.jobs.notify import SIGNATURE_HEADER, verify
+from offload.local import samples
 from offload.local.cloud import ROOT, LocalCloud, free_port
+from offload.pipelines.image_search import get_image, search
 from offload.runtime import Runtime
 from offload.settings import Settings
 
 SAMPLES = ROOT / "samples"
 OUTPUT = ROOT / "demo-output"
-TIMEOUT_S = 120
+TIMEOUT_S = 180
+OUTAGE_S = 15  # the "provider" of the flaky job is down this long: it fails 3 times, then is redriven
 STATUS_STYLE = {
     "queued": "cyan",
     "delayed": "yellow",
@@ -163,6 +166,8 @@ def run_demo(console: Console) -> int:
 
 
 def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, receiver: Receiver, began: float) -> int:
+    uploads = _upload_images(rt)
+    console.print(f"uploaded {len(uploads)} images to s3://{rt.settings.media_bucket}/uploads/images/")
     setup_s = time.time() - began
     t0 = time.time()
     tracked: list[Tracked] = []
@@ -172,19 +177,20 @@ def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, recei
         tracked.append(Tracked(label, job_id, expect))
         return job_id
 
-    for name in sorted(p.name for p in SAMPLES.iterdir()):
-        add(f"fetch {name}", JobStatus.COMPLETED, "http.fetch", {"url": f"{base}/samples/{name}"})
-    for i in range(1, 4):
-        add(f"sleep #{i}", JobStatus.COMPLETED, "diag.sleep", {"seconds": 1.5 + i, "steps": 10})
-    for i in range(1, 9):
-        add(f"echo #{i}", JobStatus.COMPLETED, "diag.echo", {"n": i}, webhook_url=f"{base}/hooks" if i <= 2 else None)
+    # The flaky job first: it must fail all 3 attempts inside the outage, before slow jobs share its batch.
     flaky = add(
         "provider outage",
         JobStatus.COMPLETED,
         "diag.flaky",
-        {"fail_until": t0 + 8, "message": "provider returned 503"},
+        {"fail_until": t0 + OUTAGE_S, "message": "provider returned 503"},
         attempts=3,
     )
+    for i in range(1, 9):
+        add(f"echo #{i}", JobStatus.COMPLETED, "diag.echo", {"n": i}, webhook_url=f"{base}/hooks" if i <= 2 else None)
+    for name in sorted(p.name for p in SAMPLES.iterdir()):
+        add(f"fetch {name}", JobStatus.COMPLETED, "http.fetch", {"url": f"{base}/samples/{name}"})
+    for i in range(1, 4):
+        add(f"sleep #{i}", JobStatus.COMPLETED, "diag.sleep", {"seconds": 1.5 + i, "steps": 10})
     add("missing sample", JobStatus.FAILED, "http.fetch", {"url": f"{base}/samples/no-such-file.csv"})
     doomed = add("cancelled later", JobStatus.CANCELLED, "diag.echo", {"n": 0}, delay=60)
     admin.cancel(rt, doomed)
@@ -198,22 +204,110 @@ def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, recei
     with Live(console=console, refresh_per_second=4, transient=False) as live:
         while time.time() - t0 < TIMEOUT_S:
             jobs_view = _job_table(rt, tracked)
-            live.update(Group(_queue_table(rt), jobs_view))
+            images_view = _image_table(rt, uploads)
+            live.update(Group(_queue_table(rt), jobs_view, images_view))
             flaky_job = next(t.job for t in tracked if t.job_id == flaky)
             if not redriven and flaky_job and flaky_job.status == JobStatus.FAILED:
                 if not audited:
                     cloud.trigger("daily-dlq-audit")  # the schedule, fired now: it finds the dead letter
                     audited = True
-                if time.time() > t0 + 8:
+                if time.time() > t0 + OUTAGE_S:
                     report = admin.redrive(rt, "default")
                     live.console.print(f"[yellow]redrive default: moved {len(report.moved)} job(s) back[/]")
                     redriven = True
-            if redriven and all(t.job and t.job.status == t.expect for t in tracked) and _audit_done(rt):
+            if not redriven and flaky_job and flaky_job.status == JobStatus.COMPLETED:
+                live.console.print("[red]the flaky job succeeded before its outage ended: nothing to redrive[/]")
+                break
+            images_done = all(u.record and u.record.status == u.expect for u in uploads)
+            if (
+                redriven
+                and images_done
+                and all(t.job and t.job.status == t.expect for t in tracked)
+                and _audit_done(rt)
+            ):
                 break
             time.sleep(0.25)
-        live.update(Group(_queue_table(rt), _job_table(rt, tracked)))
+        live.update(Group(_queue_table(rt), _job_table(rt, tracked), _image_table(rt, uploads)))
     elapsed = time.time() - t0
-    return _summarise(console, rt, tracked, receiver, elapsed, setup_s)
+    code = _summarise(console, rt, tracked, receiver, elapsed, setup_s)
+    return _summarise_images(console, rt, uploads) or code
+
+
+@dataclass
+class Upload:
+    name: str
+    key: str
+    expect: str
+    record: Any = None
+
+
+def _upload_images(rt: Runtime) -> list[Upload]:
+    """Upload the sample photographs and the bad inputs to the media bucket (S3 -> SQS -> pipeline)."""
+    uploads = []
+    for name, make in samples.PHOTOS.items():
+        uploads.append(Upload(name, f"uploads/images/{name}", "completed"))
+        rt.clients.s3.put_object(Bucket=rt.settings.media_bucket, Key=uploads[-1].key, Body=make())
+    for name, make in samples.BAD_INPUTS.items():
+        uploads.append(Upload(name, f"uploads/images/bad/{name}", "failed"))
+        rt.clients.s3.put_object(Bucket=rt.settings.media_bucket, Key=uploads[-1].key, Body=make())
+    return uploads
+
+
+def _image_table(rt: Runtime, uploads: list[Upload]) -> Table:
+    table = Table(title="images (uploads/images/ -> state machine)", expand=True, title_justify="left")
+    for col in ("upload", "status", "size", "variants", "metadata / reason"):
+        table.add_column(col, overflow="fold")
+    for u in uploads:
+        u.record = get_image(rt, u.key)
+        r = u.record
+        if r is None:
+            table.add_row(u.name, "[dim]queued[/]", "", "", "")
+            continue
+        detail = (
+            (r.metadata or {}).get("description", "")
+            if r.status != "failed"
+            else f"{r.error['step']}: {r.error['reason']}"
+        )
+        style = {"completed": "green", "failed": "bold red", "processing": "bold blue"}.get(r.status, "cyan")
+        table.add_row(
+            u.name,
+            f"[{style}]{r.status}[/]",
+            f"{r.width}x{r.height}" if r.width else "",
+            str(len(r.variants)) if r.variants else "",
+            str(detail)[:90],
+        )
+    return table
+
+
+def _summarise_images(console: Console, rt: Runtime, uploads: list[Upload]) -> int:
+    """Write each image's record, variants and thumbnails to demo-output/images/; search once."""
+    problems = []
+    out = OUTPUT / "images"
+    for u in uploads:
+        r = get_image(rt, u.key)
+        if r is None or r.status != u.expect:
+            problems.append(f"image {u.name}: expected {u.expect}, got {r.status if r else 'no record'}")
+            continue
+        folder = out / Path(u.name).stem.replace(" ", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "record.json").write_text(json.dumps(r.model_dump(mode="json"), indent=2))
+        for v in r.variants:
+            body = rt.clients.s3.get_object(Bucket=rt.settings.media_bucket, Key=v["key"])["Body"].read()
+            (folder / Path(v["key"]).name).write_bytes(body)
+    hits = search(rt, "orange sunset", limit=3)
+    (out / "search-orange-sunset.json").write_text(json.dumps(hits, indent=2))
+    table = Table("score", "key", "description", title="search: 'orange sunset'", title_justify="left")
+    for hit in hits:
+        table.add_row(f"{hit['score']:.3f}", hit["key"], str(hit.get("description", ""))[:70])
+    console.print(table)
+    if not hits or "sunset" not in hits[0]["key"]:
+        problems.append(f"search for 'orange sunset' did not put the sunset first: {[h['key'] for h in hits]}")
+    done = sum(1 for u in uploads if u.expect == "completed")
+    bad = len(uploads) - done
+    console.print(f"{done} images completed with variants in demo-output/images/; {bad} bad ones failed with reasons")
+    for p in problems:
+        console.print(f"[bold red]problem:[/] {p}")
+    return 1 if problems else 0
 
 
 def settings_url(rt: Runtime, queue: str) -> str:

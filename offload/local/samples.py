@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import zlib
+from collections.abc import Callable
 
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -90,8 +91,12 @@ def icon() -> bytes:
     return out.getvalue()
 
 
-PHOTOS = {"sunset over hills.jpg": sunset, "forest lake+pines.jpg": forest_lake, "badge ünïcode.png": logo}
-BAD_INPUTS = {
+PHOTOS: dict[str, Callable[[], bytes]] = {
+    "sunset over hills.jpg": sunset,
+    "forest lake+pines.jpg": forest_lake,
+    "badge ünïcode.png": logo,
+}
+BAD_INPUTS: dict[str, Callable[[], bytes]] = {
     "empty.jpg": lambda: b"",
     "interrupted.jpg": truncated_jpeg,
     "notes.png": lambda: b"these are meeting notes, not a picture\n",

@@ -174,7 +174,8 @@ def test_state_machine_from_the_template_runs_with_its_lambda_task_in_process(cd
     template_path.write_text(json.dumps(template))
     stack = start_local(copy, tmp_path)
     try:
-        assert "1 state machines" in stack.output_text()
+        machines = sum(r["Type"] == "AWS::StepFunctions::StateMachine" for r in template["Resources"].values())
+        assert f"{machines} state machines" in stack.output_text()
         outputs = json.loads(stack.cli("local", "outputs", "--endpoint-url", stack.endpoint).stdout)
         sfn = stack.client("stepfunctions")
         run = sfn.start_execution(stateMachineArn=outputs["PipelineArn"], input=json.dumps({"n": 21}))
