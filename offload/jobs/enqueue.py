@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,6 +24,8 @@ from offload.jobs.model import (
 from offload.jobs.registry import PayloadError, validate_payload
 from offload.runtime import Runtime, default_runtime
 
+# Longer than this is more likely a unit mistake than a plan.
+MAX_DELAY_S = 366 * 86400
 # A queued job whose message may never have been sent (the enqueuer died in between) gets
 # its message again when the same idempotency key is enqueued after this long.
 RESEND_AFTER_S = 60
@@ -37,6 +40,7 @@ def enqueue(
     data: Any = None,
     *,
     delay: float | timedelta | None = None,
+    run_at: datetime | None = None,
     idempotency_key: str | None = None,
     attempts: int | None = None,
     backoff: Backoff | None = None,
@@ -49,7 +53,7 @@ def enqueue(
     jt = rt.catalog.job_type(type)
     policy = rt.catalog.policy(type, attempts=attempts, backoff=backoff)
     payload = validate_payload(rt.catalog, type, {} if data is None else data)
-    delay_s = _delay_seconds(delay)
+    wait = _Wait.of(delay, run_at)
     if webhook_url is not None:
         _check_webhook_url(webhook_url)
     job_id = idempotent_job_id(type, idempotency_key) if idempotency_key else new_job_id()
@@ -60,13 +64,14 @@ def enqueue(
         job_id=job_id,
         type=type,
         queue=jt.queue,
-        status=JobStatus.DELAYED if delay_s else JobStatus.QUEUED,
+        status=JobStatus.DELAYED if wait.seconds else JobStatus.QUEUED,
         max_attempts=policy.attempts,
         backoff=policy.backoff.as_dict(),
         timeout_s=policy.timeout_s,
         priority=jt.priority if priority is None else priority,
         data=data_field,
         data_ref=data_ref,
+        run_at=wait.run_at_iso,
         idempotency_key=idempotency_key,
         webhook_url=webhook_url,
         created_at=ts,
@@ -76,7 +81,7 @@ def enqueue(
     if not created and not _message_may_be_lost(record):
         return record.job_id
     try:
-        rt.queues.send(jt.queue, JobMessage(job_id=job_id, type=type), delay_s=delay_s)
+        rt.queues.send(jt.queue, wait.message(job_id, type), delay_s=wait.first_hop_s)
     except Exception as exc:
         rt.store.fail(record, JobErrorInfo(step="enqueue", reason=f"could not send to queue {jt.queue!r}: {exc}"))
         raise EnqueueError(f"job {job_id} was recorded but its message could not be sent: {exc}") from exc
@@ -88,6 +93,7 @@ def enqueue_many(
     items: Iterable[Any],
     *,
     delay: float | timedelta | None = None,
+    run_at: datetime | None = None,
     attempts: int | None = None,
     backoff: Backoff | None = None,
     priority: int | None = None,
@@ -102,7 +108,7 @@ def enqueue_many(
     rt = runtime or default_runtime()
     jt = rt.catalog.job_type(type)
     policy = rt.catalog.policy(type, attempts=attempts, backoff=backoff)
-    delay_s = _delay_seconds(delay)
+    wait = _Wait.of(delay, run_at)
     payloads = []
     for index, data in enumerate(items):
         try:
@@ -119,19 +125,20 @@ def enqueue_many(
                 job_id=job_id,
                 type=type,
                 queue=jt.queue,
-                status=JobStatus.DELAYED if delay_s else JobStatus.QUEUED,
+                status=JobStatus.DELAYED if wait.seconds else JobStatus.QUEUED,
                 max_attempts=policy.attempts,
                 backoff=policy.backoff.as_dict(),
                 timeout_s=policy.timeout_s,
                 priority=jt.priority if priority is None else priority,
                 data=data_field,
                 data_ref=data_ref,
+                run_at=wait.run_at_iso,
                 created_at=ts,
                 updated_at=ts,
             )
         )
     rt.store.create_many(jobs)
-    unsent = rt.queues.send_many(jt.queue, [JobMessage(job_id=j.job_id, type=type) for j in jobs], delay_s=delay_s)
+    unsent = rt.queues.send_many(jt.queue, [wait.message(j.job_id, type) for j in jobs], delay_s=wait.first_hop_s)
     if unsent:
         failed = {j.job_id: j for j in jobs}
         for job_id, reason in unsent.items():
@@ -140,18 +147,47 @@ def enqueue_many(
     return [j.job_id for j in jobs]
 
 
-def _delay_seconds(delay: float | timedelta | None) -> int:
-    if delay is None:
-        return 0
-    seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-    if seconds < 0:
-        raise ValueError(f"delay must be >= 0 seconds, got {seconds}")
-    if seconds > SQS_MAX_DELAY_S:
-        raise ValueError(
-            f"delay of {seconds:.0f} s exceeds SQS's {SQS_MAX_DELAY_S} s maximum; "
-            "longer delays are not supported yet: schedule the enqueue yourself"
-        )
-    return round(seconds)
+@dataclass(frozen=True)
+class _Wait:
+    """When a job may start. Up to 15 minutes is one SQS delay; longer waits hop: the message
+    carries `not_before` and the worker re-sends it, 15 minutes at a time, until it is due."""
+
+    seconds: float
+    due: float
+
+    @classmethod
+    def of(cls, delay: float | timedelta | None, run_at: datetime | None) -> _Wait:
+        if delay is not None and run_at is not None:
+            raise ValueError("give delay or run_at, not both")
+        now = time.time()
+        if run_at is not None:
+            if run_at.tzinfo is None:
+                raise ValueError(f"run_at must be timezone-aware (e.g. datetime(..., tzinfo=UTC)), got {run_at}")
+            seconds = run_at.timestamp() - now
+            if seconds < -60:
+                raise ValueError(f"run_at {run_at.isoformat()} is in the past")
+            seconds = max(0.0, seconds)
+        elif delay is None:
+            seconds = 0.0
+        else:
+            seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+            if seconds < 0:
+                raise ValueError(f"delay must be >= 0 seconds, got {seconds}")
+        if seconds > MAX_DELAY_S:
+            raise ValueError(f"a delay of {seconds:.0f} s is more than the {MAX_DELAY_S} s (1 year) offload supports")
+        return cls(seconds=seconds, due=now + seconds)
+
+    @property
+    def first_hop_s(self) -> int:
+        return min(round(self.seconds), SQS_MAX_DELAY_S)
+
+    @property
+    def run_at_iso(self) -> str | None:
+        return datetime.fromtimestamp(self.due, UTC).isoformat(timespec="seconds") if self.seconds else None
+
+    def message(self, job_id: str, type_name: str) -> JobMessage:
+        hops = self.seconds > SQS_MAX_DELAY_S
+        return JobMessage(job_id=job_id, type=type_name, not_before=self.due if hops else None)
 
 
 def _check_webhook_url(url: str) -> None:
@@ -175,8 +211,6 @@ def _place_data(rt: Runtime, job_id: str, data: Any) -> tuple[Any, str | None]:
 def _message_may_be_lost(job: Job) -> bool:
     if job.status != JobStatus.QUEUED:
         return False
-    from datetime import datetime
-
     created = datetime.fromisoformat(job.created_at).timestamp()
     return time.time() - created > RESEND_AFTER_S
 

@@ -122,6 +122,7 @@ class JobMessage(BaseModel):
     v: int = 1
     job_id: str
     type: str
+    not_before: float | None = None  # a delay beyond SQS's 15 minutes: re-sent until this Unix time
 
 
 class ForeignMessage(BaseModel):

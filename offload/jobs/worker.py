@@ -132,6 +132,9 @@ class Worker:
                 msg = JobMessage.model_validate(raw)
             except ValidationError as exc:
                 return self._reject(record, describe_validation_error("job message", exc))
+            if msg.not_before is not None and msg.not_before - time.time() > 1:
+                self._hop(msg)
+                return None
             known = msg.type in self._type_names
             queue = self.rt.catalog.job_type(msg.type).queue if known else self.queue
             return _Target(job_id=msg.job_id, type=msg.type, queue=queue)
@@ -151,6 +154,15 @@ class Worker:
         job = _new_record(self.rt, job_id, foreign.type, foreign.data)
         stored, _ = self.rt.store.create(job)
         return _Target(job_id=stored.job_id, type=stored.type, queue=stored.queue)
+
+    def _hop(self, msg: JobMessage) -> None:
+        """A long delay: send the message on for up to another 15 minutes; the job stays `delayed`."""
+        remaining = msg.not_before - time.time() if msg.not_before else 0
+        delay = min(math.ceil(remaining), SQS_MAX_DELAY_S)
+        self.rt.queues.send(
+            self.rt.catalog.job_type(msg.type).queue if msg.type in self._type_names else self.queue, msg, delay_s=delay
+        )
+        logger.info("delayed job not due yet; message sent on", job_id=msg.job_id, due_in_s=round(remaining))
 
     def _adopt_s3(self, record: SQSRecord, s3_records: list[dict[str, Any]]) -> None:
         """S3 -> SQS notifications: each created object under a catalog trigger's prefix becomes
