@@ -15,6 +15,8 @@ from typing import Any, Literal
 # SQS caps a message's delay and a visibility timeout change at these values.
 SQS_MAX_DELAY_S = 900
 SQS_MAX_VISIBILITY_S = 43_200
+# CloudWatch namespace of the workers' metrics: the stack sets it and alarms on it.
+METRICS_NAMESPACE = "Offload"
 # Lambda's SQS event source accepts maximumConcurrency in this range.
 MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
 

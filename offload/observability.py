@@ -7,8 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from offload.catalog import METRICS_NAMESPACE
+
 SERVICE = "offload"
-NAMESPACE = "Offload"
+NAMESPACE = METRICS_NAMESPACE
 
 # Powertools reads POWERTOOLS_LOG_LEVEL itself; LOG_LEVEL is the name the stack and README use.
 logger = Logger(service=SERVICE, level=os.environ.get("LOG_LEVEL", "INFO"))

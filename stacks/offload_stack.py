@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from offload.catalog import CATALOG, Catalog
+from offload.catalog import CATALOG, METRICS_NAMESPACE, Catalog
 from stacks.constructs.alert_topic import AlertTopic
 from stacks.constructs.image_pipeline import ImagePipeline
 from stacks.constructs.job_events import JobEvents
@@ -111,7 +111,7 @@ class OffloadStack(Stack):
             "OFFLOAD_RETAIN_FAILED_S": str(config.retain_failed_s),
             "LOG_LEVEL": config.log_level.upper(),
             "POWERTOOLS_SERVICE_NAME": "offload",
-            "POWERTOOLS_METRICS_NAMESPACE": "Offload",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
         code = worker_code()
         pipeline = (

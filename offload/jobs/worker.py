@@ -242,7 +242,7 @@ class Worker:
         except RateLimitedError as exc:
             if exc.__cause__ is not None:  # the limiter itself could not be asked
                 logger.warning("rate limiter unavailable; job deferred", reason=str(exc))
-                self._count("RateLimiterUnavailable", job)
+                self._count("RateLimiterUnavailable", job, per_type=False)  # the queue's alarm watches this
             self._defer(job, exc.retry_after_s)
         except NonRetryableError as exc:
             step = "validate" if isinstance(exc, PayloadError) else "process"
@@ -340,12 +340,15 @@ class Worker:
             except Exception:
                 logger.exception("could not queue the job's webhook")
 
-    def _count(self, name: str, job: Job, *, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+    def _count(
+        self, name: str, job: Job, *, value: float = 1, unit: MetricUnit = MetricUnit.Count, per_type: bool = True
+    ) -> None:
         if not metrics_enabled():
             return
         with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
             metric.add_dimension(name="queue", value=job.queue)
-            metric.add_dimension(name="job_type", value=job.type)
+            if per_type:
+                metric.add_dimension(name="job_type", value=job.type)
 
 
 def _json_result(result: Any) -> Any:

@@ -22,7 +22,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from offload.catalog import QueueSpec
+from offload.catalog import METRICS_NAMESPACE, QueueSpec
 from stacks.constructs.network import WORKER_SUBNETS
 from stacks.constructs.rate_limit_cache import RateLimitCache
 from stacks.constructs.runtime_layer import ARCHITECTURE, RUNTIME
@@ -178,9 +178,32 @@ class JobQueue(Construct):
                 report_batch_item_failures=True,
             )
         )
+        if cache is not None:
+            self.limiter_alarm = self._limiter_unavailable_alarm(runtime.topic)
         self._acknowledge_grant_wildcards(role, runtime, in_vpc=cache is not None)
         self.worker = worker
         return worker
+
+    def _limiter_unavailable_alarm(self, topic: sns.ITopic) -> cloudwatch.Alarm:
+        """Jobs deferred because Redis could not be asked (the worker's RateLimiterUnavailable metric)."""
+        alarm = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="RateLimiterUnavailable",
+            dimensions_map={"queue": self.spec.name},
+            period=ALARM_PERIOD,
+            statistic=cloudwatch.Stats.SUM,
+        ).create_alarm(
+            self,
+            "RateLimiterUnavailableAlarm",
+            alarm_description=f"offload queue {self.spec.name!r}: the rate-limit cache could not be reached; "
+            "jobs are being deferred (none fail), check the cache and the workers' network",
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        return alarm
 
     def _acknowledge_grant_wildcards(self, role: iam.Role, runtime: WorkerRuntime, *, in_vpc: bool) -> None:
         """The wildcards cdk-nag (IAM5) finds in the worker's policy, each acknowledged with why it stays."""

@@ -282,3 +282,14 @@ def test_a_catalog_without_rate_limits_deploys_no_vpc_and_no_cache() -> None:
     template.resource_count_is("AWS::EC2::VPC", 0)
     template.resource_count_is("AWS::EC2::NatGateway", 0)
     template.resource_count_is(REPLICATION_GROUP, 0)
+
+
+def test_every_rate_limited_queue_alarms_when_its_limiter_is_unreachable(template_json: dict) -> None:
+    alarms = [
+        a["Properties"]
+        for a in resources_of(template_json, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "RateLimiterUnavailable"
+    ]
+    limited = {q.name for q in CATALOG.queues if q.rate_limit is not None}
+    assert {a["Dimensions"][0]["Value"] for a in alarms} == limited
+    assert all(a["Namespace"] == "Offload" and a["AlarmActions"] for a in alarms)

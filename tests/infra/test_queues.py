@@ -33,7 +33,10 @@ def test_every_dlq_has_a_depth_alarm_that_notifies_the_alert_topic(
         on_dlq = [
             a["Properties"]
             for a in alarms
-            if any(ref_id(d["Value"]) == w.dlq_id for d in a["Properties"].get("Dimensions", []))
+            if any(
+                isinstance(d["Value"], dict) and ref_id(d["Value"]) == w.dlq_id
+                for d in a["Properties"].get("Dimensions", [])
+            )
         ]
         assert len(on_dlq) == 1, f"queue {name!r}: expected one alarm on its DLQ, found {len(on_dlq)}"
         alarm = on_dlq[0]
