@@ -11,7 +11,7 @@ from offload.cli import render
 from offload.cli.errors import fail
 from offload.cli.jobs import JsonOption
 from offload.cli.resources import runtime_of
-from offload.pipelines.image_search import get_image, search
+from offload.pipelines.image_search import ImageCancelError, cancel_image, get_image, search
 
 app = typer.Typer(help="Image pipeline: records by upload key, semantic search.", no_args_is_help=True)
 
@@ -65,3 +65,16 @@ def search_command(
     for hit in hits:
         table.add_row(f"{hit['score']:.3f}", hit["key"], str(hit.get("description", ""))[:80])
     render.stdout.print(table)
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The upload key of a pending or processing image")],
+) -> None:
+    """Stop an image's running pipeline; the record ends `cancelled`, never `completed`."""
+    try:
+        record = cancel_image(runtime_of(ctx), key)
+    except ImageCancelError as exc:
+        fail(str(exc))
+    render.stdout.print(f"{record.key}: cancelled" + (" (execution stopped)" if record.execution_arn else ""))

@@ -52,4 +52,13 @@ def start(data: UploadData, ctx: JobContext) -> dict[str, Any]:
         )
     except sfn.exceptions.ExecutionAlreadyExists:
         return {"status": "duplicate", "key": data.key}
+    for _ in range(3):  # the execution's own steps may move the record meanwhile: keep its status
+        current = pipeline.store.get(data.key)
+        if current is None or current.status in ("completed", "failed"):
+            break
+        if current.status == "cancelled":  # cancelled between registering and starting
+            sfn.stop_execution(executionArn=run["executionArn"], cause="cancelled before it started")
+            break
+        if pipeline.store.update(data.key, current.status, execution_arn=run["executionArn"]) is not None:
+            break
     return {"status": "started", "key": data.key, "execution_arn": run["executionArn"]}

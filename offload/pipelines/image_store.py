@@ -10,11 +10,13 @@ from pydantic import BaseModel, Field
 
 from offload.jobs.model import now_iso
 
-ImageStatus = Literal["pending", "processing", "completed", "failed"]
+ImageStatus = Literal["pending", "processing", "completed", "failed", "cancelled"]
 # Which statuses a write to each target may start from: a finished record never moves,
 # except that a new version of the object (a new upload) starts again from pending.
 _SOURCES: dict[str, tuple[str, ...]] = {
+    "pending": (),
     "processing": ("pending",),
+    "cancelled": ("pending", "processing"),
     "completed": ("processing",),
     "failed": ("pending", "processing"),
 }
@@ -36,6 +38,7 @@ class ImageRecord(BaseModel):
     metadata: dict[str, Any] | None = None
     variants: list[dict[str, Any]] = Field(default_factory=list)
     embedding: dict[str, Any] | None = None
+    execution_arn: str | None = None
     error: dict[str, str] | None = None
     created_at: str
     updated_at: str

@@ -111,3 +111,23 @@ def test_a_duplicate_s3_event_for_the_same_version_starts_one_execution(local, c
 
     name = execution_name(UploadData(bucket=config["media_bucket"], key=key, version_id=version))
     assert [e["name"] for e in executions].count(name) == 1
+
+
+def test_cancelling_a_running_image_stops_its_execution_and_it_never_completes(local, config):
+    key = "uploads/images/cancel-me.jpg"
+    local.client("s3").put_object(Bucket=config["media_bucket"], Key=key, Body=samples.sunset(4000, 3000))
+    deadline = time.time() + 30
+    while not (_record(local, key) or {}).get("execution_arn"):
+        assert time.time() < deadline, "the pipeline did not start"
+        time.sleep(0.2)
+
+    local.cli("images", "cancel", key)
+
+    record = _record(local, key)
+    assert record["status"] == "cancelled"
+    sfn = local.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=record["execution_arn"])["status"] == "ABORTED"
+    time.sleep(5)
+    assert _record(local, key)["status"] == "cancelled", "a step that was still running did not complete it"
+    again = local.cli("images", "cancel", key, check=False)
+    assert again.returncode == 1 and "already cancelled" in again.stderr
