@@ -80,6 +80,20 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class Lane:
+    """A priority lane of a queue: jobs with priority >= min_priority (up to the next lane) use it.
+
+    Each lane is its own SQS queue with its own event source and concurrency, so a backlog in
+    one lane never delays another: high-priority jobs wait only behind high-priority jobs, and
+    the lowest lane keeps its own workers, so it is never starved.
+    """
+
+    name: str
+    min_priority: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
 class QueueSpec:
     """One SQS queue with its DLQ and worker function."""
 
@@ -94,8 +108,25 @@ class QueueSpec:
     # Ceiling for per-job `attempts` overrides; also the DLQ redrive maxReceiveCount, which
     # catches messages whose worker died before it could decide (see docs/architecture.md).
     max_attempts: int = 10
+    lanes: tuple[Lane, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.lanes:
+            names = [lane.name for lane in self.lanes]
+            if len(set(names)) != len(names) or min(lane.min_priority for lane in self.lanes) != 0:
+                raise CatalogError(
+                    f"queue {self.name!r}: lane names must be unique and one lane must start at priority 0"
+                )
+            if sum(lane.concurrency for lane in self.lanes) != self.concurrency:
+                raise CatalogError(
+                    f"queue {self.name!r}: its lanes' concurrency must add up to the queue's {self.concurrency}"
+                )
+            for lane in self.lanes:
+                if not (MIN_CONCURRENCY <= lane.concurrency <= MAX_CONCURRENCY):
+                    raise CatalogError(
+                        f"queue {self.name!r} lane {lane.name!r}: concurrency {lane.concurrency} is outside "
+                        f"{MIN_CONCURRENCY}..{MAX_CONCURRENCY}"
+                    )
         if not (MIN_CONCURRENCY <= self.concurrency <= MAX_CONCURRENCY):
             raise CatalogError(
                 f"queue {self.name!r}: concurrency {self.concurrency} is outside SQS's "
@@ -111,6 +142,21 @@ class QueueSpec:
             raise CatalogError(f"queue {self.name!r}: timeout_s {self.timeout_s} must be 1..900 (Lambda's limit)")
         if self.visibility_timeout_s > SQS_MAX_VISIBILITY_S:
             raise CatalogError(f"queue {self.name!r}: 6 x timeout exceeds SQS's 12 h visibility limit")
+
+    @property
+    def base_lane(self) -> Lane:
+        """The lane the queue's own SQS queue serves (priority 0 and up, or everything)."""
+        return min(self.lanes, key=lambda lane: lane.min_priority) if self.lanes else Lane("", 0, self.concurrency)
+
+    @property
+    def extra_lanes(self) -> tuple[Lane, ...]:
+        """Lanes with an SQS queue of their own."""
+        return tuple(lane for lane in self.lanes if lane is not self.base_lane)
+
+    def lane_for(self, priority: int) -> Lane:
+        """The lane a job of this priority goes to."""
+        fitting = [lane for lane in self.lanes if lane.min_priority <= priority]
+        return max(fitting, key=lambda lane: lane.min_priority) if fitting else self.base_lane
 
     @property
     def visibility_timeout_s(self) -> int:
@@ -252,7 +298,7 @@ class Catalog:
 
 CATALOG = Catalog(
     queues=(
-        QueueSpec("default", concurrency=10, timeout_s=120),
+        QueueSpec("default", concurrency=10, timeout_s=120, lanes=(Lane("normal", 0, 6), Lane("high", 7, 4))),
         QueueSpec(
             "images",
             concurrency=5,
@@ -272,7 +318,13 @@ CATALOG = Catalog(
             timeout_s=900,
             memory_mb=3008,
         ),
-        QueueSpec("notifications", concurrency=20, timeout_s=60),
+        # Seed 003's priorities (live alerts 10 ... weekly digest 2): two lanes, each with its own workers.
+        QueueSpec(
+            "notifications",
+            concurrency=20,
+            timeout_s=60,
+            lanes=(Lane("normal", 0, 10), Lane("high", 7, 10)),
+        ),
         QueueSpec("maintenance", concurrency=2, batch_size=1, timeout_s=900, memory_mb=1024),
     ),
     job_types=(

@@ -36,7 +36,7 @@ class Runtime:
 
     @cached_property
     def queues(self) -> JobQueues:
-        return JobQueues(self.clients.sqs, self.settings)
+        return JobQueues(self.clients.sqs, self.settings, self.catalog)
 
     @cached_property
     def rate_limiter(self) -> Limiter | None:

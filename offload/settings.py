@@ -21,6 +21,7 @@ class QueueUrls(BaseModel):
 
     url: str
     dlq_url: str
+    lanes: dict[str, str] = Field(default_factory=dict, description="priority lane name -> its own queue URL")
 
 
 class Settings(BaseModel):

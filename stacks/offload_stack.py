@@ -87,7 +87,14 @@ class OffloadStack(Stack):
         )
 
         queues = [JobQueue(self, f"Queue{pascal(spec.name)}", spec=spec, alert_topic=alerts) for spec in catalog.queues]
-        queue_urls = {q.spec.name: {"url": q.queue.queue_url, "dlq_url": q.dlq.queue_url} for q in queues}
+        queue_urls = {
+            q.spec.name: {
+                "url": q.queue.queue_url,
+                "dlq_url": q.dlq.queue_url,
+                **({"lanes": {name: lane.queue_url for name, lane in q.lanes.items()}} if q.lanes else {}),
+            }
+            for q in queues
+        }
         # Keys match offload.settings.Settings: the CLI builds Settings from this, workers from OFFLOAD_*.
         client_config = {
             "table": table.table_name,
@@ -182,6 +189,13 @@ class OffloadStack(Stack):
             prefix = f"Queue{pascal(q.spec.name)}"
             CfnOutput(self, f"{prefix}Url", value=q.queue.queue_url, description=f"queue {q.spec.name}")
             CfnOutput(self, f"{prefix}DlqUrl", value=q.dlq.queue_url, description=f"dead-letter queue of {q.spec.name}")
+            for lane_name, lane in q.lanes.items():
+                CfnOutput(
+                    self,
+                    f"{prefix}Lane{pascal(lane_name)}Url",
+                    value=lane.queue_url,
+                    description=f"priority lane {lane_name!r} of {q.spec.name}",
+                )
             assert q.worker is not None
             CfnOutput(
                 self,

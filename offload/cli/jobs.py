@@ -70,6 +70,9 @@ def add(
     webhook_url: Annotated[
         str | None, typer.Option("--webhook-url", help="POST the job's outcome to this URL when it finishes.")
     ] = None,
+    priority: Annotated[
+        int | None, typer.Option("--priority", min=0, max=10, help="0-10; picks the queue's priority lane.")
+    ] = None,
 ) -> None:
     """Queue a job and print its id and status as JSON."""
     payload = parse_data(data)
@@ -82,6 +85,7 @@ def add(
         idempotency_key=idempotency_key,
         attempts=attempts,
         webhook_url=webhook_url,
+        priority=priority,
         runtime=rt,
     )
     # Read back: with an idempotency key this may be an existing job in any status.

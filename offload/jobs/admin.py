@@ -65,7 +65,7 @@ def retry(rt: Runtime, job_id: str) -> Job:
     requeued = rt.store.requeue(job)
     if requeued is None:
         raise AdminError(f"job {job_id} changed while retrying it; check it with `offload jobs get {job_id}`")
-    rt.queues.send(job.queue, JobMessage(job_id=job.job_id, type=job.type))
+    rt.queues.send(job.queue, JobMessage(job_id=job.job_id, type=job.type), priority=job.priority)
     if found is not None:
         rt.queues.delete_dead(job.queue, found.receipt_handle)
     return requeued
@@ -144,7 +144,7 @@ def _redrive_one(rt: Runtime, queue: str, message: DlqMessage, report: RedriveRe
             # Finished or running again already: the DLQ copy is stale, drop it.
             report.moved.append(job.job_id)
             return True
-        rt.queues.send(queue, JobMessage(job_id=job.job_id, type=job.type))
+        rt.queues.send(queue, JobMessage(job_id=job.job_id, type=job.type), priority=job.priority)
         report.moved.append(job.job_id)
         return True
     body = _parse(message.body)

@@ -81,7 +81,7 @@ def enqueue(
     if not created and not _message_may_be_lost(record):
         return record.job_id
     try:
-        rt.queues.send(jt.queue, wait.message(job_id, type), delay_s=wait.first_hop_s)
+        rt.queues.send(jt.queue, wait.message(job_id, type), delay_s=wait.first_hop_s, priority=job.priority)
     except Exception as exc:
         rt.store.fail(record, JobErrorInfo(step="enqueue", reason=f"could not send to queue {jt.queue!r}: {exc}"))
         raise EnqueueError(f"job {job_id} was recorded but its message could not be sent: {exc}") from exc
@@ -138,7 +138,12 @@ def enqueue_many(
             )
         )
     rt.store.create_many(jobs)
-    unsent = rt.queues.send_many(jt.queue, [wait.message(j.job_id, type) for j in jobs], delay_s=wait.first_hop_s)
+    unsent = rt.queues.send_many(
+        jt.queue,
+        [wait.message(j.job_id, type) for j in jobs],
+        delay_s=wait.first_hop_s,
+        priority=jt.priority if priority is None else priority,
+    )
     if unsent:
         failed = {j.job_id: j for j in jobs}
         for job_id, reason in unsent.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from offload.catalog import Catalog
 from offload.jobs.model import JobMessage
 from offload.settings import Settings
 
@@ -22,22 +23,46 @@ class DlqMessage:
 class JobQueues:
     """Sends and moves job messages between a catalog queue and its DLQ."""
 
-    def __init__(self, sqs: Any, settings: Settings) -> None:
+    def __init__(self, sqs: Any, settings: Settings, catalog: Catalog | None = None) -> None:
         self._sqs = sqs
         self._settings = settings
+        self._catalog = catalog
 
-    def send(self, queue: str, message: JobMessage, *, delay_s: int = 0) -> str:
-        """Put a job message on a catalog queue; returns the SQS message id."""
+    def lane_url(self, queue: str, priority: int | None = None) -> str:
+        """The URL a job of this priority is sent to: its priority lane's queue, or the queue itself."""
+        urls = self._settings.queue_urls(queue)
+        if priority is None or self._catalog is None or not urls.lanes:
+            return urls.url
+        lane = self._catalog.queue(queue).lane_for(priority)
+        return urls.lanes.get(lane.name, urls.url)
+
+    def url_for_arn(self, arn: str) -> str:
+        """The URL of a deployed queue (a catalog queue, a lane or a DLQ) from its ARN."""
+        name = arn.rsplit(":", 1)[-1]
+        for urls in self._settings.queues.values():
+            for url in (urls.url, urls.dlq_url, *urls.lanes.values()):
+                if url.rstrip("/").rsplit("/", 1)[-1] == name:
+                    return url
+        raise KeyError(f"no deployed queue named {name!r} (from {arn})")
+
+    def send(self, queue: str, message: JobMessage, *, delay_s: int = 0, priority: int | None = None) -> str:
+        """Put a job message on a catalog queue (its priority lane); returns the SQS message id."""
         resp = self._sqs.send_message(
-            QueueUrl=self._settings.queue_urls(queue).url,
+            QueueUrl=self.lane_url(queue, priority),
             MessageBody=message.model_dump_json(),
             DelaySeconds=delay_s,
         )
         return str(resp["MessageId"])
 
-    def send_many(self, queue: str, messages: list[JobMessage], *, delay_s: int = 0) -> dict[str, str]:
+    def send_to(self, url: str, message: JobMessage, *, delay_s: int = 0) -> None:
+        """Put a job message back on the exact queue it came from."""
+        self._sqs.send_message(QueueUrl=url, MessageBody=message.model_dump_json(), DelaySeconds=delay_s)
+
+    def send_many(
+        self, queue: str, messages: list[JobMessage], *, delay_s: int = 0, priority: int | None = None
+    ) -> dict[str, str]:
         """Send in batches of 10; returns {job id: reason} for messages SQS refused after one retry."""
-        url = self._settings.queue_urls(queue).url
+        url = self.lane_url(queue, priority)
         refused: dict[str, str] = {}
         for i in range(0, len(messages), 10):
             entries = {
@@ -59,11 +84,9 @@ class JobQueues:
         """Put a body back on a catalog queue as it is (a foreign {type, data} message)."""
         self._sqs.send_message(QueueUrl=self._settings.queue_urls(queue).url, MessageBody=body)
 
-    def retry_later(self, queue: str, receipt_handle: str, delay_s: int) -> None:
+    def retry_later(self, url: str, receipt_handle: str, delay_s: int) -> None:
         """Keep a received message hidden for the backoff delay; it comes back then."""
-        self._sqs.change_message_visibility(
-            QueueUrl=self._settings.queue_urls(queue).url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_s
-        )
+        self._sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_s)
 
     def dead_letter(self, queue: str, body: str, *, reason: str, job_id: str | None, source_message_id: str) -> None:
         """Copy a message to the queue's DLQ with why it is there (the caller then acknowledges it)."""
@@ -114,11 +137,10 @@ class JobQueues:
             "ApproximateNumberOfMessagesDelayed",
         ]
         urls = self._settings.queue_urls(queue)
-        main = self._sqs.get_queue_attributes(QueueUrl=urls.url, AttributeNames=names)["Attributes"]
+        totals = {"visible": 0, "in_flight": 0, "delayed": 0}
+        for url in (urls.url, *urls.lanes.values()):  # a queue with priority lanes counts them all
+            attrs = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            for key, name in zip(totals, names, strict=True):
+                totals[key] += int(attrs.get(name, 0))
         dlq = self._sqs.get_queue_attributes(QueueUrl=urls.dlq_url, AttributeNames=names[:1])["Attributes"]
-        return {
-            "visible": int(main.get(names[0], 0)),
-            "in_flight": int(main.get(names[1], 0)),
-            "delayed": int(main.get(names[2], 0)),
-            "dlq": int(dlq.get(names[0], 0)),
-        }
+        return {**totals, "dlq": int(dlq.get(names[0], 0))}

@@ -133,7 +133,7 @@ class Worker:
             except ValidationError as exc:
                 return self._reject(record, describe_validation_error("job message", exc))
             if msg.not_before is not None and msg.not_before - time.time() > 1:
-                self._hop(msg)
+                self._hop(msg, record)
                 return None
             known = msg.type in self._type_names
             queue = self.rt.catalog.job_type(msg.type).queue if known else self.queue
@@ -155,13 +155,11 @@ class Worker:
         stored, _ = self.rt.store.create(job)
         return _Target(job_id=stored.job_id, type=stored.type, queue=stored.queue)
 
-    def _hop(self, msg: JobMessage) -> None:
+    def _hop(self, msg: JobMessage, record: SQSRecord) -> None:
         """A long delay: send the message on for up to another 15 minutes; the job stays `delayed`."""
         remaining = msg.not_before - time.time() if msg.not_before else 0
         delay = min(math.ceil(remaining), SQS_MAX_DELAY_S)
-        self.rt.queues.send(
-            self.rt.catalog.job_type(msg.type).queue if msg.type in self._type_names else self.queue, msg, delay_s=delay
-        )
+        self.rt.queues.send_to(self.rt.queues.url_for_arn(record.event_source_arn), msg, delay_s=delay)
         logger.info("delayed job not due yet; message sent on", job_id=msg.job_id, due_in_s=round(remaining))
 
     def _adopt_s3(self, record: SQSRecord, s3_records: list[dict[str, Any]]) -> None:
@@ -291,7 +289,7 @@ class Worker:
         delay = min(math.ceil(job.backoff_policy.delay_for(job.attempts)), SQS_MAX_VISIBILITY_S)
         logger.warning("job attempt failed; will retry", reason=error.reason, retry_in_s=delay)
         self.rt.store.wait_retry(job, error)
-        self.rt.queues.retry_later(self.queue, record.receipt_handle, delay)
+        self.rt.queues.retry_later(self.rt.queues.url_for_arn(record.event_source_arn), record.receipt_handle, delay)
         self._count("JobsRetried", job)
         raise RetryLater(error.reason)
 
@@ -322,7 +320,9 @@ class Worker:
         """Rate limited: give the attempt back and re-send the message for later."""
         delay = min(max(1, math.ceil(retry_after_s)), SQS_MAX_DELAY_S)
         self.rt.store.defer(job)
-        self.rt.queues.send(job.queue, JobMessage(job_id=job.job_id, type=job.type), delay_s=delay)
+        self.rt.queues.send(
+            job.queue, JobMessage(job_id=job.job_id, type=job.type), delay_s=delay, priority=job.priority
+        )
         logger.info("job deferred by rate limit", retry_in_s=delay)
         self._count("JobsDeferred", job)
 

@@ -89,16 +89,9 @@ class JobQueue(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
         )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            # The worker moves a job to the DLQ itself when its attempts are used up; the redrive policy
-            # catches messages whose worker died before it could decide.
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=spec.max_attempts),
-        )
+        self.queue = self._queue("Queue")
+        # Priority lanes: one more queue each (same DLQ), consumed by the same worker with its own concurrency.
+        self.lanes = {lane.name: self._queue(f"Lane{pascal(lane.name)}Queue") for lane in spec.extra_lanes}
         self.dlq_alarm = self.dlq.metric_approximate_number_of_messages_visible(
             period=ALARM_PERIOD, statistic=cloudwatch.Stats.MAXIMUM
         ).create_alarm(
@@ -112,6 +105,23 @@ class JobQueue(Construct):
         )
         self.dlq_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
         self.worker: lambda_.Function | None = None
+
+    def _queue(self, construct_id: str) -> sqs.Queue:
+        return sqs.Queue(
+            self,
+            construct_id,
+            visibility_timeout=Duration.seconds(self.spec.visibility_timeout_s),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # The worker moves a job to the DLQ itself when its attempts are used up; the redrive policy
+            # catches messages whose worker died before it could decide.
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=self.spec.max_attempts),
+        )
+
+    @property
+    def all_queues(self) -> list[sqs.Queue]:
+        """The queue and its priority lanes (not the DLQ)."""
+        return [self.queue, *self.lanes.values()]
 
     def add_worker(self, runtime: WorkerRuntime) -> lambda_.Function:
         """The Lambda that consumes this queue, with exactly the grants a worker needs.
@@ -162,7 +172,8 @@ class JobQueue(Construct):
         runtime.table.grant_read_write_data(role)
         for other in runtime.queues:
             # Jobs enqueue other jobs, and the worker dead-letters exhausted messages itself.
-            other.queue.grant_send_messages(role)
+            for queue in other.all_queues:
+                queue.grant_send_messages(role)
             other.dlq.grant_send_messages(role)
         runtime.bus.grant_put_events_to(role)
         runtime.topic.grant_publish(role)
@@ -170,14 +181,18 @@ class JobQueue(Construct):
         runtime.bucket.grant_read_write(role)
         if cache is not None:
             cache.grant_connect(role)
-        worker.add_event_source(
-            event_sources.SqsEventSource(
-                self.queue,
-                batch_size=spec.batch_size,
-                max_concurrency=spec.concurrency,
-                report_batch_item_failures=True,
+        lanes = [(self.queue, spec.base_lane.concurrency)] + [
+            (self.lanes[lane.name], lane.concurrency) for lane in spec.extra_lanes
+        ]
+        for queue, concurrency in lanes:
+            worker.add_event_source(
+                event_sources.SqsEventSource(
+                    queue,
+                    batch_size=spec.batch_size,
+                    max_concurrency=concurrency,
+                    report_batch_item_failures=True,
+                )
             )
-        )
         if cache is not None:
             self.limiter_alarm = self._limiter_unavailable_alarm(runtime.topic)
         self._acknowledge_grant_wildcards(role, runtime, in_vpc=cache is not None)

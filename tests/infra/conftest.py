@@ -131,7 +131,11 @@ def wiring(template_json: dict) -> dict[str, QueueWiring]:
         assert len(workers) == 1, f"queue {spec.name!r}: expected one worker, found {workers}"
         fid = workers[0]
         consumers = [m for m in mappings.values() if ref_id(m["Properties"]["FunctionName"]) == fid]
-        assert len(consumers) == 1, f"worker of {spec.name!r}: expected one event source mapping, found {consumers}"
+        assert len(consumers) == 1 + len(spec.extra_lanes), (
+            f"worker of {spec.name!r}: expected one event source mapping per lane, found {consumers}"
+        )
+        # The queue's own mapping; priority lanes' queues are named ...Lane<Name>Queue.
+        consumers = [m for m in consumers if "Lane" not in ref_id(m["Properties"]["EventSourceArn"])]
         queue_id = ref_id(consumers[0]["Properties"]["EventSourceArn"])
         queue = template_json["Resources"][queue_id]
         dlq_id = ref_id(queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])

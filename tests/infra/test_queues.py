@@ -55,7 +55,7 @@ def test_every_event_source_mapping_reports_batch_item_failures_with_catalog_bat
         props = w.mapping["Properties"]
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
         assert props["BatchSize"] == w.spec.batch_size, name
-        assert props["ScalingConfig"]["MaximumConcurrency"] == w.spec.concurrency, name
+        assert props["ScalingConfig"]["MaximumConcurrency"] == w.spec.base_lane.concurrency, name
 
 
 def test_every_queue_visibility_timeout_is_at_least_six_times_its_worker_timeout(

@@ -103,19 +103,35 @@ def test_no_allow_statement_grants_every_action_or_every_action_of_a_service(tem
     assert broad == []
 
 
-def test_every_worker_may_send_to_every_catalog_queue_and_dlq(
+def _lanes_of(template_json: dict, w: QueueWiring) -> set[str]:
+    """The queue and its priority lanes: every queue that dead-letters into its DLQ."""
+    return {
+        qid
+        for qid, q in resources_of(template_json, "AWS::SQS::Queue").items()
+        if "RedrivePolicy" in q["Properties"]
+        and ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) == w.dlq_id
+    }
+
+
+def test_every_worker_may_send_to_every_catalog_queue_lane_and_dlq(
     template_json: dict, wiring: dict[str, QueueWiring]
 ) -> None:
-    every_queue = {w.queue_id for w in wiring.values()} | {w.dlq_id for w in wiring.values()}
+    every_queue = {q for w in wiring.values() for q in _lanes_of(template_json, w)} | {
+        w.dlq_id for w in wiring.values()
+    }
     for name, w in wiring.items():
         assert _resources_allowed(_worker_statements(template_json, w), "sqs:SendMessage") == every_queue, name
 
 
-def test_every_worker_consumes_only_its_own_queue(template_json: dict, wiring: dict[str, QueueWiring]) -> None:
+def test_every_worker_consumes_only_its_own_queue_and_lanes(
+    template_json: dict, wiring: dict[str, QueueWiring]
+) -> None:
     for name, w in wiring.items():
         statements = _worker_statements(template_json, w)
-        assert _resources_allowed(statements, "sqs:ReceiveMessage") == {w.queue_id}, name
-        assert _resources_allowed(statements, "sqs:DeleteMessage") == {w.queue_id}, name
+        own = _lanes_of(template_json, w)
+        assert len(own) == 1 + len(w.spec.extra_lanes), name
+        assert _resources_allowed(statements, "sqs:ReceiveMessage") == own, name
+        assert _resources_allowed(statements, "sqs:DeleteMessage") == own, name
 
 
 def test_every_worker_may_use_the_table_bus_topic_secret_and_bucket(

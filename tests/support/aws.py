@@ -54,7 +54,17 @@ def provision(catalog: Catalog, prefix: str = "offload-test") -> Settings:
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_attempts}),
             },
         )["QueueUrl"]
-        queues[spec.name] = QueueUrls(url=url, dlq_url=dlq_url)
+        lanes = {
+            lane.name: sqs.create_queue(
+                QueueName=f"{prefix}-{spec.name}-{lane.name}",
+                Attributes={
+                    "VisibilityTimeout": str(spec.visibility_timeout_s),
+                    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_attempts}),
+                },
+            )["QueueUrl"]
+            for lane in spec.extra_lanes
+        }
+        queues[spec.name] = QueueUrls(url=url, dlq_url=dlq_url, lanes=lanes)
     bus = boto3.client("events", region_name=REGION).create_event_bus(Name=f"{prefix}-bus")["EventBusArn"]
     topic = boto3.client("sns", region_name=REGION).create_topic(Name=f"{prefix}-alerts")["TopicArn"]
     bucket = f"{prefix}-payloads"

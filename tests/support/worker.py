@@ -13,11 +13,12 @@ from offload.runtime import Runtime
 class Pump:
     """Delivers a queue's messages to a Worker in batches until a condition holds."""
 
-    def __init__(self, rt: Runtime, queue: str) -> None:
+    def __init__(self, rt: Runtime, queue: str, lane: str | None = None) -> None:
         self.rt = rt
         self.queue = queue
         self.worker = Worker(rt, queue)
-        self.url = rt.settings.queue_urls(queue).url
+        urls = rt.settings.queue_urls(queue)
+        self.url = urls.lanes[lane] if lane and lane in urls.lanes else urls.url
         self.arn = queue_arn(rt.clients.sqs, self.url)
         self.deliveries: list[tuple[int, list[str]]] = []
 
