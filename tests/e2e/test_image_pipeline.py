@@ -133,8 +133,12 @@ def test_cancelling_a_running_image_stops_its_execution_and_it_never_completes(l
     record = _record(local, key)
     assert record["status"] == "cancelled"
     sfn = local.client("stepfunctions")
-    assert sfn.describe_execution(executionArn=record["execution_arn"])["status"] == "ABORTED"
-    time.sleep(5)
+    deadline = time.time() + 10
+    while (status := sfn.describe_execution(executionArn=record["execution_arn"])["status"]) == "RUNNING":
+        assert time.time() < deadline, "the execution was not stopped"
+        time.sleep(0.2)
+    assert status == "ABORTED"
+    time.sleep(3)
     assert _record(local, key)["status"] == "cancelled", "a step that was still running did not complete it"
     again = local.cli("images", "cancel", key, check=False)
     assert again.returncode == 1 and "already cancelled" in again.stderr
