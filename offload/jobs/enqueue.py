@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
+from pydantic import BaseModel
+
 from offload.catalog import SQS_MAX_DELAY_S, Backoff
 from offload.errors import NonRetryableError
 from offload.jobs.model import (
@@ -51,31 +53,23 @@ def enqueue(
     """Queue a job of a catalog type and return its id at once (status `queued` or `delayed`)."""
     rt = runtime or default_runtime()
     jt = rt.catalog.job_type(type)
-    policy = rt.catalog.policy(type, attempts=attempts, backoff=backoff)
+    rt.catalog.policy(type, attempts=attempts, backoff=backoff)  # refuses bad overrides before any write
     payload = validate_payload(rt.catalog, type, {} if data is None else data)
     wait = _Wait.of(delay, run_at)
     if webhook_url is not None:
         _check_webhook_url(webhook_url)
     job_id = idempotent_job_id(type, idempotency_key) if idempotency_key else new_job_id()
-    stored = payload.model_dump(mode="json")
-    data_field, data_ref = _place_data(rt, job_id, stored)
-    ts = now_iso()
-    job = Job(
-        job_id=job_id,
-        type=type,
-        queue=jt.queue,
-        status=JobStatus.DELAYED if wait.seconds else JobStatus.QUEUED,
-        max_attempts=policy.attempts,
-        backoff=policy.backoff.as_dict(),
-        timeout_s=policy.timeout_s,
-        priority=jt.priority if priority is None else priority,
-        data=data_field,
-        data_ref=data_ref,
-        run_at=wait.run_at_iso,
+    job = _record(
+        rt,
+        job_id,
+        type,
+        payload,
+        wait,
+        priority=priority,
+        attempts=attempts,
+        backoff=backoff,
         idempotency_key=idempotency_key,
         webhook_url=webhook_url,
-        created_at=ts,
-        updated_at=ts,
     )
     record, created = rt.store.create(job)
     if not created and not _message_may_be_lost(record):
@@ -107,7 +101,7 @@ def enqueue_many(
     """
     rt = runtime or default_runtime()
     jt = rt.catalog.job_type(type)
-    policy = rt.catalog.policy(type, attempts=attempts, backoff=backoff)
+    rt.catalog.policy(type, attempts=attempts, backoff=backoff)  # refuses bad overrides before any write
     wait = _Wait.of(delay, run_at)
     payloads = []
     for index, data in enumerate(items):
@@ -115,28 +109,10 @@ def enqueue_many(
             payloads.append(validate_payload(rt.catalog, type, {} if data is None else data))
         except PayloadError as exc:
             raise PayloadError(f"item {index}: {exc}") from None
-    ts = now_iso()
-    jobs = []
-    for payload in payloads:
-        job_id = new_job_id()
-        data_field, data_ref = _place_data(rt, job_id, payload.model_dump(mode="json"))
-        jobs.append(
-            Job(
-                job_id=job_id,
-                type=type,
-                queue=jt.queue,
-                status=JobStatus.DELAYED if wait.seconds else JobStatus.QUEUED,
-                max_attempts=policy.attempts,
-                backoff=policy.backoff.as_dict(),
-                timeout_s=policy.timeout_s,
-                priority=jt.priority if priority is None else priority,
-                data=data_field,
-                data_ref=data_ref,
-                run_at=wait.run_at_iso,
-                created_at=ts,
-                updated_at=ts,
-            )
-        )
+    jobs = [
+        _record(rt, new_job_id(), type, payload, wait, priority=priority, attempts=attempts, backoff=backoff)
+        for payload in payloads
+    ]
     rt.store.create_many(jobs)
     unsent = rt.queues.send_many(
         jt.queue,
@@ -150,6 +126,43 @@ def enqueue_many(
             rt.store.fail(failed[job_id], JobErrorInfo(step="enqueue", reason=f"could not send to queue: {reason}"))
         raise EnqueueError(f"{len(unsent)} of {len(jobs)} jobs were recorded as failed: their messages were refused")
     return [j.job_id for j in jobs]
+
+
+def _record(
+    rt: Runtime,
+    job_id: str,
+    type_name: str,
+    payload: BaseModel,
+    wait: _Wait,
+    *,
+    priority: int | None,
+    attempts: int | None,
+    backoff: Backoff | None,
+    idempotency_key: str | None = None,
+    webhook_url: str | None = None,
+) -> Job:
+    """The new job's record: catalog policy with the caller's overrides, data inline or in S3."""
+    jt = rt.catalog.job_type(type_name)
+    policy = rt.catalog.policy(type_name, attempts=attempts, backoff=backoff)
+    data_field, data_ref = _place_data(rt, job_id, payload.model_dump(mode="json"))
+    ts = now_iso()
+    return Job(
+        job_id=job_id,
+        type=type_name,
+        queue=jt.queue,
+        status=JobStatus.DELAYED if wait.seconds else JobStatus.QUEUED,
+        max_attempts=policy.attempts,
+        backoff=policy.backoff.as_dict(),
+        timeout_s=policy.timeout_s,
+        priority=jt.priority if priority is None else priority,
+        data=data_field,
+        data_ref=data_ref,
+        run_at=wait.run_at_iso,
+        idempotency_key=idempotency_key,
+        webhook_url=webhook_url,
+        created_at=ts,
+        updated_at=ts,
+    )
 
 
 @dataclass(frozen=True)
