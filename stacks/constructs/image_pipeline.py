@@ -34,7 +34,6 @@ PIPELINE_MEMORY_MB = 2048  # above 1,769 MB a function gets a full vCPU: AVIF en
 PIPELINE_TIMEOUT = Duration.minutes(5)
 RETRY_ERRORS = [
     RetryableError.__name__,
-    RateLimitedError.__name__,
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
@@ -288,5 +287,14 @@ class ImagePipeline(Construct):
         if catch:
             # 1 s, 2 s, 4 s; permanent errors (NonRetryableError) are not retried.
             task.add_retry(errors=RETRY_ERRORS, interval=Duration.seconds(1), max_attempts=3, backoff_rate=2)
+            # No slot under a shared limit: wait for one (a Standard execution waits for free), up to
+            # about 15 minutes, instead of failing the image.
+            task.add_retry(
+                errors=[RateLimitedError.__name__],
+                interval=Duration.seconds(6),
+                max_attempts=20,
+                backoff_rate=1.5,
+                max_delay=Duration.seconds(60),
+            )
         assert NonRetryableError.__name__ not in RETRY_ERRORS
         return task

@@ -37,7 +37,7 @@ def test_state_machine_is_standard_with_logging_and_tracing(template_json: dict)
     assert props["LoggingConfiguration"]["Level"] == "ALL"
 
 
-def test_steps_run_in_order_and_retry_3_times_from_1s_doubling(template_json: dict) -> None:
+def test_steps_run_in_order_retry_3_times_from_1s_doubling_and_wait_out_rate_limits(template_json: dict) -> None:
     states = _definition(_machine(template_json))["States"]
     order, name = [], _definition(_machine(template_json))["StartAt"]
     while name in states and states[name]["Type"] == "Task":
@@ -45,9 +45,11 @@ def test_steps_run_in_order_and_retry_3_times_from_1s_doubling(template_json: di
         name = states[name].get("Next")
     assert order == ["Inspect", "Metadata", "Variants", "Embed", "Index", "Complete"]
     for step in order:
-        (retry,) = states[step]["Retry"]
+        retry, limited = states[step]["Retry"]
         assert (retry["IntervalSeconds"], retry["MaxAttempts"], retry["BackoffRate"]) == (1, 3, 2)
         assert "RetryableError" in retry["ErrorEquals"] and "NonRetryableError" not in retry["ErrorEquals"]
+        assert limited["ErrorEquals"] == ["RateLimitedError"], "a rate-limited step waits for a slot"
+        assert limited["MaxAttempts"] >= 10 and limited["MaxDelaySeconds"] == 60
         (catch,) = states[step]["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"] and states[catch["Next"]]["Next"] == "Fail"
 
