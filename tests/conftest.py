@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.redis_server import private_redis  # noqa: F401  (a fixture, shared by the Redis tests)
+
 # Never reach a real AWS account from the tests, whatever the developer's shell holds.
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
     os.environ.pop(_name, None)

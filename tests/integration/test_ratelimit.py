@@ -11,12 +11,8 @@ import math
 import multiprocessing
 import re
 import shutil
-import socket
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -31,6 +27,7 @@ from offload.ratelimit import (
     redis_client,
 )
 from offload.ratelimit.limiter import SCRIPT_SHA
+from tests.support.redis_server import PrivateRedis, free_port
 
 LOCAL_URL = "redis://127.0.0.1:6379/0"
 
@@ -47,60 +44,6 @@ def local_redis() -> redis.Redis:
     except redis.ConnectionError:
         pytest.skip("no Redis at 127.0.0.1:6379; start one: redis-server --daemonize yes --port 6379 --save ''")
     return client
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server of our own on a free port, which a test may stop and start again."""
-
-    def __init__(self, directory: Path, *extra: str) -> None:
-        self.port = _free_port()
-        self.directory = directory
-        self.extra = extra
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(
-            ["redis-server", *args, "--dir", str(self.directory), *self.extra],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        probe = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                probe.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
-                time.sleep(0.05)
-        probe.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not on PATH")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _hammer(url: str, name: str, limit: int, period_s: float, duration_s: float, barrier, results) -> None:
@@ -267,7 +210,7 @@ def test_limiter_runs_on_a_cluster_mode_server(tmp_path):
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not on PATH")
     # The cluster bus port defaults to port + 10000, which may be taken or past 65535: pick one.
-    bus = ("--cluster-port", str(_free_port()))
+    bus = ("--cluster-port", str(free_port()))
     server = PrivateRedis(tmp_path, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", *bus)
     server.start()
     try:

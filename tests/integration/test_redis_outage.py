@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 
 import pytest
-import redis
 
 from offload.aws import Clients
 from offload.jobs.enqueue import enqueue_many
 from offload.jobs.model import JobStatus
-from offload.local.cloud import free_port
 from offload.runtime import Runtime
 from tests.support.processors import TEST_CATALOG
 from tests.support.worker import Pump
@@ -20,29 +17,11 @@ from tests.support.worker import Pump
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
 
 
-def _start_redis(port: int, workdir) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            return proc
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"redis-server did not start on {port}")
-
-
-def test_jobs_survive_a_redis_outage_deferred_not_failed_and_complete_after_restart(settings, tmp_path):
-    port = free_port()
-    server = _start_redis(port, tmp_path)
+def test_jobs_survive_a_redis_outage_deferred_not_failed_and_complete_after_restart(settings, private_redis):
+    server = private_redis
     try:
         rt = Runtime(
-            settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"}),
+            settings.model_copy(update={"redis_url": server.url}),
             Clients(region="us-east-1"),
             TEST_CATALOG,
         )
@@ -50,8 +29,7 @@ def test_jobs_survive_a_redis_outage_deferred_not_failed_and_complete_after_rest
         pump = Pump(rt, "limited")
         ids = enqueue_many("test.stamp", [{"n": i} for i in range(8)], runtime=rt)
         pump.once()  # some start while Redis is up
-        server.kill()
-        server.wait()
+        server.stop()
         rt.clients.sqs.meta.events.register(
             "provide-client-params.sqs.SendMessage", lambda params, **_: deferred.append(params["MessageBody"])
         )
@@ -63,11 +41,10 @@ def test_jobs_survive_a_redis_outage_deferred_not_failed_and_complete_after_rest
         statuses = {rt.store.get(i).status for i in ids}
         assert JobStatus.FAILED not in statuses and rt.queues.depth("limited")["dlq"] == 0
         assert deferred, "jobs that could not reach the limiter were re-sent for later"
-        server = _start_redis(port, tmp_path)
+        server.start()
         pump.until(lambda: all(rt.store.get(i).status == JobStatus.COMPLETED for i in ids), timeout_s=60)
 
         assert all(rt.store.get(i).attempts == 1 for i in ids), "deferrals used no attempts"
         assert rt.queues.depth("limited")["dlq"] == 0
     finally:
-        server.kill()
-        server.wait()
+        server.stop()
