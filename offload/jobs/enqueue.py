@@ -59,7 +59,7 @@ def enqueue(
     if webhook_url is not None:
         _check_webhook_url(webhook_url)
     job_id = idempotent_job_id(type, idempotency_key) if idempotency_key else new_job_id()
-    job = _record(
+    job = new_job_record(
         rt,
         job_id,
         type,
@@ -110,7 +110,7 @@ def enqueue_many(
         except PayloadError as exc:
             raise PayloadError(f"item {index}: {exc}") from None
     jobs = [
-        _record(rt, new_job_id(), type, payload, wait, priority=priority, attempts=attempts, backoff=backoff)
+        new_job_record(rt, new_job_id(), type, payload, wait, priority=priority, attempts=attempts, backoff=backoff)
         for payload in payloads
     ]
     rt.store.create_many(jobs)
@@ -128,20 +128,21 @@ def enqueue_many(
     return [j.job_id for j in jobs]
 
 
-def _record(
+def new_job_record(
     rt: Runtime,
     job_id: str,
     type_name: str,
     payload: BaseModel,
-    wait: _Wait,
+    wait: _Wait | None = None,
     *,
-    priority: int | None,
-    attempts: int | None,
-    backoff: Backoff | None,
+    priority: int | None = None,
+    attempts: int | None = None,
+    backoff: Backoff | None = None,
     idempotency_key: str | None = None,
     webhook_url: str | None = None,
 ) -> Job:
-    """The new job's record: catalog policy with the caller's overrides, data inline or in S3."""
+    """A new job's record: catalog policy with the caller's overrides, data inline or in S3."""
+    wait = wait or _Wait(seconds=0.0, due=time.time())
     jt = rt.catalog.job_type(type_name)
     policy = rt.catalog.policy(type_name, attempts=attempts, backoff=backoff)
     data_field, data_ref = _place_data(rt, job_id, payload.model_dump(mode="json"))

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from offload.catalog import SQS_MAX_DELAY_S, SQS_MAX_VISIBILITY_S, UnknownJobTypeError
 from offload.errors import JobCancelledError, NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
-from offload.jobs.enqueue import enqueue, load_data
+from offload.jobs.enqueue import enqueue, load_data, new_job_record
 from offload.jobs.model import (
     ForeignMessage,
     Job,
@@ -147,12 +147,11 @@ class Worker:
         job_id = f"sqs-{record.message_id}"
         try:
             foreign = ForeignMessage.model_validate(raw)
-            validate_payload(self.rt.catalog, foreign.type, foreign.data)
+            payload = validate_payload(self.rt.catalog, foreign.type, foreign.data)
         except (ValidationError, UnknownJobTypeError, PayloadError) as exc:
             reason = describe_validation_error("message", exc) if isinstance(exc, ValidationError) else str(exc)
             return self._reject(record, reason, job_id=job_id, type_name=str(raw.get("type")))
-        job = _new_record(self.rt, job_id, foreign.type, foreign.data)
-        stored, _ = self.rt.store.create(job)
+        stored, _ = self.rt.store.create(new_job_record(self.rt, job_id, foreign.type, payload))
         return _Target(job_id=stored.job_id, type=stored.type, queue=stored.queue)
 
     def _hop(self, msg: JobMessage, record: SQSRecord) -> None:
@@ -198,7 +197,7 @@ class Worker:
         logger.error("rejected message", reason=reason, message_id=record.message_id, job_id=job_id)
         existing = self.rt.store.get(job_id)
         if existing is None:
-            placeholder = _new_record(self.rt, job_id, type_name, None, queue=self.queue, known_type=False)
+            placeholder = _placeholder_record(self.rt, job_id, type_name, self.queue)
             existing, _ = self.rt.store.create(placeholder)
         error = JobErrorInfo(step="parse", reason=reason, kind="bad_message", at=now_iso())
         failed = self.rt.store.fail(existing, error) if not existing.status.terminal else None
@@ -369,27 +368,19 @@ def _error(job: Job, step: str, exc: BaseException, *, kind: str) -> JobErrorInf
     return JobErrorInfo(step=step, reason=reason[:2000], kind=kind, attempt=job.attempts, at=now_iso())
 
 
-def _new_record(
-    rt: Runtime, job_id: str, type_name: str, data: Any, *, queue: str | None = None, known_type: bool = True
-) -> Job:
-    """A queued job record for a message that arrived without one."""
+def _placeholder_record(rt: Runtime, job_id: str, type_name: str, queue: str) -> Job:
+    """A record for a message that can't become a job (unreadable, unknown type, bad payload),
+    so the failure is visible and listable like any other."""
+    spec = rt.catalog.queue(queue)
     ts = now_iso()
-    if known_type:
-        jt = rt.catalog.job_type(type_name)
-        policy = rt.catalog.policy(type_name)
-        queue, attempts, backoff, timeout = jt.queue, policy.attempts, policy.backoff, policy.timeout_s
-    else:
-        spec = rt.catalog.queue(queue or "default")
-        attempts, backoff, timeout = 1, spec.backoff, spec.timeout_s
     return Job(
         job_id=job_id,
         type=type_name,
-        queue=queue or "default",
+        queue=queue,
         status=JobStatus.QUEUED,
-        max_attempts=attempts,
-        backoff=backoff.as_dict(),
-        timeout_s=timeout,
-        data=data,
+        max_attempts=1,
+        backoff=spec.backoff.as_dict(),
+        timeout_s=spec.timeout_s,
         created_at=ts,
         updated_at=ts,
     )
