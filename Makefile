@@ -18,7 +18,6 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip==25.3
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -43,7 +42,7 @@ local: setup
 	$(BIN)/offload local up
 
 layers: setup
-	$(BIN)/python -m layers.build
+	$(BIN)/python -m offload.cdk.layers
 
 synth: setup
 	$(BIN)/python app.py

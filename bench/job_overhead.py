@@ -274,9 +274,9 @@ class Bench:
 
     def __init__(self, counter: RequestCounter) -> None:
         from offload.aws import Clients
-        from offload.catalog import CATALOG
         from offload.jobs.store import JobStore
         from offload.local.sqs_events import queue_arn
+        from offload.packs import everything as CATALOG
         from offload.runtime import Runtime
         from tests.support.aws import REGION, provision
 
@@ -290,8 +290,9 @@ class Bench:
         # binds to stdout then, so import it while stdout is the counting sink.
         self.sink = ByteCountingSink()
         with contextlib.redirect_stdout(self.sink):
-            import offload.observability  # noqa: F401  (binds the Powertools logger to the sink)
             from functions.worker import handler as handler_module
+
+            import offload.observability  # noqa: F401  (binds the Powertools logger to the sink)
             from offload.runtime import default_runtime
         self.handler = handler_module.handler
         handler_runtime = default_runtime()

@@ -9,6 +9,8 @@ synth and the CLI import it without pulling in boto3 or the processors.
 from __future__ import annotations
 
 import difflib
+import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -220,8 +222,46 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Pack:
+    """One capability: its queues, job types, schedules, triggers and limits, plus the code that
+    plugs it into the generic pieces, each named by a "module:attribute" path so that declaring
+    a pack imports nothing heavy.
+
+    - `message_kinds`: functions `(body: dict, record, worker) -> bool` the worker asks, in order,
+      about a message body that is not an offload job message; True means handled.
+    - `on_finish`: functions `(job, runtime) -> None` called when a job reaches a terminal state.
+    - `infra`: a CDK construct class `(scope, id, *, ctx: PackContext)` that provisions what the
+      pack's job types need beyond queues and workers (buckets, tables, state machines).
+    - `cli`: a typer app, added to the `offload` command under the pack's name.
+    """
+
+    name: str
+    queues: tuple[QueueSpec, ...] = ()
+    job_types: tuple[JobType, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
+    s3_triggers: tuple[S3Trigger, ...] = ()
+    resource_limits: dict[str, RateLimit] = field(default_factory=dict)
+    message_kinds: tuple[str, ...] = ()
+    on_finish: tuple[str, ...] = ()
+    infra: str | None = None
+    cli: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", self.name):
+            raise CatalogError(f"pack name {self.name!r} must be lower-case letters, digits, '-' or '_'")
+        for path in (*self.message_kinds, *self.on_finish, *(p for p in (self.infra, self.cli) if p)):
+            if ":" not in path:
+                raise CatalogError(f"pack {self.name!r}: {path!r} must look like 'module:attribute'")
+
+
+@dataclass(frozen=True)
 class Catalog:
-    """All queues and job types, validated against each other."""
+    """All queues and job types, validated against each other.
+
+    An app builds it with `Catalog.compose(core, images, Pack("myapp", ...))`; `packs` keeps the
+    parts, so the stack and the worker can ask which packs (and their hooks and constructs) are in.
+    """
 
     queues: tuple[QueueSpec, ...]
     job_types: tuple[JobType, ...]
@@ -229,6 +269,58 @@ class Catalog:
     s3_triggers: tuple[S3Trigger, ...] = ()
     # Shared limits on outside services, taken by the steps that call them (ctx.rate_limit).
     resource_limits: dict[str, RateLimit] = field(default_factory=dict)
+    packs: tuple[Pack, ...] = ()
+
+    @classmethod
+    def compose(cls, *parts: Pack | Catalog) -> Catalog:
+        """One catalog from packs (and catalogs); a name used by two parts is refused, naming both."""
+        packs: list[Pack] = []
+        for part in parts:
+            if isinstance(part, Catalog):
+                packs.extend(
+                    part.packs
+                    or (
+                        Pack(
+                            "app",
+                            part.queues,
+                            part.job_types,
+                            part.schedules,
+                            part.s3_triggers,
+                            dict(part.resource_limits),
+                        ),
+                    )
+                )
+            elif isinstance(part, Pack):
+                packs.append(part)
+            else:
+                raise CatalogError(f"Catalog.compose takes packs and catalogs, got {type(part).__name__}: {part!r}")
+        _refuse_clashes(packs)
+        return cls(
+            queues=tuple(q for p in packs for q in p.queues),
+            job_types=tuple(t for p in packs for t in p.job_types),
+            schedules=tuple(s for p in packs for s in p.schedules),
+            s3_triggers=tuple(t for p in packs for t in p.s3_triggers),
+            resource_limits={k: v for p in packs for k, v in p.resource_limits.items()},
+            packs=tuple(packs),
+        )
+
+    @property
+    def message_kinds(self) -> tuple[str, ...]:
+        """Every pack's message kinds, in pack order, each once."""
+        return tuple(dict.fromkeys(k for p in self.packs for k in p.message_kinds))
+
+    @property
+    def on_finish(self) -> tuple[str, ...]:
+        """Every pack's on-finish hooks, in pack order, each once."""
+        return tuple(dict.fromkeys(h for p in self.packs for h in p.on_finish))
+
+    def pack(self, name: str) -> Pack | None:
+        """The pack called `name`, or None when the catalog doesn't include it."""
+        return next((p for p in self.packs if p.name == name), None)
+
+    def pack_of(self, type_name: str) -> Pack | None:
+        """The pack that declares a job type."""
+        return next((p for p in self.packs if any(t.name == type_name for t in p.job_types)), None)
 
     def __post_init__(self) -> None:
         names = [q.name for q in self.queues]
@@ -237,6 +329,9 @@ class Catalog:
         types = [t.name for t in self.job_types]
         if len(set(types)) != len(types):
             raise CatalogError(f"job type names repeat: {types}")
+        schedules = [s.name for s in self.schedules]
+        if len(set(schedules)) != len(schedules):
+            raise CatalogError(f"schedule names repeat: {schedules}")
         for jt in self.job_types:
             if jt.queue not in names:
                 raise CatalogError(f"job type {jt.name!r} names unknown queue {jt.queue!r}; queues: {names}")
@@ -296,116 +391,67 @@ class Catalog:
         )
 
 
-CATALOG = Catalog(
-    queues=(
-        QueueSpec("default", concurrency=10, timeout_s=120, lanes=(Lane("normal", 0, 6), Lane("high", 7, 4))),
-        QueueSpec(
-            "images",
-            concurrency=5,
-            attempts=3,
-            backoff=Backoff("exponential", 1.0),
-            rate_limit=RateLimit(10, 60),
-            timeout_s=300,
-            memory_mb=2048,
-        ),
-        QueueSpec(
-            "video",
-            concurrency=2,
-            batch_size=1,
-            attempts=3,
-            backoff=Backoff("exponential", 2.0),
-            rate_limit=RateLimit(10, 60),
-            timeout_s=900,
-            memory_mb=3008,
-        ),
-        # Seed 003's priorities (live alerts 10 ... weekly digest 2): two lanes, each with its own workers.
-        QueueSpec(
-            "notifications",
-            concurrency=20,
-            timeout_s=60,
-            lanes=(Lane("normal", 0, 10), Lane("high", 7, 10)),
-        ),
-        QueueSpec("maintenance", concurrency=2, batch_size=1, timeout_s=900, memory_mb=1024),
-    ),
-    job_types=(
-        JobType(
-            "webhook.deliver",
-            queue="notifications",
-            processor="offload.processors.webhook:deliver",
-            attempts=5,
-            timeout_s=30,
-            priority=8,
-            description="POST a JSON body to a URL, HMAC-SHA256 signed; 5xx/429/timeouts retry.",
-        ),
-        JobType(
-            "http.fetch",
-            queue="default",
-            processor="offload.processors.http_fetch:fetch_to_s3",
-            timeout_s=110,
-            description="Download a URL into the payload bucket (or a given bucket/key).",
-        ),
-        JobType(
-            "diag.echo",
-            queue="default",
-            processor="offload.processors.diagnostics:echo",
-            description="Return the payload: a smoke test for a deployment.",
-        ),
-        JobType(
-            "diag.sleep",
-            queue="default",
-            processor="offload.processors.diagnostics:sleep",
-            description="Sleep in steps, reporting progress; checks cancellation between steps.",
-        ),
-        JobType(
-            "diag.flaky",
-            queue="default",
-            processor="offload.processors.diagnostics:flaky",
-            backoff=Backoff("exponential", 1.0),
-            description="Fail the first N attempts (retryable), then succeed: shows retries and the DLQ.",
-        ),
-        JobType(
-            "image.process",
-            queue="images",
-            processor="offload.pipelines.image_starter:start",
-            description="An upload under uploads/images/: register it and start the image pipeline.",
-        ),
-        JobType(
-            "maintenance.dlq_audit",
-            queue="maintenance",
-            processor="offload.processors.maintenance:dlq_audit",
-            attempts=2,
-            description="Count what waits in every DLQ and every failed job; alert the admins if any.",
-        ),
-        JobType(
-            "maintenance.queue_report",
-            queue="maintenance",
-            processor="offload.processors.maintenance:queue_report",
-            attempts=2,
-            description="Write a JSON report of jobs by queue and status to the payload bucket under reports/.",
-        ),
-    ),
-    s3_triggers=(S3Trigger("uploads/images/", "image.process"),),
-    resource_limits={"openai": RateLimit(10, 60)},
-    schedules=(
-        Schedule(
-            "daily-dlq-audit",
-            "0 2 * * ? *",
-            "maintenance.dlq_audit",
-            description="Daily 02:00 UTC: DLQ audit",
-        ),
-        Schedule(
-            "weekly-queue-report",
-            "0 10 ? * MON *",
-            "maintenance.queue_report",
-            {"period": "week"},
-            description="Weekly, Monday 10:00 UTC: queue analytics report",
-        ),
-        Schedule(
-            "monthly-queue-report",
-            "0 9 1 * ? *",
-            "maintenance.queue_report",
-            {"period": "month"},
-            description="Monthly, on the 1st at 09:00 UTC: queue analytics report",
-        ),
-    ),
-)
+def _refuse_clashes(packs: list[Pack]) -> None:
+    """A queue, job type, schedule, trigger prefix or limit declared by two packs: name both."""
+    kinds = {
+        "pack": lambda p: [p.name],
+        "queue": lambda p: [q.name for q in p.queues],
+        "job type": lambda p: [t.name for t in p.job_types],
+        "schedule": lambda p: [s.name for s in p.schedules],
+        "S3 trigger prefix": lambda p: [t.prefix for t in p.s3_triggers],
+        "resource limit": lambda p: list(p.resource_limits),
+    }
+    for kind, names_of in kinds.items():
+        owner: dict[str, str] = {}
+        for pack in packs:
+            for name in names_of(pack):
+                if name in owner:
+                    raise CatalogError(
+                        f"{kind} {name!r} is declared by both pack {owner[name]!r} and pack {pack.name!r}: "
+                        "rename one, or leave one of the packs out of Catalog.compose"
+                    )
+                owner[name] = pack.name
+
+
+# What a deployment runs when nothing names a catalog: every built-in pack.
+DEFAULT_CATALOG = "offload.packs:everything"
+CATALOG_ENV = "OFFLOAD_CATALOG"
+CATALOG_CONTEXT = "offload:catalog"
+
+
+def import_object(path: str, what: str) -> Any:
+    """The object a "module:attribute" path names; the error says which `what` it was for and the fix."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise CatalogError(f"{what} {path!r} must look like 'package.module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+    except CatalogError as exc:
+        raise CatalogError(f"{what} {path!r}: {exc}") from None
+    except ImportError as exc:
+        raise CatalogError(
+            f"{what} {path!r}: module {module_name!r} does not import ({exc}); run from the app's directory "
+            "or install its package"
+        ) from None
+    if not hasattr(module, attr):
+        raise CatalogError(f"{what} {path!r}: module {module_name!r} has no {attr!r}; fix the name or the path")
+    return getattr(module, attr)
+
+
+def load_catalog(path: str | None = None) -> Catalog:
+    """The catalog a "module:attribute" path names (default: every built-in pack).
+
+    The error is one line that names the path and the fix, for synth, the workers, the CLI and
+    `offload local up` alike.
+    """
+    path = path or DEFAULT_CATALOG
+    try:
+        catalog = import_object(path, "catalog")
+    except CatalogError as exc:
+        raise CatalogError(f"{exc}; the catalog is named by {CATALOG_CONTEXT!r} in cdk.json or {CATALOG_ENV}") from None
+    if not isinstance(catalog, Catalog):
+        raise CatalogError(
+            f"catalog {path!r} is a {type(catalog).__name__}, not a Catalog: define "
+            f"`{path.partition(':')[2]} = Catalog.compose(...)` there, or fix the path"
+        )
+    return catalog

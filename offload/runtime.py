@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from offload.aws import Clients
-from offload.catalog import CATALOG, Catalog
+from offload.catalog import Catalog, load_catalog
 from offload.jobs.queues import JobQueues
 from offload.jobs.store import JobStore
 from offload.settings import Settings
@@ -23,7 +23,12 @@ class Runtime:
 
     settings: Settings
     clients: Clients = field(default_factory=Clients)
-    catalog: Catalog = CATALOG
+    # None: the catalog the settings name (OFFLOAD_CATALOG inside Lambda, ClientConfig for clients).
+    catalog: Catalog = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.catalog is None:
+            self.catalog = load_catalog(self.settings.catalog)
 
     @cached_property
     def store(self) -> JobStore:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
 ENV_PREFIX = "OFFLOAD_"
+# Variables that hold JSON rather than a plain string.
+_JSON_FIELDS = ("queues", "packs")
 
 
 class QueueUrls(BaseModel):
@@ -38,9 +41,12 @@ class Settings(BaseModel):
         default=None, description="shared rate-limit cache: redis:// or rediss:// (TLS) URL; None = no limits"
     )
     redis_auth_secret_arn: str | None = Field(default=None, description="Secrets Manager secret holding the AUTH token")
-    media_bucket: str | None = Field(default=None, description="bucket whose uploads/images/ feeds the image pipeline")
-    images_table: str | None = Field(default=None, description="DynamoDB table of image records")
-    image_pipeline_arn: str | None = Field(default=None, description="the image pipeline state machine")
+    catalog: str | None = Field(
+        default=None, description="the app's catalog, 'module:attribute' (default: every built-in pack)"
+    )
+    packs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="pack name -> the resources its construct made (bucket, table, ...)"
+    )
     retain_completed_s: int = Field(default=3600, ge=60)
     retain_failed_s: int = Field(default=86_400, ge=60)
     large_data_bytes: int = Field(default=64 * 1024, ge=1024, description="job data above this goes to S3")
@@ -54,7 +60,7 @@ class Settings(BaseModel):
             value = env.get(ENV_PREFIX + name.upper())
             if value is None:
                 continue
-            raw[name] = json.loads(value) if name == "queues" else value
+            raw[name] = json.loads(value) if name in _JSON_FIELDS else value
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
@@ -71,9 +77,9 @@ class Settings(BaseModel):
         """The OFFLOAD_* variables that rebuild these settings."""
         out: dict[str, str] = {}
         for name, value in self.model_dump().items():
-            if value is None:
+            if value is None or value == {}:
                 continue
-            out[ENV_PREFIX + name.upper()] = json.dumps(value) if name == "queues" else str(value)
+            out[ENV_PREFIX + name.upper()] = json.dumps(value) if name in _JSON_FIELDS else str(value)
         return out
 
     def queue_urls(self, queue: str) -> QueueUrls:
@@ -84,6 +90,23 @@ class Settings(BaseModel):
             raise SettingsError(
                 f"queue {queue!r} is not deployed in this stack; deployed: {', '.join(sorted(self.queues))}"
             ) from None
+
+    def pack(self, name: str, model: type[_M]) -> _M:
+        """A pack's own settings (what its construct provisioned), or an error saying the pack isn't deployed."""
+        raw = self.packs.get(name)
+        if raw is None:
+            deployed = ", ".join(sorted(self.packs)) or "none"
+            raise SettingsError(
+                f"the {name!r} pack is not deployed in this stack (packs with resources: {deployed}): add it to "
+                "the app's Catalog.compose(...) and deploy again"
+            )
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            raise SettingsError(f"settings of pack {name!r} don't match this version of offload: {exc}") from None
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class SettingsError(RuntimeError):

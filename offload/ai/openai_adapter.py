@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from offload.ai.ports import MAX_COLORS, MAX_TAGS, ImageMetadata
 from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
-from offload.processors.http_util import RETRYABLE_STATUSES
+from offload.packs.core.http_util import RETRYABLE_STATUSES
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_VISION_MODEL = "gpt-4o-mini"

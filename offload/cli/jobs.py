@@ -9,10 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from offload.catalog import CATALOG
 from offload.cli import render
 from offload.cli.errors import fail, stderr
-from offload.cli.resources import runtime_of
+from offload.cli.resources import cli_catalog, runtime_of
 from offload.cli.watch import watch_job
 from offload.jobs import admin
 from offload.jobs.enqueue import enqueue
@@ -25,7 +24,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON with stable
 
 def check_queue(value: str | None) -> str | None:
     """A catalog queue name (click callback), or a usage error listing the queues."""
-    names = [q.name for q in CATALOG.queues]
+    names = [q.name for q in cli_catalog().queues]
     if value is not None and value not in names:
         raise typer.BadParameter(f"unknown queue {value!r}; queues: {', '.join(names)}")
     return value
@@ -76,7 +75,7 @@ def add(
 ) -> None:
     """Queue a job and print its id and status as JSON."""
     payload = parse_data(data)
-    CATALOG.job_type(type_name)  # an unknown type fails before any AWS call
+    cli_catalog().job_type(type_name)  # an unknown type fails before any AWS call
     rt = runtime_of(ctx)
     job_id = enqueue(
         type_name,
@@ -183,7 +182,7 @@ def retry(
 @app.command()
 def types(as_json: JsonOption = False) -> None:
     """The job types in the catalog, with their queue, retry policy and timeout."""
-    rows = render.job_types(CATALOG)
+    rows = render.job_types(cli_catalog())
     if as_json:
         render.emit_json(rows)
     else:

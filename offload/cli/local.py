@@ -56,8 +56,14 @@ def up(
         ttl_sweep_s=ttl_sweep_s,
         log=console.print,
     )
+    from offload.catalog import CatalogError
+
     try:
         cloud.start()
+    except CatalogError as exc:
+        cloud.stop()
+        err.print(f"[red]error: {exc}[/]")
+        raise typer.Exit(1) from None
     except OSError as exc:
         err.print(f"[red]could not start on port {port}: {exc}; pick another with --port[/]")
         raise typer.Exit(1) from None

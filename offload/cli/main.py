@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
-from offload.cli import images, jobs, local, queues
+from offload.catalog import CatalogError, import_object
+from offload.cli import jobs, local, queues
 from offload.cli.errors import OffloadGroup
-from offload.cli.resources import CliState, Target
+from offload.cli.resources import CliState, Target, cli_catalog
 
 DEFAULT_STACK = "Offload"
 DEFAULT_REGION = "us-east-1"
@@ -26,8 +27,24 @@ app = typer.Typer(
 )
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(queues.app, name="queues")
-app.add_typer(images.app, name="images")
 app.add_typer(local.app, name="local")
+
+
+def add_pack_commands() -> None:
+    """Each pack in the app's catalog that brings commands gets them under its name (`offload images ...`).
+
+    A catalog that doesn't load adds none: the commands that need it say why in one line.
+    """
+    try:
+        packs = cli_catalog().packs
+    except CatalogError:
+        return
+    for pack in packs:
+        if pack.cli:
+            app.add_typer(import_object(pack.cli, f"pack {pack.name!r} commands"), name=pack.name)
+
+
+add_pack_commands()
 
 
 @app.callback()

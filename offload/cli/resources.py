@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -12,11 +15,40 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from pydantic import ValidationError
 
 from offload.aws import Clients
+from offload.catalog import CATALOG_CONTEXT, CATALOG_ENV, Catalog, load_catalog
 from offload.runtime import Runtime
 from offload.settings import ENV_PREFIX, Settings, SettingsError
 
 CLIENT_CONFIG_OUTPUT = "ClientConfig"
 LOCAL_HINT = "start the local cloud with `offload local up`"
+
+
+def cli_catalog_path(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str | None:
+    """The catalog the CLI uses: OFFLOAD_CATALOG, else `offload:catalog` in ./cdk.json, else the default."""
+    env = os.environ if env is None else env
+    if env.get(CATALOG_ENV):
+        return env[CATALOG_ENV]
+    cdk_json = (cwd or Path.cwd()) / "cdk.json"
+    if cdk_json.is_file():
+        try:
+            value = json.loads(cdk_json.read_text()).get("context", {}).get(CATALOG_CONTEXT)
+        except ValueError:
+            return None
+        return str(value) if value else None
+    return None
+
+
+_catalog: Catalog | None = None
+
+
+def cli_catalog() -> Catalog:
+    """The app's catalog (loaded once), with the current directory importable, as `cdk synth` has it."""
+    global _catalog
+    if _catalog is None:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        _catalog = load_catalog(cli_catalog_path())
+    return _catalog
 
 
 @dataclass(frozen=True)
@@ -85,7 +117,7 @@ class CliState:
         """The deployment's runtime; the first call finds the resources."""
         if self._runtime is None:
             clients = Clients(endpoint_url=self.target.endpoint_url, region=self.target.region)
-            self._runtime = Runtime(load_settings(self.target, clients), clients)
+            self._runtime = Runtime(load_settings(self.target, clients), clients, catalog=cli_catalog())
         return self._runtime
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from offload.catalog import Catalog
+from offload.catalog import Catalog, CatalogError, import_object
 from offload.errors import NonRetryableError
 
 
@@ -39,7 +39,7 @@ def load_processor(catalog: Catalog, type_name: str) -> Processor:
     module = importlib.import_module(module_name)
     func = getattr(module, func_name, None)
     if not callable(func):
-        raise TypeError(f"job type {type_name!r}: {module_name} has no function {func_name!r}")
+        raise TypeError(f"job type {type_name!r}: {module_name} has no function {func_name!r}; fix the processor path")
     params = list(inspect.signature(func).parameters)
     hints = typing.get_type_hints(func)
     model = hints.get(params[0]) if params else None
@@ -70,3 +70,27 @@ def describe_validation_error(type_name: str, exc: ValidationError) -> str:
         shown = "" if err["type"] == "missing" else f" (got {given!r:.60})"
         problems.append(f"data.{where}: {err['msg']}{shown}" if where[0] != "(" else f"{where}: {err['msg']}{shown}")
     return f"invalid payload for {type_name!r}: " + "; ".join(problems)
+
+
+def verify_catalog(catalog: Catalog, path: str) -> None:
+    """Import every processor and hook the catalog names; the first problem is one CatalogError line.
+
+    Synth and `offload local up` call this, so a typo in an app's catalog stops them with the
+    app's module, the job type and the fix, not at the first job.
+    """
+    for jt in catalog.job_types:
+        try:
+            load_processor(catalog, jt.name)
+        except ImportError as exc:
+            raise CatalogError(
+                f"catalog {path!r}: job type {jt.name!r}: processor {jt.processor!r} does not import ({exc}); "
+                "fix the path, or install the package that holds it"
+            ) from None
+        except (TypeError, AttributeError) as exc:
+            raise CatalogError(f"catalog {path!r}: {exc}") from None
+    for pack in catalog.packs:
+        for hook in (*pack.message_kinds, *pack.on_finish):
+            try:
+                import_object(hook, f"pack {pack.name!r} hook")
+            except CatalogError as exc:
+                raise CatalogError(f"catalog {path!r}: {exc}") from None

@@ -14,17 +14,16 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ValidationError
 
-from offload.catalog import SQS_MAX_DELAY_S, SQS_MAX_VISIBILITY_S, UnknownJobTypeError
+from offload.catalog import SQS_MAX_DELAY_S, SQS_MAX_VISIBILITY_S, UnknownJobTypeError, import_object
 from offload.errors import JobCancelledError, NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
-from offload.jobs.enqueue import enqueue, load_data, new_job_record
+from offload.jobs.enqueue import load_data, new_job_record
 from offload.jobs.model import (
     ForeignMessage,
     Job,
@@ -34,7 +33,7 @@ from offload.jobs.model import (
     now_iso,
     to_json,
 )
-from offload.jobs.notify import EventBuffer, event_detail, publish_alert
+from offload.jobs.notify import EventBuffer, publish_alert
 from offload.jobs.registry import PayloadError, describe_validation_error, load_processor, validate_payload
 from offload.observability import NAMESPACE, logger, metrics_enabled
 from offload.runtime import Runtime
@@ -74,6 +73,8 @@ class Worker:
         self.queue = queue
         self.spec = runtime.catalog.queue(queue)
         self._type_names = {t.name for t in runtime.catalog.job_types}
+        self._kinds: list[Any] | None = None
+        self._hooks: list[tuple[str, Any]] | None = None
 
     # -- entry point -------------------------------------------------------------------
     def handle_batch(self, event: dict[str, Any], lambda_context: Any = None) -> Any:
@@ -121,12 +122,9 @@ class Worker:
             return self._reject(record, f"message body is not JSON ({exc.msg} at char {exc.pos}): {body[:120]!r}")
         if not isinstance(raw, dict):
             return self._reject(record, f"message body must be a JSON object, got {type(raw).__name__}")
-        if raw.get("Event") == "s3:TestEvent":
-            logger.info("S3 test event acknowledged", bucket=raw.get("Bucket"))
-            return None
-        if isinstance(raw.get("Records"), list) and raw["Records"] and "s3" in raw["Records"][0]:
-            self._adopt_s3(record, raw["Records"])
-            return None
+        for kind in self._message_kinds():
+            if kind(raw, record, self):
+                return None
         if "job_id" in raw:
             try:
                 msg = JobMessage.model_validate(raw)
@@ -160,32 +158,6 @@ class Worker:
         delay = min(math.ceil(remaining), SQS_MAX_DELAY_S)
         self.rt.queues.send_to(self.rt.queues.url_for_arn(record.event_source_arn), msg, delay_s=delay)
         logger.info("delayed job not due yet; message sent on", job_id=msg.job_id, due_in_s=round(remaining))
-
-    def _adopt_s3(self, record: SQSRecord, s3_records: list[dict[str, Any]]) -> None:
-        """S3 -> SQS notifications: each created object under a catalog trigger's prefix becomes
-        a job; the object version is the idempotency key, so duplicate events start nothing."""
-        for entry in s3_records:
-            obj = entry.get("s3", {}).get("object", {})
-            bucket = entry.get("s3", {}).get("bucket", {}).get("name", "")
-            key = unquote_plus(obj.get("key", ""))  # event keys are URL-encoded, spaces as '+'
-            trigger = self.rt.catalog.trigger_for(key)
-            if not str(entry.get("eventName", "")).startswith("ObjectCreated") or trigger is None:
-                logger.info("S3 event ignored", key=key, event=entry.get("eventName"))
-                continue
-            version = obj.get("versionId") or obj.get("eTag") or obj.get("sequencer", "")
-            enqueue(
-                trigger.job_type,
-                {
-                    "bucket": bucket,
-                    "key": key,
-                    "version_id": obj.get("versionId"),
-                    "etag": obj.get("eTag"),
-                    "size": obj.get("size"),
-                },
-                idempotency_key=f"s3:{bucket}/{key}#{version}",
-                runtime=self.rt,
-            )
-            logger.info("S3 upload queued", key=key, job_type=trigger.job_type, message_id=record.message_id)
 
     def _reject(
         self, record: SQSRecord, reason: str, *, job_id: str | None = None, type_name: str = "(unreadable)"
@@ -326,18 +298,25 @@ class Worker:
         self._count("JobsDeferred", job)
 
     def _announce(self, job: Job, batch: _Batch) -> None:
-        """The terminal event, and the webhook when the job asked for one."""
+        """The terminal event, and the packs' on-finish hooks (the core pack's webhook, ...)."""
         batch.events.add(job)
-        if job.webhook_url and job.type != "webhook.deliver":
+        for path, hook in self._finish_hooks():
             try:
-                enqueue(
-                    "webhook.deliver",
-                    {"url": job.webhook_url, "event": f"job.{job.status.value}", "payload": event_detail(job)},
-                    idempotency_key=f"{job.job_id}:{job.status.value}",
-                    runtime=self.rt,
-                )
+                hook(job, self.rt)
             except Exception:
-                logger.exception("could not queue the job's webhook")
+                logger.exception("an on-finish hook failed; the job's outcome stands", hook=path)
+
+    def _message_kinds(self) -> list[Any]:
+        """The packs' message kinds, imported on first use."""
+        if self._kinds is None:
+            self._kinds = [import_object(path, "message kind") for path in self.rt.catalog.message_kinds]
+        return self._kinds
+
+    def _finish_hooks(self) -> list[tuple[str, Any]]:
+        """The packs' on-finish hooks, imported on first use."""
+        if self._hooks is None:
+            self._hooks = [(path, import_object(path, "on-finish hook")) for path in self.rt.catalog.on_finish]
+        return self._hooks
 
     def _count(
         self, name: str, job: Job, *, value: float = 1, unit: MetricUnit = MetricUnit.Count, per_type: bool = True

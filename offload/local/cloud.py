@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from offload.catalog import CATALOG_ENV, DEFAULT_CATALOG, CatalogError, load_catalog
 from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
 from offload.local.rules import fire_rule
 from offload.local.schedule import next_fire
@@ -32,7 +33,8 @@ from offload.local.sfn import enable_execution, register_functions, route_lambda
 from offload.local.sqs_events import deliver_once
 from offload.local.template import REGION, Template
 
-ROOT = Path(__file__).resolve().parents[2]
+# The offload package: a change to it (in a source checkout) makes the template stale too.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -42,8 +44,9 @@ LOCAL_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
-# Inputs to synthesis: when any is newer than the template, `up` synthesizes again.
-SYNTH_INPUTS = ("app.py", "cdk.json", "stacks", "functions", "offload/catalog.py", "layers/runtime/requirements.txt")
+# Inputs to synthesis, relative to the app's root: when any is newer than the template, `up` synthesizes
+# again; the app's own packages (folders with an __init__.py) and the offload package count too.
+SYNTH_INPUTS = ("app.py", "cdk.json", "pyproject.toml", "requirements.txt")
 # A poller with nothing to do waits 20 ms, doubling to 640 ms while its queue stays empty.
 _IDLE_MIN_S, _IDLE_MAX_S = 0.02, 0.64
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=50)
@@ -58,16 +61,25 @@ def free_port() -> int:
 
 def synthesize_if_stale(cdk_out: Path, stack_name: str, log: Any = print) -> bool:
     """Run `python app.py` when the template is missing or older than its inputs; True if it ran."""
+    root = cdk_out.parent
     template = cdk_out / f"{stack_name}.template.json"
     if template.exists():
         built = template.stat().st_mtime
-        newest = max((_newest(ROOT / p) for p in SYNTH_INPUTS), default=0.0)
+        inputs = (
+            [root / p for p in SYNTH_INPUTS]
+            + [PACKAGE_DIR]
+            + [d for d in root.iterdir() if (d / "__init__.py").is_file()]
+        )
+        newest = max((_newest(p) for p in inputs), default=0.0)
         if newest <= built:
             return False
     log(f"synthesizing {stack_name} into {cdk_out} ...")
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1"}
-    proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or [""])[-1]
+        if last.startswith("offload: "):  # a bad catalog: app.py said so in one line
+            raise CatalogError(last.removeprefix("offload: "))
         raise RuntimeError(f"synthesis failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     return True
 
@@ -118,6 +130,11 @@ class LocalFunction:
         if not self.spec.code_dir:
             raise RuntimeError(f"function {self.spec.name}: its code asset was not found in cdk.out")
         file = Path(self.spec.code_dir, *module_path.split(".")).with_suffix(".py")
+        if not file.is_file():  # a handler that ships in a layer (offload's own): find it on the path
+            found = importlib.util.find_spec(module_path)
+            if found is None or found.origin is None:
+                raise RuntimeError(f"function {self.spec.name}: handler module {module_path!r} not found")
+            file = Path(found.origin)
         from offload.runtime import set_default_runtime
 
         with _environment(self.env):
@@ -173,7 +190,7 @@ class LocalCloud:
     """Everything `offload local up` runs."""
 
     stack_name: str = "Offload"
-    cdk_out: Path = ROOT / "cdk.out"
+    cdk_out: Path = field(default_factory=lambda: Path.cwd() / "cdk.out")
     port: int = 4566
     host: str = "127.0.0.1"
     max_pollers_per_source: int = 4
@@ -213,8 +230,8 @@ class LocalCloud:
         # Handlers flush metrics on every call; with metrics off locally that only warns.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         logging.getLogger("moto").setLevel(logging.CRITICAL)  # its executor logs every failed state
-        if self.cdk_out.resolve() == (ROOT / "cdk.out").resolve():
-            synthesize_if_stale(self.cdk_out, self.stack_name, self.log)  # another assembly is taken as given
+        if (self.cdk_out.parent / "app.py").is_file():  # an assembly without its app is taken as given
+            synthesize_if_stale(self.cdk_out, self.stack_name, self.log)
         template = Template.load(self.cdk_out, self.stack_name)
         has_state_machines = any(r["Type"] == "AWS::StepFunctions::StateMachine" for r in template.resources.values())
         if has_state_machines:
@@ -236,7 +253,8 @@ class LocalCloud:
                     spec.environment["OFFLOAD_REDIS_URL"] = redis_url
                 else:
                     spec.environment.pop("OFFLOAD_REDIS_URL")
-        _quiet_function_logs()
+        _quiet_function_logs(self.cdk_out.parent)
+        self._verify_catalogs()
         for name, spec in self.provisioned.functions.items():
             self.functions[name] = LocalFunction(spec, extra_env)
         if has_state_machines:
@@ -251,6 +269,17 @@ class LocalCloud:
                 if rule.schedule:
                     self._spawn(lambda r=rule: self._tick(r), f"cron-{rule.name}")
         return self
+
+    def _verify_catalogs(self) -> None:
+        """Every catalog the functions name loads, and its processors and hooks import: else one CatalogError."""
+        from offload.jobs.registry import verify_catalog
+
+        assert self.provisioned is not None
+        for spec in self.provisioned.functions.values():
+            if spec.code_dir and spec.code_dir not in sys.path:
+                sys.path.append(spec.code_dir)
+        for path in {spec.environment.get(CATALOG_ENV) for spec in self.provisioned.functions.values()}:
+            verify_catalog(load_catalog(path), path or DEFAULT_CATALOG)
 
     def stop(self) -> None:
         """Stop pollers, the cron ticker, the temporary Redis and the endpoint."""
@@ -443,11 +472,11 @@ class LocalCloud:
         return lines
 
 
-def _quiet_function_logs() -> None:
+def _quiet_function_logs(root: Path) -> None:
     """Function logs go to .offload-local/functions.log, not over the terminal's live view."""
     import offload.observability  # noqa: F401  (creates the handler this redirects)
 
-    path = ROOT / ".offload-local" / "functions.log"
+    path = root / ".offload-local" / "functions.log"
     path.parent.mkdir(exist_ok=True)
     stream = path.open("a", buffering=1)
     for name in ("offload", "offload.local"):

@@ -29,11 +29,14 @@ from offload.jobs.enqueue import enqueue
 from offload.jobs.model import Job, JobStatus
 from offload.jobs.notify import SIGNATURE_HEADER, verify
 from offload.local import samples
-from offload.local.cloud import ROOT, LocalCloud, free_port
-from offload.pipelines.image_search import get_image, search
+from offload.local.cloud import LocalCloud, free_port
+from offload.packs.images.search import get_image, search
+from offload.packs.images.settings import images_settings
 from offload.runtime import Runtime
 from offload.settings import Settings
 
+# The demo runs in a source checkout of offload: its sample files and its output live there.
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 OUTPUT = ROOT / "demo-output"
 TIMEOUT_S = 180
@@ -167,7 +170,7 @@ def run_demo(console: Console) -> int:
 
 def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, receiver: Receiver, began: float) -> int:
     uploads = _upload_images(rt)
-    console.print(f"uploaded {len(uploads)} images to s3://{rt.settings.media_bucket}/uploads/images/")
+    console.print(f"uploaded {len(uploads)} images to s3://{images_settings(rt).media_bucket}/uploads/images/")
     setup_s = time.time() - began
     t0 = time.time()
     tracked: list[Tracked] = []
@@ -246,10 +249,10 @@ def _upload_images(rt: Runtime) -> list[Upload]:
     uploads = []
     for name, make in samples.PHOTOS.items():
         uploads.append(Upload(name, f"uploads/images/{name}", "completed"))
-        rt.clients.s3.put_object(Bucket=rt.settings.media_bucket, Key=uploads[-1].key, Body=make())
+        rt.clients.s3.put_object(Bucket=images_settings(rt).media_bucket, Key=uploads[-1].key, Body=make())
     for name, make in samples.BAD_INPUTS.items():
         uploads.append(Upload(name, f"uploads/images/bad/{name}", "failed"))
-        rt.clients.s3.put_object(Bucket=rt.settings.media_bucket, Key=uploads[-1].key, Body=make())
+        rt.clients.s3.put_object(Bucket=images_settings(rt).media_bucket, Key=uploads[-1].key, Body=make())
     return uploads
 
 
@@ -292,7 +295,7 @@ def _summarise_images(console: Console, rt: Runtime, uploads: list[Upload]) -> i
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "record.json").write_text(json.dumps(r.model_dump(mode="json"), indent=2))
         for v in r.variants:
-            body = rt.clients.s3.get_object(Bucket=rt.settings.media_bucket, Key=v["key"])["Body"].read()
+            body = rt.clients.s3.get_object(Bucket=images_settings(rt).media_bucket, Key=v["key"])["Body"].read()
             (folder / Path(v["key"]).name).write_bytes(body)
     hits = search(rt, "orange sunset", limit=3)
     (out / "search-orange-sunset.json").write_text(json.dumps(hits, indent=2))

@@ -13,7 +13,8 @@ from offload.local import samples
 @pytest.fixture(scope="module")
 def config(local):
     outputs = json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)
-    return json.loads(outputs["ClientConfig"])
+    client_config = json.loads(outputs["ClientConfig"])
+    return client_config["packs"]["images"]
 
 
 def _record(local, key):
@@ -106,8 +107,8 @@ def test_a_duplicate_s3_event_for_the_same_version_starts_one_execution(local, c
     time.sleep(4)
 
     sfn = local.client("stepfunctions")
-    executions = sfn.list_executions(stateMachineArn=config["image_pipeline_arn"])["executions"]
-    from offload.pipelines.image_starter import UploadData, execution_name
+    executions = sfn.list_executions(stateMachineArn=config["pipeline_arn"])["executions"]
+    from offload.packs.images.starter import UploadData, execution_name
 
     name = execution_name(UploadData(bucket=config["media_bucket"], key=key, version_id=version))
     assert [e["name"] for e in executions].count(name) == 1
@@ -115,7 +116,7 @@ def test_a_duplicate_s3_event_for_the_same_version_starts_one_execution(local, c
 
 def test_cancelling_a_running_image_stops_its_execution_and_it_never_completes(local, config):
     from offload.aws import Clients
-    from offload.pipelines.image_search import cancel_image, get_image
+    from offload.packs.images.search import cancel_image, get_image
     from offload.runtime import Runtime
     from offload.settings import Settings
 

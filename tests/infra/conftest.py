@@ -24,7 +24,8 @@ if str(ROOT) not in sys.path:  # app.py, stacks/ and layers/ live at the repo ro
 import pytest  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
-from offload.catalog import CATALOG, QueueSpec  # noqa: E402
+from offload.catalog import QueueSpec  # noqa: E402
+from offload.packs import everything as CATALOG  # noqa: E402
 
 
 @dataclass
@@ -58,7 +59,7 @@ class QueueWiring:
 @pytest.fixture(scope="session")
 def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     """Given the app as `python app.py` builds it, when it is synthesized (cdk-nag included)."""
-    from app import build_app
+    from offload.cdk.app import build_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     app, stack = build_app(outdir=outdir)

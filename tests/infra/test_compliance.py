@@ -10,8 +10,8 @@ import pytest
 from aws_cdk import App, CfnResource, Stack, Validations
 from aws_cdk import aws_sqs as sqs
 
-from app import attach_cdk_nag
-from stacks.nag import acknowledge
+from offload.cdk.app import attach_cdk_nag
+from offload.cdk.nag import acknowledge
 
 GRANULAR_RULES = ("AwsSolutions-IAM4", "AwsSolutions-IAM5")
 

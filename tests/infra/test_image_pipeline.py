@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from offload.catalog import CATALOG
+from offload.packs import everything as CATALOG
 from tests.infra.conftest import resources_of
 
 

@@ -6,8 +6,8 @@ import json
 
 from conftest import QueueWiring, ref_id, render
 
+from offload.cdk.constructs.job_queue import pascal
 from offload.settings import Settings
-from stacks.constructs.job_queue import pascal
 
 
 def test_client_config_output_parses_into_offload_settings(template_json: dict, wiring: dict[str, QueueWiring]) -> None:
@@ -31,10 +31,15 @@ def test_client_config_names_every_deployed_resource(template_json: dict) -> Non
         "webhook_secret_arn",
         "retain_completed_s",
         "retain_failed_s",
-        "media_bucket",
-        "images_table",
-        "image_pipeline_arn",
+        "catalog",
+        "packs",
     }
+    assert raw["catalog"] == "offload.packs:everything"
+    # The images pack's construct reports what it made; its settings model reads it back.
+    from offload.packs.images.settings import ImagesSettings
+
+    images = ImagesSettings.model_validate(raw["packs"]["images"])
+    assert images.media_bucket and images.images_table and images.pipeline_arn
 
 
 def test_stack_has_a_readable_output_for_each_shared_resource(template_json: dict) -> None:

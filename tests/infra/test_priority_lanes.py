@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import QueueWiring, ref_id, resources_of
 
-from offload.catalog import CATALOG
+from offload.packs import everything as CATALOG
 
 
 def test_each_priority_lane_has_its_own_queue_event_source_and_concurrency(

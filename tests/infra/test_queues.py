@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import QueueWiring, ref_id, resources_of
 
-from offload.catalog import CATALOG
+from offload.packs import everything as CATALOG
 
 FOURTEEN_DAYS_S = 14 * 24 * 3600
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from layers.build import CONSTRAINTS, PACKAGE, REQUIREMENTS, _inputs_digest, build_layer
+from offload.cdk.layers import PACKAGE, _inputs_digest, build_layer, default_constraints, runtime_requirements
+
+REQUIREMENTS = runtime_requirements()
+CONSTRAINTS = default_constraints()
 
 
 def test_second_layer_build_with_nothing_changed_is_a_no_op(synthesis) -> None:
@@ -32,9 +35,10 @@ def test_layer_digest_ignores_packages_that_never_ship(tmp_path: Path) -> None:
     package = tmp_path / "offload"
     shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     before = _inputs_digest(REQUIREMENTS, CONSTRAINTS, package)
-    for excluded in ("local", "cli"):
+    for excluded in ("local", "cli", "cdk", "testing"):
         (package / excluded).mkdir(exist_ok=True)
         (package / excluded / "new_module.py").write_text("X = 1\n")
+    (package / "packs" / "images" / "infra.py").write_text("# a construct never runs on Lambda\n")
     (package / "__pycache__").mkdir(exist_ok=True)
     (package / "__pycache__" / "catalog.cpython-311.pyc").write_bytes(b"\0")
     assert _inputs_digest(REQUIREMENTS, CONSTRAINTS, package) == before
@@ -44,6 +48,37 @@ def test_layer_ships_offload_and_dependencies_but_not_what_lambda_provides(synth
     site = build_layer().path / "python"
     assert (site / "offload" / "catalog.py").is_file()
     assert (site / "pydantic").is_dir() and (site / "aws_lambda_powertools").is_dir()
-    for absent in ("boto3", "botocore", "s3transfer", "offload/local", "offload/cli"):
+    assert (site / "offload" / "packs" / "images" / "steps.py").is_file()
+    for absent in (
+        "boto3",
+        "botocore",
+        "s3transfer",
+        "offload/local",
+        "offload/cli",
+        "offload/cdk",
+        "offload/packs/images/infra.py",
+        "offload/packs/images/cli.py",
+    ):
         assert not (site / absent).exists(), absent
     assert not list(site.rglob("__pycache__")) and not list(site.rglob("*.pyc"))
+
+
+def test_runtime_requirements_are_offloads_declared_dependencies_without_extras() -> None:
+    import tomllib
+
+    declared = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    assert runtime_requirements() == declared["dependencies"]
+    extras = {r for group in declared["optional-dependencies"].values() for r in group}
+    assert not extras & set(runtime_requirements())
+
+
+def test_an_app_layer_holds_only_the_app_requirements(tmp_path: Path) -> None:
+    # Given an app that needs one small pure-Python package
+    out = tmp_path / "app-layer"
+    # when its layer is built (no offload package in it)
+    built = build_layer(out, requirements=["six==1.17.0"], package=None)
+    # then the layer has the package, and nothing of offload
+    site = built.path / "python"
+    assert (site / "six.py").is_file()
+    assert not (site / "offload").exists()
+    assert build_layer(out, requirements=["six==1.17.0"], package=None).rebuilt is False

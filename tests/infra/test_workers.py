@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from conftest import QueueWiring, ref_id, render, resources_of
 
-from offload.catalog import CATALOG
+from offload.packs import everything as CATALOG
 from offload.settings import Settings
 
 SERVICE_WIDE = re.compile(r"^[A-Za-z0-9-]+:\*$")
@@ -72,7 +72,7 @@ def test_every_function_logs_json_at_the_context_log_level(template_json: dict, 
 
 def test_every_worker_runs_the_worker_handler_with_the_runtime_layer(wiring: dict[str, QueueWiring]) -> None:
     for name, w in wiring.items():
-        assert w.function["Properties"]["Handler"] == "worker.handler.handler", name
+        assert w.function["Properties"]["Handler"] == "offload.handlers.worker.handler", name
         assert len(w.function["Properties"]["Layers"]) == 1, name
 
 

@@ -216,7 +216,7 @@ def test_real_lambda_handler_module_processes_a_batch(runtime, monkeypatch):
     from offload.runtime import set_default_runtime
 
     set_default_runtime(None)  # the handler builds its runtime from the environment, as in Lambda
-    handler = importlib.import_module("functions.worker.handler")
+    handler = importlib.import_module("offload.handlers.worker")
     job_id = enqueue("diag.echo", {"via": "handler"}, runtime=runtime)
     pump = Pump(runtime, "default")
     event = receive_event(boto3.client("sqs"), pump.url, arn=pump.arn)

@@ -8,9 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from offload.catalog import CATALOG, Backoff, Catalog, JobType, QueueSpec, RateLimit
+from offload.catalog import Backoff, Catalog, JobType, Pack, QueueSpec, RateLimit
 from offload.errors import NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
+from offload.packs import everything
 
 RUNS: list[str] = []
 _lock = threading.Lock()
@@ -88,13 +89,10 @@ def stamp(data: StampData, ctx: JobContext) -> dict[str, Any]:
     return {"n": data.n, "attempt": ctx.attempt}
 
 
-TEST_CATALOG = Catalog(
-    queues=(
-        *CATALOG.queues,
-        QueueSpec("limited", concurrency=2, attempts=1, rate_limit=RateLimit(5, 2)),
-    ),
+TESTS_PACK = Pack(
+    "tests",
+    queues=(QueueSpec("limited", concurrency=2, attempts=1, rate_limit=RateLimit(5, 2)),),
     job_types=(
-        *CATALOG.job_types,
         JobType("test.count", queue="default", processor="tests.support.processors:count"),
         JobType(
             "test.poison",
@@ -109,3 +107,5 @@ TEST_CATALOG = Catalog(
         JobType("test.stamp", queue="limited", processor="tests.support.processors:stamp"),
     ),
 )
+# Every built-in pack plus the test job types, composed the way an app composes its own.
+TEST_CATALOG = Catalog.compose(everything, TESTS_PACK)

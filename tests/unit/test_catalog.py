@@ -2,23 +2,8 @@
 
 import pytest
 
-from offload.catalog import CATALOG, Backoff, Catalog, CatalogError, JobType, QueueSpec, UnknownJobTypeError
-
-
-def test_seed_queues_have_the_seeds_concurrency_and_limits():
-    by_name = {q.name: q for q in CATALOG.queues}
-    assert {n: q.concurrency for n, q in by_name.items()} == {
-        "default": 10,
-        "images": 5,
-        "video": 2,
-        "notifications": 20,
-        "maintenance": 2,
-    }
-    images, video = by_name["images"], by_name["video"]
-    assert (images.attempts, images.rate_limit.limit, images.rate_limit.period_s) == (3, 10, 60)
-    assert [images.backoff.delay_for(n) for n in (1, 2, 3)] == [1, 2, 4]
-    assert [video.backoff.delay_for(n) for n in (1, 2, 3)] == [2, 4, 8]
-    assert video.rate_limit.limit == 10
+from offload.catalog import Backoff, Catalog, CatalogError, JobType, QueueSpec, UnknownJobTypeError
+from offload.packs import everything as CATALOG
 
 
 def test_visibility_timeout_is_six_times_the_function_timeout():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from offload.catalog import CATALOG
 from offload.jobs.registry import PayloadError, load_processor, validate_payload
+from offload.packs import everything as CATALOG
 from offload.settings import Settings, SettingsError
 
 

@@ -1,1 +1,0 @@
-"""How the Lambda layers are built (no Docker)."""

@@ -1,0 +1,259 @@
+"""One catalog queue: SQS queue + DLQ, the worker Lambda that consumes it, and the DLQ depth alarm."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from offload.catalog import METRICS_NAMESPACE, QueueSpec
+from offload.cdk.constructs.network import WORKER_SUBNETS
+from offload.cdk.constructs.rate_limit_cache import RateLimitCache
+from offload.cdk.constructs.runtime_layer import ARCHITECTURE, RUNTIME
+from offload.cdk.nag import acknowledge
+
+# The generic worker handler ships in the runtime layer; the code asset holds the app's own packages.
+WORKER_HANDLER = "offload.handlers.worker.handler"
+CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc"]
+EMPTY_CODE_DIR = Path(__file__).resolve().parent / "empty_code"
+# AWS's longest message retention: two weeks to inspect and redrive a failed job.
+DLQ_RETENTION = Duration.days(14)
+WORKER_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+ALARM_PERIOD = Duration.minutes(1)
+# What AWSLambdaVPCAccessExecutionRole allows, inline like the log grant: Lambda manages the function's ENIs
+# with the execution role. EC2's Describe* actions have no resource-level permissions, hence '*'.
+VPC_ENI_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+
+
+def pascal(name: str) -> str:
+    """`image-resize` -> `ImageResize`: a catalog name as a construct or output id."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", name) if part)
+
+
+def empty_code() -> lambda_.Code:
+    """The code asset of an app with no packages of its own (its catalog composes built-in packs only)."""
+    return lambda_.Code.from_asset(str(EMPTY_CODE_DIR), exclude=CODE_EXCLUDES)
+
+
+@dataclass(frozen=True)
+class WorkerRuntime:
+    """What every worker shares: code, layer, environment and the resources it is granted."""
+
+    code: lambda_.Code
+    layers: Sequence[lambda_.ILayerVersion]
+    environment: Mapping[str, str]
+    log_level: lambda_.ApplicationLogLevel
+    table: dynamodb.ITable
+    bus: events.IEventBus
+    topic: sns.ITopic
+    bucket: s3.IBucket
+    secret: secretsmanager.ISecret
+    queues: Sequence[JobQueue]
+    # Only queues with a catalog rate limit use it (and so run in its VPC); None when no queue has one.
+    rate_limit_cache: RateLimitCache | None = None
+
+
+class JobQueue(Construct):
+    """A catalog queue and its DLQ; `add_worker` adds the consumer once every queue exists."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, spec: QueueSpec, alert_topic: sns.ITopic) -> None:
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        self.dlq = sqs.Queue(
+            self,
+            "Dlq",
+            retention_period=DLQ_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.queue = self._queue("Queue")
+        # Priority lanes: one more queue each (same DLQ), consumed by the same worker with its own concurrency.
+        self.lanes = {lane.name: self._queue(f"Lane{pascal(lane.name)}Queue") for lane in spec.extra_lanes}
+        self.dlq_alarm = self.dlq.metric_approximate_number_of_messages_visible(
+            period=ALARM_PERIOD, statistic=cloudwatch.Stats.MAXIMUM
+        ).create_alarm(
+            self,
+            "DlqDepthAlarm",
+            alarm_description=f"offload queue {spec.name!r}: jobs in the dead-letter queue; inspect and redrive them",
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.dlq_alarm.add_alarm_action(cloudwatch_actions.SnsAction(alert_topic))
+        self.worker: lambda_.Function | None = None
+
+    def _queue(self, construct_id: str) -> sqs.Queue:
+        return sqs.Queue(
+            self,
+            construct_id,
+            visibility_timeout=Duration.seconds(self.spec.visibility_timeout_s),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # The worker moves a job to the DLQ itself when its attempts are used up; the redrive policy
+            # catches messages whose worker died before it could decide.
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=self.spec.max_attempts),
+        )
+
+    @property
+    def all_queues(self) -> list[sqs.Queue]:
+        """The queue and its priority lanes (not the DLQ)."""
+        return [self.queue, *self.lanes.values()]
+
+    def add_worker(self, runtime: WorkerRuntime) -> lambda_.Function:
+        """The Lambda that consumes this queue, with exactly the grants a worker needs.
+
+        A queue with a catalog `rate_limit` gets a worker in the cache's VPC, with OFFLOAD_REDIS_* and the
+        AUTH token; every other worker stays out of the VPC (no NAT traffic, no ENIs, faster cold starts).
+        """
+        spec = self.spec
+        cache = runtime.rate_limit_cache if spec.rate_limit is not None else None
+        if spec.rate_limit is not None and cache is None:
+            raise ValueError(
+                f"queue {spec.name!r} has a rate_limit in the catalog but the WorkerRuntime has no "
+                "rate_limit_cache; create a RateLimitCache and pass it as rate_limit_cache="
+            )
+        log_group = logs.LogGroup(self, "WorkerLogs", retention=WORKER_LOG_RETENTION)
+        role = iam.Role(
+            self,
+            "WorkerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"offload worker for queue {spec.name}",
+        )
+        # Instead of AWSLambdaBasicExecutionRole (any log group): only this function's own.
+        log_group.grant_write(role)
+        if cache is not None:
+            role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
+        worker = lambda_.Function(
+            self,
+            "Worker",
+            description=f"offload worker for queue {spec.name}",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=WORKER_HANDLER,
+            code=runtime.code,
+            layers=list(runtime.layers),
+            timeout=Duration.seconds(spec.timeout_s),
+            memory_size=spec.memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=runtime.log_level,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            log_group=log_group,
+            role=role,
+            environment={**runtime.environment, **(cache.environment if cache else {}), "OFFLOAD_QUEUE": spec.name},
+            vpc=cache.vpc if cache else None,
+            vpc_subnets=WORKER_SUBNETS if cache else None,
+            security_groups=[cache.client_security_group] if cache else None,
+        )
+        runtime.table.grant_read_write_data(role)
+        for other in runtime.queues:
+            # Jobs enqueue other jobs, and the worker dead-letters exhausted messages itself.
+            for queue in other.all_queues:
+                queue.grant_send_messages(role)
+            other.dlq.grant_send_messages(role)
+        runtime.bus.grant_put_events_to(role)
+        runtime.topic.grant_publish(role)
+        runtime.secret.grant_read(role)
+        runtime.bucket.grant_read_write(role)
+        if cache is not None:
+            cache.grant_connect(role)
+        lanes = [(self.queue, spec.base_lane.concurrency)] + [
+            (self.lanes[lane.name], lane.concurrency) for lane in spec.extra_lanes
+        ]
+        for queue, concurrency in lanes:
+            worker.add_event_source(
+                event_sources.SqsEventSource(
+                    queue,
+                    batch_size=spec.batch_size,
+                    max_concurrency=concurrency,
+                    report_batch_item_failures=True,
+                )
+            )
+        if cache is not None:
+            self.limiter_alarm = self._limiter_unavailable_alarm(runtime.topic)
+        self._acknowledge_grant_wildcards(role, runtime, in_vpc=cache is not None)
+        self.worker = worker
+        return worker
+
+    def _limiter_unavailable_alarm(self, topic: sns.ITopic) -> cloudwatch.Alarm:
+        """Jobs deferred because Redis could not be asked (the worker's RateLimiterUnavailable metric)."""
+        alarm = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="RateLimiterUnavailable",
+            dimensions_map={"queue": self.spec.name},
+            period=ALARM_PERIOD,
+            statistic=cloudwatch.Stats.SUM,
+        ).create_alarm(
+            self,
+            "RateLimiterUnavailableAlarm",
+            alarm_description=f"offload queue {self.spec.name!r}: the rate-limit cache could not be reached; "
+            "jobs are being deferred (none fail), check the cache and the workers' network",
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        return alarm
+
+    def _acknowledge_grant_wildcards(self, role: iam.Role, runtime: WorkerRuntime, *, in_vpc: bool) -> None:
+        """The wildcards cdk-nag (IAM5) finds in the worker's policy, each acknowledged with why it stays."""
+        policy = role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(policy, CfnResource)
+        table = _logical_id(runtime.table)
+        bucket = _logical_id(runtime.bucket)
+        findings = {
+            "Resource::*": "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; "
+            "active tracing needs them on '*'."
+            + (
+                " The worker runs in the VPC: Lambda manages its ENIs with the EC2 network-interface actions "
+                "of AWSLambdaVPCAccessExecutionRole, whose Describe* calls have no resource-level permissions."
+                if in_vpc
+                else ""
+            ),
+            f"Resource::<{table}.Arn>/index/*": "The worker queries the jobs table's GSI (by-queue-status); "
+            "the grant covers the table's own indexes and nothing else.",
+            f"Resource::<{bucket}.Arn>/*": "Job payloads and results are objects keyed by job id, unknown at "
+            "deploy time; the grant covers objects in the payload bucket only.",
+            "Action::kms:GenerateDataKey*": "Publishing to the KMS-encrypted alert topic needs "
+            "GenerateDataKey (SNS picks the variant); the grant is on the alert topic's key only.",
+        }
+        for action in ("s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*"):
+            findings[f"Action::{action}"] = (
+                f"{action} comes from grant_read_write on the payload bucket (read inputs, write results, "
+                "clean up multipart uploads); it applies to that bucket and its objects only."
+            )
+        for finding, reason in findings.items():
+            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
+
+
+def _logical_id(construct: Construct) -> str:
+    """The CloudFormation logical id of an L2's resource, as cdk-nag spells it in findings."""
+    cfn = construct.node.default_child
+    assert isinstance(cfn, CfnResource)
+    stack = Stack.of(cfn)
+    return str(stack.resolve(stack.get_logical_id(cfn)))

@@ -1,0 +1,52 @@
+"""The runtime layer: offload + its dependencies as Lambda-platform wheels, built without Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from offload.cdk.layers import PLATFORMS, PYTHON_VERSION, STAMP_NAME, build_layer, layers_dir, read_requirements
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", STAMP_NAME]
+
+# The layer's wheels are built for one Python and one CPU: the functions that use it must match.
+if RUNTIME.name != f"python{PYTHON_VERSION}" or not all(p.endswith("aarch64") for p in PLATFORMS):
+    raise RuntimeError(
+        f"offload/cdk/layers.py targets {PLATFORMS}/{PYTHON_VERSION}; the functions use {RUNTIME.name}/arm64"
+    )
+
+
+class RuntimeLayer(Construct):
+    """Builds (or reuses) `layers/runtime/build` and publishes it as a layer version."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        built = build_layer()
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(str(built.path), exclude=ASSET_EXCLUDES),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="offload runtime: the offload package and its dependencies",
+        )
+
+
+class AppLayer(Construct):
+    """The app's own dependencies (its requirements file), built the same Docker-free, cached way."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, requirements: Path) -> None:
+        super().__init__(scope, construct_id)
+        built = build_layer(layers_dir() / "app" / "build", requirements=read_requirements(requirements), package=None)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(str(built.path), exclude=ASSET_EXCLUDES),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description=f"the app's dependencies ({requirements.name})",
+        )

@@ -1,0 +1,21 @@
+"""The built-in packs, and `everything`: the catalog of this repository's own app (every pack).
+
+An app composes the packs it uses with its own in its own package:
+
+    from offload.catalog import Catalog
+    from offload.packs import core, images
+    catalog = Catalog.compose(core, images, mine)
+
+and names it in cdk.json (`"offload:catalog": "myapp.jobs:catalog"`).
+"""
+
+from __future__ import annotations
+
+from offload.catalog import Catalog
+from offload.packs.core import pack as core
+from offload.packs.images import pack as images
+from offload.packs.maintenance import pack as maintenance
+
+__all__ = ["core", "everything", "images", "maintenance"]
+
+everything = Catalog.compose(core, maintenance, images)

@@ -1,0 +1,232 @@
+"""The image pipeline's steps: inspect -> metadata -> variants -> embed -> index -> complete (| fail).
+
+Each step is one Lambda task of the state machine (functions/pipeline/handler.py). A step
+takes the execution state and returns it with its own output added; the state carries ids
+and small facts only (the original and the variants live in S3). Errors leave a step as one
+of three names the state machine knows: RetryableError and RateLimitedError are retried with
+backoff, NonRetryableError goes straight to the fail step.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
+from offload.observability import logger
+from offload.packs.images import STEPS
+from offload.packs.images.settings import ImagesSettings, images_settings
+from offload.packs.images.store import ImageRecord, ImageStore
+from offload.runtime import Runtime
+from offload.settings import SettingsError
+
+VARIANT_PREFIX = "variants/"
+INDEX_PREFIX = "index/images/"
+CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+@dataclass
+class ImagePipeline:
+    """The resources the steps use, built once per Lambda container."""
+
+    rt: Runtime
+    ai_api_key: str | None = None
+
+    @cached_property
+    def store(self) -> ImageStore:
+        return ImageStore(self.rt.clients.dynamodb, self.settings.images_table)
+
+    @cached_property
+    def providers(self) -> Any:
+        from offload.ai.factory import AiSettings, providers_from_settings
+
+        return providers_from_settings(AiSettings.from_env(), self.rt.clients.secrets)
+
+    @cached_property
+    def index(self) -> Any:
+        from offload.ai.vector_index import S3VectorIndex
+
+        return S3VectorIndex(self.rt.clients.s3, self.media_bucket, INDEX_PREFIX)
+
+    @cached_property
+    def settings(self) -> ImagesSettings:
+        try:
+            return images_settings(self.rt)
+        except SettingsError as exc:
+            raise NonRetryableError(str(exc)) from None
+
+    @property
+    def media_bucket(self) -> str:
+        return self.settings.media_bucket
+
+    def original(self, image: dict[str, Any]) -> bytes:
+        """The uploaded object, the exact version the event named."""
+        kwargs = {"Bucket": image["bucket"], "Key": image["key"]}
+        if image.get("version_id"):
+            kwargs["VersionId"] = image["version_id"]
+        return bytes(self.rt.clients.s3.get_object(**kwargs)["Body"].read())
+
+    def run(self, step: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Run one step; errors leave as RetryableError, RateLimitedError or NonRetryableError."""
+        handler: Callable[[ImagePipeline, dict[str, Any]], dict[str, Any]] | None = _HANDLERS.get(step)
+        if handler is None:
+            raise NonRetryableError(f"unknown image pipeline step {step!r}; steps: {', '.join(STEPS)}")
+        key = state.get("image", {}).get("key")
+        logger.append_keys(image_key=key, step=step)
+        try:
+            return handler(self, state)
+        except RateLimitedError:
+            raise
+        except NonRetryableError as exc:
+            raise NonRetryableError(f"{step}: {exc}") from exc
+        except JobError as exc:
+            raise RetryableError(f"{step}: {exc}") from exc
+        except Exception as exc:
+            logger.exception("image pipeline step failed; it will be retried")
+            raise RetryableError(f"{step}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            logger.remove_keys(["image_key", "step"])
+
+
+def _inspect(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
+    from offload.media.images import DEFAULT_MAX_BYTES, ImageInputError, probe
+
+    image = state["image"]
+    size = int(image.get("size") or 0)
+    if size > DEFAULT_MAX_BYTES:
+        raise ImageInputError("too_many_bytes", f"upload is {size} bytes, over the {DEFAULT_MAX_BYTES}-byte limit")
+    source = probe(p.original(image))
+    p.store.update(
+        image["key"],
+        "processing",
+        format=source.format,
+        width=source.width,
+        height=source.height,
+        frames=source.frames,
+        size=source.byte_size,
+    )
+    return {**state, "source": {"format": source.format, "width": source.width, "height": source.height}}
+
+
+def _metadata(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
+    providers = p.providers
+    if not providers.is_local:
+        limit = p.rt.catalog.resource_limits.get("openai")
+        if limit is not None and p.rt.rate_limiter is not None:
+            p.rt.rate_limiter.acquire_or_raise("openai", limit)
+    content_type = "image/" + state["source"]["format"].lower().replace("jpg", "jpeg").replace("mpo", "jpeg")
+    meta = providers.vision.describe(p.original(state["image"]), content_type=content_type)
+    doc = meta.model_dump(mode="json")
+    p.store.update(state["image"]["key"], "processing", metadata=doc)
+    return {**state, "metadata": doc}
+
+
+def _variants(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
+    from offload.media.images import make_variants
+
+    image = state["image"]
+    made = make_variants(p.original(image))
+    stem = posixpath.splitext(image["key"].removeprefix("uploads/"))[0]
+    listed = []
+    for v in made.all:
+        key = f"{VARIANT_PREFIX}{stem}/{v.name}"
+        p.rt.clients.s3.put_object(
+            Bucket=p.media_bucket, Key=key, Body=v.data, ContentType=v.content_type, CacheControl=CACHE_CONTROL
+        )
+        listed.append(
+            {"kind": v.kind, "width": v.width, "height": v.height, "format": v.format, "bytes": v.byte_size, "key": key}
+        )
+    p.store.update(image["key"], "processing", variants=listed)
+    return {**state, "variants": listed}
+
+
+def embedding_text(metadata: dict[str, Any]) -> str:
+    """What is embedded for search: the description, tags, category, mood and colours."""
+    parts = [
+        metadata.get("description", ""),
+        " ".join(metadata.get("tags", [])),
+        metadata.get("category", ""),
+        metadata.get("mood", ""),
+    ]
+    return ". ".join(p for p in parts if p)
+
+
+def _embed(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
+    embedder = p.providers.embedder
+    [vector] = embedder.embed([embedding_text(state["metadata"])])
+    return {**state, "embedding": {"model": embedder.model, "dimensions": len(vector), "vector": vector}}
+
+
+def _index(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
+    thumb = next((v["key"] for v in state.get("variants", []) if v["kind"] == "thumbnail"), None)
+    meta = state["metadata"]
+    p.index.upsert(
+        state["image"]["key"],
+        state["embedding"]["vector"],
+        {"description": meta.get("description"), "tags": meta.get("tags", []), "thumbnail": thumb},
+    )
+    embedding = {k: v for k, v in state["embedding"].items() if k != "vector"}
+    return {**{k: v for k, v in state.items() if k != "embedding"}, "embedding": embedding}
+
+
+def _complete(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
+    done = p.store.update(state["image"]["key"], "completed", embedding=state.get("embedding"))
+    logger.info("image completed", image_key=state["image"]["key"], variants=len(state.get("variants", [])))
+    return {**state, "status": "completed" if done else "unchanged"}
+
+
+def _fail(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
+    """The Catch target: record the failed step and reason, alert the admins."""
+    import json
+
+    error = state.get("error", {})
+    try:
+        cause = json.loads(error.get("Cause", "{}"))
+        reason = cause.get("errorMessage") or error.get("Cause", "")
+    except (json.JSONDecodeError, AttributeError):
+        reason = str(error.get("Cause", ""))
+    step = state.get("failed_step", "unknown")
+    reason = reason.removeprefix(f"{step}: ") or error.get("Error", "unknown error")
+    key = state["image"]["key"]
+    p.store.update(key, "failed", error={"step": step, "reason": reason})
+    logger.error("image failed", image_key=key, failed_step=step, reason=reason)
+    try:
+        p.rt.clients.sns.publish(
+            TopicArn=p.rt.settings.alert_topic_arn,
+            Subject="offload: image pipeline failed"[:100],
+            Message=f"Image {key} failed at step {step}: {reason}\nThe original is kept in s3://{state['image']['bucket']}/{key}.",
+        )
+    except Exception:
+        logger.exception("could not publish the image failure alert")
+    return {**state, "status": "failed", "reason": reason}
+
+
+_HANDLERS: dict[str, Callable[[ImagePipeline, dict[str, Any]], dict[str, Any]]] = {
+    "inspect": _inspect,
+    "metadata": _metadata,
+    "variants": _variants,
+    "embed": _embed,
+    "index": _index,
+    "complete": _complete,
+    "fail": _fail,
+}
+
+
+def new_record(data: dict[str, Any]) -> ImageRecord:
+    """The pending record for an upload named by an S3 event."""
+    from offload.jobs.model import now_iso
+
+    ts = now_iso()
+    return ImageRecord(
+        key=data["key"],
+        bucket=data["bucket"],
+        status="pending",
+        version_id=data.get("version_id"),
+        etag=data.get("etag"),
+        size=data.get("size"),
+        created_at=ts,
+        updated_at=ts,
+    )

@@ -1,0 +1,42 @@
+"""App catalogs for the tests: small compositions, and bad ones that must fail with one line."""
+
+from __future__ import annotations
+
+from offload.catalog import Catalog, JobType, Pack, QueueSpec, S3Trigger
+from offload.packs import core, maintenance
+
+# An app that uses only the packs with no fixed monthly cost.
+core_only = Catalog.compose(core, maintenance)
+
+# A processor path that does not import.
+missing_module = Catalog.compose(
+    core, Pack("broken", job_types=(JobType("broken.job", queue="default", processor="no_such_app.jobs:run"),))
+)
+
+
+def untyped(data, ctx):  # type: ignore[no-untyped-def]
+    """A processor whose first parameter is not a pydantic model."""
+    return data
+
+
+# A processor whose first parameter isn't a pydantic model.
+untyped_processor = Catalog.compose(
+    core, Pack("loose", job_types=(JobType("loose.job", queue="default", processor="tests.support.catalogs:untyped"),))
+)
+
+not_a_catalog = {"queues": []}
+
+
+def compose_clash() -> Catalog:
+    """Two packs that both declare the `default` queue."""
+    return Catalog.compose(core, Pack("mine", queues=(QueueSpec("default", concurrency=2),)))
+
+
+def compose_trigger_on_missing_type() -> Catalog:
+    return Catalog.compose(core, Pack("mine", s3_triggers=(S3Trigger("uploads/docs/", "docs.index"),)))
+
+
+def compose_type_on_missing_queue() -> Catalog:
+    return Catalog.compose(
+        core, Pack("mine", job_types=(JobType("docs.index", queue="docs", processor="tests.support.processors:count"),))
+    )
