@@ -17,7 +17,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from offload.local.cloud import ROOT, free_port, synthesize_if_stale
+from offload.local.cloud import free_port, synthesize_if_stale
+
+ROOT = Path(__file__).resolve().parents[2]
 
 OFFLOAD = str(Path(sys.executable).with_name("offload"))
 

@@ -14,7 +14,7 @@ from offload.local import samples
 def config(local):
     outputs = json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)
     client_config = json.loads(outputs["ClientConfig"])
-    return client_config["packs"]["images"]
+    return {**client_config, **client_config["packs"]["images"]}  # the images pack's media_bucket, pipeline_arn
 
 
 def _record(local, key):
