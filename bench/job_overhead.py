@@ -278,7 +278,7 @@ class Bench:
         from offload.local.sqs_events import queue_arn
         from offload.packs import everything as CATALOG
         from offload.runtime import Runtime
-        from tests.support.aws import REGION, provision
+        from offload.testing.aws import REGION, provision
 
         self.counter = counter
         self.spec = CATALOG.queue(QUEUE)

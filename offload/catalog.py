@@ -334,7 +334,10 @@ class Catalog:
             raise CatalogError(f"schedule names repeat: {schedules}")
         for jt in self.job_types:
             if jt.queue not in names:
-                raise CatalogError(f"job type {jt.name!r} names unknown queue {jt.queue!r}; queues: {names}")
+                raise CatalogError(
+                    f"job type {jt.name!r} names unknown queue {jt.queue!r} (queues: {', '.join(names)}): "
+                    "declare the queue in the same pack, compose the pack that has it, or fix the name"
+                )
             q = self.queue(jt.queue)
             if jt.timeout_s is not None and jt.timeout_s > q.timeout_s:
                 raise CatalogError(
@@ -346,10 +349,16 @@ class Catalog:
                 raise CatalogError(f"job type {jt.name!r}: processor {jt.processor!r} must look like 'module:function'")
         for trigger in self.s3_triggers:
             if trigger.job_type not in types:
-                raise CatalogError(f"S3 trigger {trigger.prefix!r} names unknown job type {trigger.job_type!r}")
+                raise CatalogError(
+                    f"S3 trigger {trigger.prefix!r} names unknown job type {trigger.job_type!r}: declare the job "
+                    "type, compose the pack that has it, or fix the name"
+                )
         for sched in self.schedules:
             if sched.job_type not in types:
-                raise CatalogError(f"schedule {sched.name!r} names unknown job type {sched.job_type!r}")
+                raise CatalogError(
+                    f"schedule {sched.name!r} names unknown job type {sched.job_type!r}: declare the job type, "
+                    "compose the pack that has it, or fix the name"
+                )
 
     def queue(self, name: str) -> QueueSpec:
         """The queue called `name`."""

@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.redis_server import private_redis  # noqa: F401  (a fixture, shared by the Redis tests)
 
+# The fixtures an app's tests get (offload_runtime, run_job, openai_server), used here too.
+pytest_plugins = ["offload.testing.fixtures"]
+
 # Never reach a real AWS account from the tests, whatever the developer's shell holds.
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
     os.environ.pop(_name, None)
@@ -37,22 +40,22 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def settings(aws: None):
-    from tests.support.aws import provision
+def offload_catalog():
+    """The project's own tests run every built-in pack plus the test job types (offload.testing overrides)."""
     from tests.support.processors import TEST_CATALOG
 
-    return provision(TEST_CATALOG)
+    return TEST_CATALOG
 
 
 @pytest.fixture
-def runtime(settings):
-    """A runtime on the moto stack with the test job types, also set as the default."""
-    from offload.aws import Clients
-    from offload.runtime import Runtime, set_default_runtime
-    from tests.support.processors import RUNS, TEST_CATALOG
+def runtime(offload_runtime):
+    """A runtime on the moto stack with the test job types, also set as the default (offload.testing's)."""
+    from tests.support.processors import RUNS
 
     RUNS.clear()
-    rt = Runtime(settings, Clients(region="us-east-1"), catalog=TEST_CATALOG)
-    set_default_runtime(rt)
-    yield rt
-    set_default_runtime(None)
+    return offload_runtime
+
+
+@pytest.fixture
+def settings(runtime):
+    return runtime.settings

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from offload.project import stack_name
+
 app = typer.Typer(help="Run the stack locally: a moto server plus the stack's functions, from cdk.out/.")
 console = Console()
 err = Console(stderr=True)
@@ -40,7 +42,9 @@ def _client(endpoint: str) -> Any:
 @app.command()
 def up(
     port: Annotated[int, typer.Option(help="port of the local AWS endpoint")] = DEFAULT_PORT,
-    stack: Annotated[str, typer.Option(help="stack name in cdk.out/")] = "Offload",
+    stack: Annotated[
+        str, typer.Option(help="stack name in cdk.out/ (default: offload:stackName in cdk.json)")
+    ] = stack_name(),
     cdk_out: Annotated[Path, typer.Option(help="the cloud assembly directory")] = Path("cdk.out"),
     cron: Annotated[bool, typer.Option(help="fire scheduled rules on their schedules")] = True,
     ttl_sweep_s: Annotated[float, typer.Option(help="seconds between sweeps of expired TTL items")] = 30.0,
@@ -93,7 +97,7 @@ def up(
 @app.command()
 def outputs(
     port: Annotated[int, typer.Option()] = DEFAULT_PORT,
-    stack: Annotated[str, typer.Option()] = "Offload",
+    stack: Annotated[str, typer.Option()] = stack_name(),
     endpoint_url: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Print the running local stack's outputs as JSON."""

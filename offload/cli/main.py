@@ -12,11 +12,11 @@ from typing import Annotated
 import typer
 
 from offload.catalog import CatalogError, import_object
-from offload.cli import jobs, local, queues
+from offload.cli import init, jobs, local, queues
 from offload.cli.errors import OffloadGroup
 from offload.cli.resources import CliState, Target, cli_catalog
+from offload.project import stack_name
 
-DEFAULT_STACK = "Offload"
 DEFAULT_REGION = "us-east-1"
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(queues.app, name="queues")
 app.add_typer(local.app, name="local")
+app.command(name="init")(init.init)
 
 
 def add_pack_commands() -> None:
@@ -56,7 +57,7 @@ def root(
     ] = None,
     stack: Annotated[
         str, typer.Option("--stack", envvar="OFFLOAD_STACK", help="The CloudFormation stack to read outputs from.")
-    ] = DEFAULT_STACK,
+    ] = stack_name(),
     region: Annotated[
         str, typer.Option("--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="The AWS region.")
     ] = DEFAULT_REGION,

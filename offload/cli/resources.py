@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -15,27 +13,13 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from pydantic import ValidationError
 
 from offload.aws import Clients
-from offload.catalog import CATALOG_CONTEXT, CATALOG_ENV, Catalog, load_catalog
+from offload.catalog import Catalog, load_catalog
+from offload.project import catalog_path
 from offload.runtime import Runtime
 from offload.settings import ENV_PREFIX, Settings, SettingsError
 
 CLIENT_CONFIG_OUTPUT = "ClientConfig"
 LOCAL_HINT = "start the local cloud with `offload local up`"
-
-
-def cli_catalog_path(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str | None:
-    """The catalog the CLI uses: OFFLOAD_CATALOG, else `offload:catalog` in ./cdk.json, else the default."""
-    env = os.environ if env is None else env
-    if env.get(CATALOG_ENV):
-        return env[CATALOG_ENV]
-    cdk_json = (cwd or Path.cwd()) / "cdk.json"
-    if cdk_json.is_file():
-        try:
-            value = json.loads(cdk_json.read_text()).get("context", {}).get(CATALOG_CONTEXT)
-        except ValueError:
-            return None
-        return str(value) if value else None
-    return None
 
 
 _catalog: Catalog | None = None
@@ -47,7 +31,7 @@ def cli_catalog() -> Catalog:
     if _catalog is None:
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())
-        _catalog = load_catalog(cli_catalog_path())
+        _catalog = load_catalog(catalog_path())
     return _catalog
 
 

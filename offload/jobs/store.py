@@ -15,10 +15,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from offload.jobs.model import Job, JobErrorInfo, JobStatus, now_iso, sources_of, to_json
+from offload.jobs.table import BY_QUEUE_STATUS_INDEX as _INDEX
 
 # Fields kept as JSON strings: DynamoDB numbers would come back as Decimal otherwise.
 _JSON_FIELDS = ("data", "result", "backoff", "error")
-_INDEX = "by-queue-status"
 
 
 def _queue_status(queue: str, status: JobStatus) -> str:

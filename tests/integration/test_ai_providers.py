@@ -17,7 +17,7 @@ from offload.ai.factory import AiSettings, providers_from_settings
 from offload.ai.openai_adapter import OpenAIEmbedder, OpenAIVisionAnalyzer, make_client
 from offload.ai.vector_index import S3VectorIndex
 from offload.errors import NonRetryableError, RateLimitedError, RetryableError
-from tests.support.openai_server import FakeOpenAIServer, Reply, api_error, chat_completion, embeddings
+from offload.testing.openai_server import FakeOpenAIServer, Reply, api_error, chat_completion, embeddings
 
 GOOD_ANSWER = {
     "description": "A red apple on a wooden table.",

@@ -17,7 +17,7 @@ from offload.jobs import admin
 from offload.jobs.enqueue import enqueue
 from offload.jobs.model import JobStatus
 from offload.runtime import Runtime
-from tests.support.worker import Pump
+from offload.testing.worker import Pump
 
 Cli = Callable[..., Result]
 

@@ -11,8 +11,8 @@ import pytest
 from offload.jobs import admin
 from offload.jobs.enqueue import enqueue
 from offload.jobs.model import JobMessage, JobStatus
+from offload.testing.worker import Pump
 from tests.support.processors import RUNS
-from tests.support.worker import Pump
 
 
 def _sent(runtime):

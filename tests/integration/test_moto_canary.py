@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.aws import REGION, create_jobs_table
+from offload.testing.aws import REGION, create_jobs_table
 
 
 def test_moto_returns_the_old_item_when_a_conditional_write_is_refused(aws):

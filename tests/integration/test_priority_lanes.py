@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from offload.jobs.enqueue import enqueue, enqueue_many
 from offload.jobs.model import JobStatus
+from offload.testing.worker import Pump
 from tests.support.processors import RUNS
-from tests.support.worker import Pump
 
 
 def test_high_priority_jobs_start_before_a_backlog_of_low_priority_ones(runtime):

@@ -8,8 +8,8 @@ from offload.aws import Clients
 from offload.jobs.enqueue import enqueue_many
 from offload.jobs.model import JobStatus
 from offload.runtime import Runtime
+from offload.testing.worker import Pump
 from tests.support.processors import STARTS, TEST_CATALOG
-from tests.support.worker import Pump
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -11,8 +11,8 @@ from offload.aws import Clients
 from offload.jobs.enqueue import enqueue_many
 from offload.jobs.model import JobStatus
 from offload.runtime import Runtime
+from offload.testing.worker import Pump
 from tests.support.processors import TEST_CATALOG
-from tests.support.worker import Pump
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
 

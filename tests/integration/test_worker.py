@@ -14,9 +14,9 @@ from offload.jobs.enqueue import enqueue, enqueue_many
 from offload.jobs.model import JobStatus
 from offload.jobs.registry import PayloadError
 from offload.local.sqs_events import receive_event
-from tests.support.aws import catch_alerts, catch_events, drain_bodies
+from offload.testing.aws import catch_alerts, catch_events, drain_bodies
+from offload.testing.worker import Pump
 from tests.support.processors import RUNS
-from tests.support.worker import Pump
 
 
 def _status(rt, job_id):
@@ -339,7 +339,7 @@ def test_webhook_is_delivered_signed_and_the_signature_verifies(runtime):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from offload.jobs.notify import SIGNATURE_HEADER, verify
-    from tests.support.aws import WEBHOOK_SECRET
+    from offload.testing.aws import WEBHOOK_SECRET
 
     received: list[tuple[bytes, str]] = []
 

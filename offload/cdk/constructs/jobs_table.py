@@ -5,12 +5,14 @@ from __future__ import annotations
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-# The runtime's job store (offload/jobs/store.py) reads and writes exactly these names.
-PARTITION_KEY = "job_id"
-TTL_ATTRIBUTE = "expires_at"
-BY_QUEUE_STATUS_INDEX = "by-queue-status"
-BY_QUEUE_STATUS_KEY = "queue_status"  # "<queue>#<status>"
-BY_QUEUE_STATUS_SORT = "created_at"
+# The runtime's job store reads and writes exactly these names (one declaration, offload/jobs/table.py).
+from offload.jobs.table import (
+    BY_QUEUE_STATUS_INDEX,
+    BY_QUEUE_STATUS_KEY,
+    BY_QUEUE_STATUS_SORT,
+    PARTITION_KEY,
+    TTL_ATTRIBUTE,
+)
 
 
 class JobsTable(Construct):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from offload.jobs.enqueue import enqueue
+from offload.jobs.model import Job
 from offload.jobs.worker import Worker
 from offload.local.sqs_events import deliver_once, queue_arn
 from offload.runtime import Runtime
@@ -42,3 +44,24 @@ class Pump:
                 raise AssertionError(f"condition not reached in {timeout_s}s; deliveries: {self.deliveries}")
             if self.once()[0] == 0:
                 time.sleep(0.1)
+
+
+def run_job(rt: Runtime, type_name: str, data: Any = None, *, timeout_s: float = 30.0, **options: Any) -> Job:
+    """Enqueue a job and deliver its queue's messages to the real Worker until it finishes; its final record."""
+    job_id = enqueue(type_name, data, runtime=rt, **options)
+    queue = rt.catalog.job_type(type_name).queue
+
+    def finished() -> bool:
+        job = rt.store.get(job_id)
+        return job is not None and job.status.terminal
+
+    pumps = [Pump(rt, queue)] + [Pump(rt, queue, lane.name) for lane in rt.catalog.queue(queue).extra_lanes]
+    end = time.time() + timeout_s
+    while not finished():
+        if time.time() > end:
+            raise AssertionError(f"job {job_id} ({type_name}) did not finish in {timeout_s}s: {rt.store.get(job_id)}")
+        if sum(p.once()[0] for p in pumps) == 0:
+            time.sleep(0.1)
+    job = rt.store.get(job_id)
+    assert job is not None
+    return job

@@ -1,4 +1,4 @@
-"""Provision the stack's resources in moto, the way the synthesized template declares them."""
+"""Provision a stack's shared resources and queues in moto, the way the synthesized template declares them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 
 from offload.catalog import Catalog
+from offload.jobs.table import create_table_request
 from offload.settings import QueueUrls, Settings
 
 REGION = "us-east-1"
@@ -15,26 +16,8 @@ WEBHOOK_SECRET = "test-signing-secret"
 
 
 def create_jobs_table(ddb: Any, name: str) -> None:
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "job_id", "AttributeType": "S"},
-            {"AttributeName": "queue_status", "AttributeType": "S"},
-            {"AttributeName": "created_at", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-queue-status",
-                "KeySchema": [
-                    {"AttributeName": "queue_status", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    """A jobs table with the stack's key schema and index."""
+    ddb.create_table(**create_table_request(name))
 
 
 def provision(catalog: Catalog, prefix: str = "offload-test") -> Settings:

@@ -1,0 +1,1 @@
+"""{{app}}: its background jobs live in `jobs.py`."""
