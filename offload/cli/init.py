@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated
 
@@ -52,7 +54,7 @@ def scaffold(target: Path, name: str, offload: str) -> list[Path]:
     return sorted(written)
 
 
-def _walk(node):  # type: ignore[no-untyped-def]
+def _walk(node: Traversable) -> Iterator[Traversable]:
     for child in node.iterdir():
         if child.name == "__pycache__":
             continue

@@ -38,6 +38,7 @@ def _run(cmd: list[str], cwd: Path, timeout: int = 900, **env: str) -> subproces
     return done
 
 
+@pytest.mark.timeout(1200)  # a fresh venv with offload and the CDK installed: minutes on a loaded machine
 def test_a_scaffolded_app_passes_its_tests_synthesizes_clean_and_runs_its_job_locally(tmp_path: Path) -> None:
     # Given a new app scaffolded next to nothing else, installing offload from this checkout
     app = tmp_path / "shop_jobs"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aws_cdk import App, CfnResource, Stack, Validations
 from aws_cdk import aws_sqs as sqs
+from constructs import IConstruct
 
 from offload.cdk.app import attach_cdk_nag
 from offload.cdk.nag import acknowledge
@@ -16,7 +17,7 @@ from offload.cdk.nag import acknowledge
 GRANULAR_RULES = ("AwsSolutions-IAM4", "AwsSolutions-IAM5")
 
 
-def _acknowledgements(app: App) -> list[tuple[object, str, str]]:
+def _acknowledgements(app: App) -> list[tuple[IConstruct, str, str]]:
     """(construct, rule id, reason) for every acknowledgement in the app."""
     return [
         (c, rule, reason)

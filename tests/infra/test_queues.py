@@ -79,7 +79,7 @@ def test_every_queue_and_dlq_is_encrypted_at_rest_and_refuses_plain_http(templat
     for qid, q in queues.items():
         props = q["Properties"]
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, qid
-    ssl_only = set()
+    ssl_only: set[str] = set()
     for policy in resources_of(template_json, "AWS::SQS::QueuePolicy").values():
         for stmt in policy["Properties"]["PolicyDocument"]["Statement"]:
             if (

@@ -14,7 +14,7 @@ missing_module = Catalog.compose(
 )
 
 
-def untyped(data, ctx):  # type: ignore[no-untyped-def]
+def untyped(data, ctx):
     """A processor whose first parameter is not a pydantic model."""
     return data
 
@@ -24,7 +24,7 @@ untyped_processor = Catalog.compose(
     core, Pack("loose", job_types=(JobType("loose.job", queue="default", processor="tests.support.catalogs:untyped"),))
 )
 
-not_a_catalog = {"queues": []}
+not_a_catalog: dict[str, list[str]] = {"queues": []}
 
 
 def compose_clash() -> Catalog:
