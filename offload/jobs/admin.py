@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from offload.jobs.enqueue import load_result
 from offload.jobs.model import Job, JobMessage, JobStatus
 from offload.jobs.queues import DlqMessage
 from offload.runtime import Runtime
@@ -19,10 +20,13 @@ class AdminError(RuntimeError):
 
 
 def get_job(rt: Runtime, job_id: str) -> Job:
-    """The job, or an error that says it does not exist (or has expired)."""
+    """The job, with a result kept in S3 read back into `result`, or an error that says it
+    does not exist (or has expired)."""
     job = rt.store.get(job_id)
     if job is None:
         raise AdminError(f"no job {job_id!r}: it never existed, or it finished and has expired")
+    if job.result_ref is not None:
+        return job.model_copy(update={"result": load_result(rt, job)})
     return job
 
 

@@ -52,6 +52,24 @@ def sources_of(target: JobStatus) -> list[JobStatus]:
     return [s for s, targets in TRANSITIONS.items() if target in targets]
 
 
+# Bounds on what a record can hold, so no write can take it near DynamoDB's 400 KB item
+# limit: data and results above `Settings.large_data_bytes` (64 KiB) go to S3, an error's
+# reason keeps its head and tail, and the attempt history keeps the latest entries.
+MAX_REASON_CHARS = 4000
+HISTORY_LIMIT = 10
+HISTORY_REASON_CHARS = 1000
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` if it fits `limit` characters, else its head and tail around a marker saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    marker = f" [... {len(text) - limit} characters cut ...] "
+    keep = max(0, limit - len(marker))
+    head = keep * 3 // 4
+    return text[:head] + marker + text[len(text) - (keep - head) :]
+
+
 class JobErrorInfo(BaseModel):
     """Why a job (or one attempt of it) failed: which step, and what happened."""
 
@@ -60,6 +78,10 @@ class JobErrorInfo(BaseModel):
     kind: str = "error"
     attempt: int = 0
     at: str = ""
+
+    def bounded(self, limit: int = MAX_REASON_CHARS) -> JobErrorInfo:
+        """This error with its reason shortened to `limit` characters (head and tail kept)."""
+        return self.model_copy(update={"reason": shorten(self.reason, limit), "step": shorten(self.step, 100)})
 
 
 class Job(BaseModel):
@@ -78,7 +100,9 @@ class Job(BaseModel):
     data: Any = None
     data_ref: str | None = None
     result: Any = None
+    result_ref: str | None = None
     error: JobErrorInfo | None = None
+    history: list[JobErrorInfo] = Field(default_factory=list)  # earlier failed attempts, oldest first
     idempotency_key: str | None = None
     webhook_url: str | None = None
     created_at: str
@@ -108,7 +132,9 @@ class Job(BaseModel):
                 "attempts",
                 "max_attempts",
                 "result",
+                "result_ref",
                 "error",
+                "history",
                 "created_at",
                 "started_at",
                 "finished_at",

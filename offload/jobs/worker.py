@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from offload.catalog import SQS_MAX_DELAY_S, SQS_MAX_VISIBILITY_S, UnknownJobTypeError
 from offload.errors import JobCancelledError, NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
-from offload.jobs.enqueue import enqueue, load_data, new_job_record
+from offload.jobs.enqueue import enqueue, load_data, new_job_record, place_result
 from offload.jobs.model import (
     ForeignMessage,
     Job,
@@ -233,7 +233,7 @@ class Worker:
             processor = load_processor(self.rt.catalog, job.type)
             payload = validate_payload(self.rt.catalog, job.type, load_data(self.rt, job))
             result = processor.func(payload, ctx)
-            result = _json_result(result)
+            result, result_ref = place_result(self.rt, job.job_id, _json_result(result))
         except JobCancelledError:
             self._finish_cancelled(job, batch)
         except RateLimitedError as exc:
@@ -247,7 +247,7 @@ class Worker:
         except Exception as exc:
             self._attempt_failed(job, _error(job, "process", exc, kind="retryable"), record, batch)
         else:
-            self._complete(job, result, began, batch)
+            self._complete(job, result, result_ref, began, batch)
 
     def _not_started(self, job: Job, record: SQSRecord, batch: _Batch) -> None:
         """The conditional start was refused: say why and do the one right thing."""
@@ -269,8 +269,8 @@ class Worker:
             logger.warning("job could not be started; it will be redelivered", status=job.status.value)
             raise RetryLater(f"job {job.job_id} in state {job.status.value} could not be started")
 
-    def _complete(self, job: Job, result: Any, began: float, batch: _Batch) -> None:
-        done = self.rt.store.complete(job, result)
+    def _complete(self, job: Job, result: Any, result_ref: str | None, began: float, batch: _Batch) -> None:
+        done = self.rt.store.complete(job, result, result_ref)
         if done is None:
             logger.warning("job finished but its record had moved on (cancelled or finished elsewhere)")
             return

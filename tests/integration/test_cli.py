@@ -358,3 +358,16 @@ def test_missing_stack_is_a_clear_error_naming_the_stack_and_the_fix(runtime, no
     message = result.stderr
     assert "stack 'nope' not found at AWS region us-east-1" in message
     assert "--stack" in message and "--endpoint-url" in message and "offload local up" in message
+
+
+def test_get_reads_a_large_result_back_from_s3(cli, runtime):
+    blob = "ж" * 250_000  # 500 KB of UTF-8
+    job_id = enqueue("diag.echo", {"blob": blob}, runtime=runtime)
+    _run_until_terminal(runtime, job_id)
+
+    result = cli("jobs", "get", job_id, "--json")
+
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert (shown["status"], shown["progress"], shown["result"]) == ("completed", 100, {"blob": blob})
+    assert shown["result_ref"].endswith(f"/jobs/{job_id}/result.json") and shown["finished_at"]
