@@ -8,7 +8,7 @@ from typing import Any
 
 from offload.jobs.enqueue import load_result
 from offload.jobs.model import Job, JobMessage, JobStatus
-from offload.jobs.queues import DlqMessage
+from offload.jobs.queues import JOB_ID_ATTRIBUTE, DlqMessage
 from offload.runtime import Runtime
 
 # How many DLQ messages `retry` looks through for one job before giving up the search.
@@ -153,7 +153,7 @@ def _redrive_one(rt: Runtime, queue: str, message: DlqMessage, report: RedriveRe
         return True
     body = _parse(message.body)
     if body is not None and "type" in body and "job_id" not in body:
-        rt.queues.send_raw(queue, message.body)
+        rt.queues.send_raw(queue, message.body, job_id=job_id)  # the worker keeps its record, no new one
         report.resent_foreign += 1
         return True
     reason = message.attributes.get("offload-reason", "unusable message")
@@ -167,8 +167,8 @@ def _from_bad_message(job: Job) -> bool:
 
 
 def _job_id_of(message: DlqMessage) -> str | None:
-    if "offload-job-id" in message.attributes:
-        return message.attributes["offload-job-id"]
+    if JOB_ID_ATTRIBUTE in message.attributes:
+        return message.attributes[JOB_ID_ATTRIBUTE]
     body = _parse(message.body)
     value = body.get("job_id") if body else None
     return value if isinstance(value, str) else None

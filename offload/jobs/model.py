@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -172,6 +173,34 @@ def idempotent_job_id(type_name: str, key: str) -> str:
     """The id every enqueue with this type and idempotency key maps to."""
     digest = hashlib.sha256(f"{type_name}\0{key}".encode()).hexdigest()
     return f"idem-{digest[:32]}"
+
+
+# Every id offload makes matches this: 28 hex digits (new_job_id), `idem-` + 32 hex digits, or
+# `sqs-`/`msg-` + an SQS message id. The bound keeps an id far inside DynamoDB's key limits.
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+JOB_ID_EXAMPLE = "01a2b3c4d5e6f708192a3b4c5d6e (from `offload jobs add` or `offload jobs list`)"
+
+
+class InvalidJobIdError(ValueError):
+    """A string that can't be a job id; the message says what is wrong and what an id looks like."""
+
+
+def check_job_id(job_id: str) -> str:
+    """The id unchanged, or InvalidJobIdError saying what is wrong with it."""
+    if JOB_ID_PATTERN.fullmatch(job_id):
+        return job_id
+    if not job_id.strip():
+        problem = "it is empty"
+    elif len(job_id) > 128:
+        problem = f"it is {len(job_id)} characters long (at most 128)"
+    elif bad := sorted({c for c in job_id if not re.fullmatch(r"[A-Za-z0-9_.:-]", c)}):
+        problem = f"it has characters a job id never has: {' '.join(repr(c) for c in bad)}"
+    else:
+        problem = f"it starts with {job_id[0]!r}"
+    raise InvalidJobIdError(
+        f"{job_id[:40]!r} is not a job id: {problem}; a job id is 1-128 letters, digits, '-', '_', '.' or ':', "
+        f"starting with a letter or digit, e.g. {JOB_ID_EXAMPLE}"
+    )
 
 
 def to_json(value: Any) -> str:

@@ -145,6 +145,23 @@ class JobStore:
                 raise
             return _from_item(old), False
 
+    def replace_failed(self, job: Job) -> Job | None:
+        """Write a new record over a failed one with the same id (a redriven message that can now
+        be used); None if the record is no longer failed."""
+        try:
+            self._db.put_item(
+                TableName=self.table,
+                Item=_to_item(job),
+                ConditionExpression="#s = :failed",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":failed": {"S": JobStatus.FAILED.value}},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return job
+
     def create_many(self, jobs: list[Job]) -> None:
         """Insert new jobs (fresh random ids) in batches of 25; unprocessed items are retried."""
         for i in range(0, len(jobs), 25):

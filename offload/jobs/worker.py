@@ -26,6 +26,7 @@ from offload.errors import JobCancelledError, NonRetryableError, RateLimitedErro
 from offload.jobs.context import JobContext
 from offload.jobs.enqueue import enqueue, load_data, new_job_record, place_result
 from offload.jobs.model import (
+    JOB_ID_PATTERN,
     ForeignMessage,
     Job,
     JobErrorInfo,
@@ -35,6 +36,7 @@ from offload.jobs.model import (
     to_json,
 )
 from offload.jobs.notify import EventBuffer, event_detail, publish_alert
+from offload.jobs.queues import JOB_ID_ATTRIBUTE
 from offload.jobs.registry import PayloadError, describe_validation_error, load_processor, validate_payload
 from offload.observability import NAMESPACE, logger, metrics_enabled
 from offload.runtime import Runtime
@@ -143,15 +145,21 @@ class Worker:
         return self._reject(record, "message body has neither 'job_id' (an offload job) nor 'type' (a new job)")
 
     def _adopt(self, record: SQSRecord, raw: dict[str, Any]) -> _Target | None:
-        """A {type, data} body sent straight to the queue becomes a job whose id is the message id."""
-        job_id = f"sqs-{record.message_id}"
+        """A {type, data} body sent straight to the queue becomes a job whose id is the message id;
+        a redriven one keeps the id of the record it already has (its `offload-job-id` attribute)."""
+        job_id = _redriven_job_id(record) or f"sqs-{record.message_id}"
         try:
             foreign = ForeignMessage.model_validate(raw)
             payload = validate_payload(self.rt.catalog, foreign.type, foreign.data)
         except (ValidationError, UnknownJobTypeError, PayloadError) as exc:
             reason = describe_validation_error("message", exc) if isinstance(exc, ValidationError) else str(exc)
             return self._reject(record, reason, job_id=job_id, type_name=str(raw.get("type")))
-        stored, _ = self.rt.store.create(new_job_record(self.rt, job_id, foreign.type, payload))
+        fresh = new_job_record(self.rt, job_id, foreign.type, payload)
+        stored, created = self.rt.store.create(fresh)
+        if not created and stored.status == JobStatus.FAILED and stored.error and stored.error.kind == "bad_message":
+            # Redriven after a fix to the producer or the catalog: the rejected record becomes the job.
+            replaced = self.rt.store.replace_failed(fresh.model_copy(update={"history": stored.history}))
+            stored = replaced or stored
         return _Target(job_id=stored.job_id, type=stored.type, queue=stored.queue)
 
     def _hop(self, msg: JobMessage, record: SQSRecord) -> None:
@@ -366,6 +374,16 @@ def _error(job: Job, step: str, exc: BaseException, *, kind: str) -> JobErrorInf
     if type(exc).__name__ not in reason:
         reason = f"{type(exc).__name__}: {reason}"
     return JobErrorInfo(step=step, reason=reason[:2000], kind=kind, attempt=job.attempts, at=now_iso())
+
+
+def _redriven_job_id(record: SQSRecord) -> str | None:
+    """The record id a redrive attached to a foreign body; only ids the worker itself gives
+    foreign messages (`sqs-...`) are honoured, so a producer can't aim a body at another job."""
+    attributes = record.raw_event.get("messageAttributes") or {}
+    value = (attributes.get(JOB_ID_ATTRIBUTE) or {}).get("stringValue")
+    if isinstance(value, str) and value.startswith("sqs-") and JOB_ID_PATTERN.fullmatch(value):
+        return value
+    return None
 
 
 def _placeholder_record(rt: Runtime, job_id: str, type_name: str, queue: str) -> Job:

@@ -278,8 +278,74 @@ def test_redrive_rereads_a_rejected_message_instead_of_requeueing_its_empty_reco
     assert report.resent_foreign == 1 and report.moved == []
     with pytest.raises(admin.AdminError, match="could not be used"):
         admin.retry(runtime, f"sqs-{first_id}")
-    failed = admin.list_jobs(runtime, JobStatus.FAILED)
-    assert len(failed) == 2 and all("data.seconds" in j.error.reason for j in failed)
+    [failed] = admin.list_jobs(runtime, JobStatus.FAILED)
+    assert failed.job_id == f"sqs-{first_id}" and "data.seconds" in failed.error.reason
+
+
+def test_redriving_a_malformed_foreign_message_twice_keeps_its_one_failed_record(runtime):
+    # Given a foreign message whose data fails validation, rejected once by the worker
+    url = runtime.settings.queue_urls("default").url
+    bad = json.dumps({"type": "diag.sleep", "data": {"seconds": "a while"}})
+    first_id = runtime.clients.sqs.send_message(QueueUrl=url, MessageBody=bad)["MessageId"]
+    pump = Pump(runtime, "default")
+    pump.once()
+
+    # When it is redriven twice, and the worker reads it again each time
+    for _ in range(2):
+        assert admin.redrive(runtime, "default").resent_foreign == 1
+        assert pump.once()[0] == 1
+
+    # Then there is still exactly one failed record for it, and its message is back in the DLQ
+    [failed] = admin.list_jobs(runtime, JobStatus.FAILED)
+    assert failed.job_id == f"sqs-{first_id}" and "data.seconds" in failed.error.reason
+    [dead] = runtime.queues.receive_dead("default")
+    assert dead.body == bad and dead.attributes["offload-job-id"] == f"sqs-{first_id}"
+
+
+def test_a_redriven_foreign_message_runs_under_its_record_once_the_catalog_knows_its_type(runtime):
+    # Given a foreign message rejected by a deployment whose catalog lacks its type
+    from dataclasses import replace
+
+    from offload.runtime import Runtime
+
+    older = Runtime(
+        runtime.settings,
+        runtime.clients,
+        catalog=replace(
+            runtime.catalog, job_types=tuple(t for t in runtime.catalog.job_types if t.name != "test.count")
+        ),
+    )
+    url = runtime.settings.queue_urls("default").url
+    message_id = runtime.clients.sqs.send_message(
+        QueueUrl=url, MessageBody=json.dumps({"type": "test.count", "data": {"label": "late"}})
+    )["MessageId"]
+    Pump(older, "default").once()
+    assert _status(runtime, f"sqs-{message_id}") == JobStatus.FAILED
+
+    # When the catalog is fixed and the DLQ redriven
+    admin.redrive(runtime, "default")
+    Pump(runtime, "default").until(lambda: _status(runtime, f"sqs-{message_id}") == JobStatus.COMPLETED)
+
+    # Then the same record ran the job, and remembers the rejection
+    job = runtime.store.get(f"sqs-{message_id}")
+    assert job.result == {"label": "late", "attempt": 1} and RUNS == [job.job_id]
+    assert [h.kind for h in job.history] == ["bad_message"]
+    assert admin.list_jobs(runtime, JobStatus.FAILED) == []
+
+
+def test_a_foreign_message_cannot_aim_itself_at_another_jobs_record(runtime):
+    victim = enqueue("test.count", {"label": "victim"})
+    url = runtime.settings.queue_urls("default").url
+    message_id = runtime.clients.sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps({"type": "test.count", "data": {"label": "intruder"}}),
+        MessageAttributes={"offload-job-id": {"DataType": "String", "StringValue": victim}},
+    )["MessageId"]
+
+    Pump(runtime, "default").until(lambda: runtime.queues.depth("default")["visible"] == 0)
+
+    assert runtime.store.get(victim).result == {"label": "victim", "attempt": 1}
+    assert runtime.store.get(f"sqs-{message_id}").result == {"label": "intruder", "attempt": 1}
 
 
 def test_cancelling_a_running_job_stops_it_at_its_next_progress_update(runtime):
