@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offload.jobs.enqueue import load_result
-from offload.jobs.model import Job, JobMessage, JobStatus
+from offload.jobs.model import Job, JobMessage, JobStatus, check_job_id
 from offload.jobs.queues import JOB_ID_ATTRIBUTE, DlqMessage
 from offload.runtime import Runtime
 
@@ -21,8 +21,8 @@ class AdminError(RuntimeError):
 
 def get_job(rt: Runtime, job_id: str) -> Job:
     """The job, with a result kept in S3 read back into `result`, or an error that says it
-    does not exist (or has expired)."""
-    job = rt.store.get(job_id)
+    does not exist (or has expired). An id that can't be one is refused before any AWS call."""
+    job = rt.store.get(check_job_id(job_id))
     if job is None:
         raise AdminError(f"no job {job_id!r}: it never existed, or it finished and has expired")
     if job.result_ref is not None:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 from offload.cli.main import app
 from offload.jobs import admin
 from offload.jobs.enqueue import enqueue
-from offload.jobs.model import JobStatus
+from offload.jobs.model import InvalidJobIdError, JobStatus
 from offload.runtime import Runtime
 from tests.support.worker import Pump
 
@@ -146,6 +146,31 @@ def test_get_of_an_unknown_job_is_a_one_line_error(cli):
 
     assert result.exit_code == 1
     assert result.stderr.strip().startswith("error: no job 'no-such-job'") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("job_id", "problem"),
+    [("", "it is empty"), ("a" * 300, "300 characters long"), ("abc/def?", "characters a job id never has: '/' '?'")],
+    ids=["empty", "oversized", "bad-characters"],
+)
+@pytest.mark.parametrize("command", ["get", "cancel", "retry"])
+def test_a_malformed_job_id_is_a_usage_error_saying_what_a_job_id_looks_like(cli, command, job_id, problem):
+    result = cli("jobs", command, job_id)
+
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "is not a job id" in message and problem in message and "letters, digits" in message
+    assert "ValidationException" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("action", [admin.get_job, admin.cancel, admin.retry])
+def test_admin_functions_refuse_a_malformed_job_id_before_calling_aws(runtime, action):
+    calls: list[str] = []
+    runtime.clients.dynamodb.meta.events.register("before-call.dynamodb.*", lambda **kw: calls.append("call"))
+
+    with pytest.raises(InvalidJobIdError, match="'' is not a job id: it is empty; a job id is 1-128 letters"):
+        action(runtime, "")
+    assert calls == []
 
 
 def test_get_watch_exits_0_when_the_job_completes(cli, runtime):
