@@ -46,7 +46,7 @@ def up(
     ttl_sweep_s: Annotated[float, typer.Option(help="seconds between sweeps of expired TTL items")] = 30.0,
 ) -> None:
     """Start the local cloud and keep it running until Ctrl-C."""
-    from offload.local.cloud import LocalCloud
+    from offload.local.cloud import LocalCloud, PortInUseError
 
     cloud = LocalCloud(
         stack_name=stack,
@@ -58,8 +58,12 @@ def up(
     )
     try:
         cloud.start()
+    except PortInUseError as exc:
+        err.print(f"[red]error: {exc}[/]", soft_wrap=True)
+        raise typer.Exit(1) from None
     except OSError as exc:
-        err.print(f"[red]could not start on port {port}: {exc}; pick another with --port[/]")
+        cloud.stop()
+        err.print(f"[red]error: could not start on port {port}: {exc}; pick another with --port N[/]", soft_wrap=True)
         raise typer.Exit(1) from None
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())

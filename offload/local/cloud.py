@@ -56,6 +56,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortInUseError(OSError):
+    """The local endpoint's port is taken; the message says by what, probably, and the fix."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise PortInUseError unless a server could listen on host:port now (as moto's server would)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # moto's server sets it too
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortInUseError(
+                f"port {port} on {host} is in use ({exc.strerror}), perhaps by another `offload local up`: "
+                f"stop that one, or start this one on a free port with --port N"
+            ) from None
+
+
 def synthesize_if_stale(cdk_out: Path, stack_name: str, log: Any = print) -> bool:
     """Run `python app.py` when the template is missing or older than its inputs; True if it ran."""
     template = cdk_out / f"{stack_name}.template.json"
@@ -209,6 +226,7 @@ class LocalCloud:
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> LocalCloud:
         """Synthesize if needed, start the endpoint, create the stack, start delivering."""
+        check_port_free(self.host, self.port)  # at once: before synthesis, and before touching anything
         os.environ.update(LOCAL_ENV)
         # Handlers flush metrics on every call; with metrics off locally that only warns.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
