@@ -13,10 +13,8 @@ import typer
 
 from offload.cli import images, jobs, local, queues
 from offload.cli.errors import OffloadGroup
-from offload.cli.resources import CliState, Target
-
-DEFAULT_STACK = "Offload"
-DEFAULT_REGION = "us-east-1"
+from offload.cli.resources import CLI_FIXES, CliState, Target
+from offload.discovery import DEFAULT_REGION, DEFAULT_STACK
 
 app = typer.Typer(
     cls=OffloadGroup,
@@ -45,7 +43,7 @@ def root(
     ] = DEFAULT_REGION,
 ) -> None:
     """Where the deployment is; OFFLOAD_* variables (OFFLOAD_TABLE, ...) take precedence over --stack."""
-    ctx.obj = CliState(Target(endpoint_url=endpoint_url or None, stack=stack, region=region))
+    ctx.obj = CliState(Target(endpoint_url=endpoint_url or None, stack=stack, region=region, **CLI_FIXES))
 
 
 def main() -> None:
