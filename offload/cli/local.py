@@ -101,7 +101,11 @@ def outputs(
     except Exception as exc:
         err.print(f"[red]no local stack {stack!r} at {endpoint}: {exc}. Is `offload local up` running?[/]")
         raise typer.Exit(1) from None
-    print(json.dumps({o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}, indent=2))
+    print(
+        json.dumps(
+            {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}, indent=2, ensure_ascii=False
+        )
+    )
 
 
 @app.command()

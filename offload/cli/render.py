@@ -34,7 +34,7 @@ stdout = Console(highlight=False)
 
 def emit_json(value: Any) -> None:
     """Print JSON for scripts: indented, nothing else on stdout."""
-    typer.echo(json.dumps(value, indent=2))
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def status_text(status: JobStatus) -> Text:
@@ -95,7 +95,7 @@ def job_panel(job: Job) -> Panel:
 
 
 def _preview(result: Any) -> RenderableType:
-    text = json.dumps(result, indent=2)
+    text = json.dumps(result, indent=2, ensure_ascii=False)
     if len(text) <= RESULT_PREVIEW_CHARS:
         return Text(text)
     return Group(Text(text[:RESULT_PREVIEW_CHARS]), Text(f"... {len(text)} characters; --json shows all", style="dim"))

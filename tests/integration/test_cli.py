@@ -396,3 +396,14 @@ def test_get_reads_a_large_result_back_from_s3(cli, runtime):
     shown = json.loads(result.stdout)
     assert (shown["status"], shown["progress"], shown["result"]) == ("completed", 100, {"blob": blob})
     assert shown["result_ref"].endswith(f"/jobs/{job_id}/result.json") and shown["finished_at"]
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "panel"])
+def test_get_prints_unicode_in_a_result_as_real_characters(cli, runtime, as_json):
+    job_id = enqueue("diag.echo", {"word": "кот", "emoji": "🐈"}, runtime=runtime)
+    _run_until_terminal(runtime, job_id)
+
+    result = cli("jobs", "get", job_id, *(["--json"] if as_json else []))
+
+    assert result.exit_code == 0, result.output
+    assert "кот" in result.stdout and "🐈" in result.stdout and "\\u" not in result.stdout
