@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -290,7 +291,9 @@ class Worker:
 
     def _attempt_failed(self, job: Job, error: JobErrorInfo, record: SQSRecord, batch: _Batch) -> None:
         if job.attempts >= job.max_attempts:
-            error.reason = f"{error.reason} (attempt {job.attempts} of {job.max_attempts}; no attempts left)"
+            # Say the attempt once, even when the processor's message already ends with it.
+            reason = re.sub(rf"\s*\(attempt {job.attempts}\)$", "", error.reason)
+            error.reason = f"{reason} (attempt {job.attempts} of {job.max_attempts}; no attempts left)"
             self._fail(job, error, record, batch)
             return
         delay = min(math.ceil(job.backoff_policy.delay_for(job.attempts)), SQS_MAX_VISIBILITY_S)

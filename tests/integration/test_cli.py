@@ -407,3 +407,13 @@ def test_get_prints_unicode_in_a_result_as_real_characters(cli, runtime, as_json
 
     assert result.exit_code == 0, result.output
     assert "кот" in result.stdout and "🐈" in result.stdout and "\\u" not in result.stdout
+
+
+def test_images_search_with_no_indexed_images_says_nothing_matches(cli, runtime, monkeypatch):
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="offload-test-media")
+    monkeypatch.setenv("OFFLOAD_MEDIA_BUCKET", "offload-test-media")
+
+    result = cli("images", "search", "orange sunset")
+
+    assert result.exit_code == 0, result.output
+    assert "no images match 'orange sunset'" in " ".join(result.stdout.split())

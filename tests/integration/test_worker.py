@@ -509,3 +509,12 @@ def test_enqueue_refuses_caller_strings_too_long_to_keep_in_the_record(runtime, 
     with pytest.raises(ValueError, match=f"{named} must be"):
         enqueue("diag.echo", {}, **options)
     assert admin.list_jobs(runtime, JobStatus.QUEUED) == []
+
+
+def test_a_failed_jobs_error_names_its_last_attempt_once(runtime):
+    job_id = enqueue("diag.flaky", {"fail_until": time.time() + 60}, attempts=1)
+
+    Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal)
+
+    reason = runtime.store.get(job_id).error.reason
+    assert reason.endswith("(attempt 1 of 1; no attempts left)") and reason.count("attempt 1") == 1, reason
