@@ -28,6 +28,7 @@ STATUS_STYLE = {
 # The panel shows this much of a result; --json shows all of it.
 RESULT_PREVIEW_CHARS = 2000
 REASON_CHARS = 60
+HISTORY_REASON_CHARS = 200
 
 stdout = Console(highlight=False)
 
@@ -80,6 +81,12 @@ def job_panel(job: Job) -> Panel:
     if job.error is not None:
         label = "error" if job.status == JobStatus.FAILED else "last error"
         grid.add_row(label, Text(f"{job.error.step}: {job.error.reason}", style="red"))
+    if job.history:
+        lines = [
+            f"attempt {h.attempt} {when(h.at) if h.at else ''}: {h.step}: {_shorten(h.reason, HISTORY_REASON_CHARS)}"
+            for h in job.history
+        ]
+        grid.add_row(f"history ({len(lines)})", Text("\n".join(lines), style="dim"))
     if job.result is not None:
         grid.add_row("result", _preview(job.result))
     grid.add_row("created", when(job.created_at))
@@ -92,6 +99,10 @@ def job_panel(job: Job) -> Panel:
     if job.webhook_url:
         grid.add_row("webhook", job.webhook_url)
     return Panel(grid, title=f"job {job.job_id}", title_align="left", border_style=STATUS_STYLE[job.status])
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _preview(result: Any) -> RenderableType:

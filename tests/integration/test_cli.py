@@ -417,3 +417,21 @@ def test_images_search_with_no_indexed_images_says_nothing_matches(cli, runtime,
 
     assert result.exit_code == 0, result.output
     assert "no images match 'orange sunset'" in " ".join(result.stdout.split())
+
+
+def test_get_shows_the_failed_attempts_of_earlier_runs_after_a_retry_and_a_redrive(cli, runtime):
+    # Given a job that failed, was retried and failed again, then was redriven and failed again
+    job_id = _dead_lettered_flaky_job(runtime, {"fail_times": 5, "message": "disk full"})
+    admin.retry(runtime, job_id)
+    _run_until_terminal(runtime, job_id)
+    admin.redrive(runtime, "default")
+    _run_until_terminal(runtime, job_id)
+
+    # When it is shown
+    shown = json.loads(cli("jobs", "get", job_id, "--json").stdout)
+    panel = cli("jobs", "get", job_id).stdout
+
+    # Then every failed attempt is still there, oldest first
+    assert shown["status"] == "failed" and len(shown["history"]) == 3
+    assert all("disk full 1 of 5" in h["reason"] and h["attempt"] == 1 for h in shown["history"])
+    assert "history (3)" in panel and panel.count("process: RetryableError: disk full 1 of 5") == 4
