@@ -4,6 +4,7 @@ all created from the synthesized template in cdk.out/."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import logging
@@ -42,8 +43,10 @@ LOCAL_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
-# Inputs to synthesis: when any is newer than the template, `up` synthesizes again.
+# Inputs to synthesis: when their content changes, `up` synthesizes again. The digest of the
+# last synthesis is kept in cdk.out/, so an unchanged checkout never pays for a synth.
 SYNTH_INPUTS = ("app.py", "cdk.json", "stacks", "functions", "offload/catalog.py", "layers/runtime/requirements.txt")
+SYNTH_STAMP = ".offload-synth-inputs.sha256"
 # A poller with nothing to do waits 20 ms, doubling to 640 ms while its queue stays empty.
 _IDLE_MIN_S, _IDLE_MAX_S = 0.02, 0.64
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=50)
@@ -74,25 +77,37 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def synthesize_if_stale(cdk_out: Path, stack_name: str, log: Any = print) -> bool:
-    """Run `python app.py` when the template is missing or older than its inputs; True if it ran."""
-    template = cdk_out / f"{stack_name}.template.json"
-    if template.exists():
-        built = template.stat().st_mtime
-        newest = max((_newest(ROOT / p) for p in SYNTH_INPUTS), default=0.0)
-        if newest <= built:
-            return False
+    """Run `python app.py` when the template is missing or its inputs' content changed; True if it ran."""
+    digest = inputs_digest()
+    if synthesis_is_current(cdk_out, stack_name, digest):
+        return False
     log(f"synthesizing {stack_name} into {cdk_out} ...")
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1"}
     proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"synthesis failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    (cdk_out / SYNTH_STAMP).write_text(digest + "\n")
     return True
 
 
-def _newest(path: Path) -> float:
-    if path.is_file():
-        return path.stat().st_mtime
-    return max((f.stat().st_mtime for f in path.rglob("*.py")), default=0.0) if path.exists() else 0.0
+def synthesis_is_current(cdk_out: Path, stack_name: str, digest: str | None = None) -> bool:
+    """True when cdk.out holds the stack's template, synthesized from inputs with this content."""
+    stamp = cdk_out / SYNTH_STAMP
+    if not (cdk_out / f"{stack_name}.template.json").exists() or not stamp.exists():
+        return False
+    return stamp.read_text().strip() == (digest or inputs_digest())
+
+
+def inputs_digest(root: Path = ROOT) -> str:
+    """SHA-256 over the synthesis inputs' paths and content (the .py files of input folders)."""
+    sha = hashlib.sha256()
+    for name in SYNTH_INPUTS:
+        path = root / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.is_file() else []
+        for file in files:
+            sha.update(file.relative_to(root).as_posix().encode() + b"\0")
+            sha.update(hashlib.sha256(file.read_bytes()).digest())
+    return sha.hexdigest()
 
 
 class LambdaContext:
@@ -352,6 +367,12 @@ class LocalCloud:
             "Resources": {"LocalMarker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
             "Outputs": {name: {"Value": value} for name, value in outputs.items()},
         }
+        # moto warns about the marker resource on every start; it needs none of moto's support.
+        warnings.filterwarnings(
+            "ignore",
+            message=r"Tried to parse AWS::CloudFormation::WaitConditionHandle but it's not supported",
+            category=UserWarning,
+        )
         self.client("cloudformation").create_stack(StackName=self.stack_name, TemplateBody=json.dumps(body))
         return outputs
 

@@ -39,6 +39,10 @@ def test_enqueued_job_reaches_its_worker_through_the_templates_event_source(loca
     assert job["status"] == "completed" and job["result"] == {"hello": "local"}
 
 
+def test_start_up_prints_no_known_moto_noise(local):
+    assert "WaitConditionHandle" not in local.output_text()
+
+
 def test_outputs_are_served_and_name_the_local_resources(local):
     outputs = json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)
 

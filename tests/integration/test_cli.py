@@ -82,6 +82,14 @@ def test_add_prints_the_job_id_as_queued_and_the_job_exists(cli, runtime):
     assert runtime.queues.depth("default")["visible"] == 1
 
 
+def test_add_without_data_queues_the_job_with_empty_data(cli, runtime):
+    result = cli("jobs", "add", "diag.echo")
+
+    assert result.exit_code == 0, result.output
+    job = runtime.store.get(json.loads(result.stdout)["jobId"])
+    assert job is not None and (job.status, job.data) == (JobStatus.QUEUED, {})
+
+
 def test_add_with_delay_and_options_from_a_data_file_is_delayed(cli, runtime, tmp_path):
     data_file = tmp_path / "payload.json"
     data_file.write_text('{"seconds": 0.1, "steps": 2}')
