@@ -63,10 +63,20 @@ _default: Runtime | None = None
 
 
 def default_runtime() -> Runtime:
-    """The runtime described by this process's environment (inside Lambda: the stack's variables)."""
+    """The runtime described by this process's environment, found once per process: inside Lambda
+    the stack's OFFLOAD_* variables; elsewhere the ClientConfig output of the stack OFFLOAD_STACK
+    names (default "Offload"), at AWS_ENDPOINT_URL when set. A missing deployment is a SettingsError
+    that names the stack, the endpoint and the fix."""
     global _default
     if _default is None:
-        _default = Runtime(Settings.from_env(), Clients(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")))
+        if "OFFLOAD_TABLE" in os.environ:
+            _default = Runtime(Settings.from_env(), Clients(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")))
+        else:
+            from offload.discovery import Target, load_settings
+
+            target = Target.from_env()
+            clients = Clients(endpoint_url=target.endpoint_url, region=target.region)
+            _default = Runtime(load_settings(target, clients), clients)
     return _default
 
 

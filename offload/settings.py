@@ -66,8 +66,9 @@ class Settings(BaseModel):
         except ValidationError as exc:
             missing = [ENV_PREFIX + str(e["loc"][0]).upper() for e in exc.errors() if e["type"] == "missing"]
             hint = (
-                f"missing {', '.join(missing)}: run inside the deployed stack, against `offload local up`, "
-                "or pass --stack so the CLI reads the stack outputs"
+                f"missing {', '.join(missing)}: set every OFFLOAD_* variable (the stack gives its functions "
+                "all of them), or unset OFFLOAD_TABLE so the stack's ClientConfig output is read instead "
+                "(OFFLOAD_STACK or --stack names the stack)"
                 if missing
                 else str(exc)
             )

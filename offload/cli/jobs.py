@@ -15,7 +15,7 @@ from offload.cli.resources import cli_catalog, runtime_of
 from offload.cli.watch import watch_job
 from offload.jobs import admin
 from offload.jobs.enqueue import enqueue
-from offload.jobs.model import JobStatus
+from offload.jobs.model import InvalidJobIdError, JobStatus, check_job_id
 
 app = typer.Typer(help="Add, inspect, list, cancel and retry jobs.", no_args_is_help=True)
 
@@ -28,6 +28,14 @@ def check_queue(value: str | None) -> str | None:
     if value is not None and value not in names:
         raise typer.BadParameter(f"unknown queue {value!r}; queues: {', '.join(names)}")
     return value
+
+
+def check_job_id_param(value: str) -> str:
+    """A job id argument (click callback), or a usage error saying what is wrong with it."""
+    try:
+        return check_job_id(value)
+    except InvalidJobIdError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def parse_data(raw: str | None) -> Any:
@@ -94,7 +102,7 @@ def add(
 @app.command()
 def get(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    job_id: Annotated[str, typer.Argument(help="The job's id.", callback=check_job_id_param)],
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Follow the job until it finishes; exit 1 unless it completes.")
     ] = False,
@@ -144,7 +152,7 @@ def list_(
 @app.command()
 def cancel(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="A queued, delayed or running job.")],
+    job_id: Annotated[str, typer.Argument(help="A queued, delayed or running job.", callback=check_job_id_param)],
     as_json: JsonOption = False,
 ) -> None:
     """Cancel a waiting job, or ask a running one to stop at its next progress update."""
@@ -165,7 +173,7 @@ def cancel(
 @app.command()
 def retry(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="A failed job.")],
+    job_id: Annotated[str, typer.Argument(help="A failed job.", callback=check_job_id_param)],
     as_json: JsonOption = False,
 ) -> None:
     """Run a failed job again from attempt 1 (its message is taken out of the DLQ if it is there)."""

@@ -50,7 +50,7 @@ def up(
     ttl_sweep_s: Annotated[float, typer.Option(help="seconds between sweeps of expired TTL items")] = 30.0,
 ) -> None:
     """Start the local cloud and keep it running until Ctrl-C."""
-    from offload.local.cloud import LocalCloud
+    from offload.local.cloud import LocalCloud, PortInUseError
 
     cloud = LocalCloud(
         stack_name=stack,
@@ -66,10 +66,14 @@ def up(
         cloud.start()
     except CatalogError as exc:
         cloud.stop()
-        err.print(f"[red]error: {exc}[/]")
+        err.print(f"[red]error: {exc}[/]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except PortInUseError as exc:
+        err.print(f"[red]error: {exc}[/]", soft_wrap=True)
         raise typer.Exit(1) from None
     except OSError as exc:
-        err.print(f"[red]could not start on port {port}: {exc}; pick another with --port[/]")
+        cloud.stop()
+        err.print(f"[red]error: could not start on port {port}: {exc}; pick another with --port N[/]", soft_wrap=True)
         raise typer.Exit(1) from None
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -107,7 +111,11 @@ def outputs(
     except Exception as exc:
         err.print(f"[red]no local stack {stack!r} at {endpoint}: {exc}. Is `offload local up` running?[/]")
         raise typer.Exit(1) from None
-    print(json.dumps({o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}, indent=2))
+    print(
+        json.dumps(
+            {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}, indent=2, ensure_ascii=False
+        )
+    )
 
 
 @app.command()

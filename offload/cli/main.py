@@ -14,10 +14,9 @@ import typer
 from offload.catalog import CatalogError, import_object
 from offload.cli import init, jobs, local, queues
 from offload.cli.errors import OffloadGroup
-from offload.cli.resources import CliState, Target, cli_catalog
+from offload.cli.resources import CLI_FIXES, CliState, Target, cli_catalog
+from offload.discovery import DEFAULT_REGION
 from offload.project import stack_name
-
-DEFAULT_REGION = "us-east-1"
 
 app = typer.Typer(
     cls=OffloadGroup,
@@ -63,7 +62,7 @@ def root(
     ] = DEFAULT_REGION,
 ) -> None:
     """Where the deployment is; OFFLOAD_* variables (OFFLOAD_TABLE, ...) take precedence over --stack."""
-    ctx.obj = CliState(Target(endpoint_url=endpoint_url or None, stack=stack, region=region))
+    ctx.obj = CliState(Target(endpoint_url=endpoint_url or None, stack=stack, region=region, **CLI_FIXES))
 
 
 def main() -> None:

@@ -28,13 +28,14 @@ STATUS_STYLE = {
 # The panel shows this much of a result; --json shows all of it.
 RESULT_PREVIEW_CHARS = 2000
 REASON_CHARS = 60
+HISTORY_REASON_CHARS = 200
 
 stdout = Console(highlight=False)
 
 
 def emit_json(value: Any) -> None:
     """Print JSON for scripts: indented, nothing else on stdout."""
-    typer.echo(json.dumps(value, indent=2))
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def status_text(status: JobStatus) -> Text:
@@ -80,6 +81,12 @@ def job_panel(job: Job) -> Panel:
     if job.error is not None:
         label = "error" if job.status == JobStatus.FAILED else "last error"
         grid.add_row(label, Text(f"{job.error.step}: {job.error.reason}", style="red"))
+    if job.history:
+        lines = [
+            f"attempt {h.attempt} {when(h.at) if h.at else ''}: {h.step}: {_shorten(h.reason, HISTORY_REASON_CHARS)}"
+            for h in job.history
+        ]
+        grid.add_row(f"history ({len(lines)})", Text("\n".join(lines), style="dim"))
     if job.result is not None:
         grid.add_row("result", _preview(job.result))
     grid.add_row("created", when(job.created_at))
@@ -94,8 +101,12 @@ def job_panel(job: Job) -> Panel:
     return Panel(grid, title=f"job {job.job_id}", title_align="left", border_style=STATUS_STYLE[job.status])
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _preview(result: Any) -> RenderableType:
-    text = json.dumps(result, indent=2)
+    text = json.dumps(result, indent=2, ensure_ascii=False)
     if len(text) <= RESULT_PREVIEW_CHARS:
         return Text(text)
     return Group(Text(text[:RESULT_PREVIEW_CHARS]), Text(f"... {len(text)} characters; --json shows all", style="dim"))

@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from offload.jobs.model import Job, JobMessage, JobStatus
-from offload.jobs.queues import DlqMessage
+from offload.jobs.enqueue import load_result
+from offload.jobs.model import Job, JobMessage, JobStatus, check_job_id
+from offload.jobs.queues import JOB_ID_ATTRIBUTE, DlqMessage
 from offload.runtime import Runtime
 
 # How many DLQ messages `retry` looks through for one job before giving up the search.
@@ -19,10 +20,13 @@ class AdminError(RuntimeError):
 
 
 def get_job(rt: Runtime, job_id: str) -> Job:
-    """The job, or an error that says it does not exist (or has expired)."""
-    job = rt.store.get(job_id)
+    """The job, with a result kept in S3 read back into `result`, or an error that says it
+    does not exist (or has expired). An id that can't be one is refused before any AWS call."""
+    job = rt.store.get(check_job_id(job_id))
     if job is None:
         raise AdminError(f"no job {job_id!r}: it never existed, or it finished and has expired")
+    if job.result_ref is not None:
+        return job.model_copy(update={"result": load_result(rt, job)})
     return job
 
 
@@ -149,7 +153,7 @@ def _redrive_one(rt: Runtime, queue: str, message: DlqMessage, report: RedriveRe
         return True
     body = _parse(message.body)
     if body is not None and "type" in body and "job_id" not in body:
-        rt.queues.send_raw(queue, message.body)
+        rt.queues.send_raw(queue, message.body, job_id=job_id)  # the worker keeps its record, no new one
         report.resent_foreign += 1
         return True
     reason = message.attributes.get("offload-reason", "unusable message")
@@ -163,8 +167,8 @@ def _from_bad_message(job: Job) -> bool:
 
 
 def _job_id_of(message: DlqMessage) -> str | None:
-    if "offload-job-id" in message.attributes:
-        return message.attributes["offload-job-id"]
+    if JOB_ID_ATTRIBUTE in message.attributes:
+        return message.attributes[JOB_ID_ATTRIBUTE]
     body = _parse(message.body)
     value = body.get("job_id") if body else None
     return value if isinstance(value, str) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ MAX_DELAY_S = 366 * 86400
 # A queued job whose message may never have been sent (the enqueuer died in between) gets
 # its message again when the same idempotency key is enqueued after this long.
 RESEND_AFTER_S = 60
+# Bounds on the caller's strings that the record keeps (see model.MAX_REASON_CHARS for the rest).
+MAX_IDEMPOTENCY_KEY_CHARS = 512
+MAX_WEBHOOK_URL_CHARS = 2048
 
 
 class EnqueueError(RuntimeError):
@@ -58,6 +62,11 @@ def enqueue(
     wait = _Wait.of(delay, run_at)
     if webhook_url is not None:
         _check_webhook_url(webhook_url)
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS:
+        raise ValueError(
+            f"idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters, got {len(idempotency_key)}; "
+            "use a short business key such as 'invoice-2026-11-c42'"
+        )
     job_id = idempotent_job_id(type, idempotency_key) if idempotency_key else new_job_id()
     job = new_job_record(
         rt,
@@ -210,6 +219,8 @@ class _Wait:
 
 
 def _check_webhook_url(url: str) -> None:
+    if len(url) > MAX_WEBHOOK_URL_CHARS:
+        raise ValueError(f"webhook_url must be at most {MAX_WEBHOOK_URL_CHARS} characters, got {len(url)}")
     parsed = urlparse(url)
     if parsed.scheme not in ("https", "http") or not parsed.netloc:
         raise ValueError(f"webhook_url must be an http(s) URL, got {url!r}")
@@ -217,13 +228,22 @@ def _check_webhook_url(url: str) -> None:
 
 def _place_data(rt: Runtime, job_id: str, data: Any) -> tuple[Any, str | None]:
     """Small data goes in the record; large data goes to S3 and the record keeps the key."""
-    body = to_json(data)
-    if len(body.encode()) <= rt.settings.large_data_bytes:
-        return data, None
-    key = f"jobs/{job_id}/data.json"
-    rt.clients.s3.put_object(
-        Bucket=rt.settings.payload_bucket, Key=key, Body=body.encode(), ContentType="application/json"
-    )
+    return _spill(rt, job_id, "data", data)
+
+
+def place_result(rt: Runtime, job_id: str, result: Any) -> tuple[Any, str | None]:
+    """A small result goes in the record; a large one goes to S3 and the record keeps the key
+    (`result_ref`), so a completed record always holds its result or where to find it."""
+    return _spill(rt, job_id, "result", result)
+
+
+def _spill(rt: Runtime, job_id: str, name: str, value: Any) -> tuple[Any, str | None]:
+    """(value, None) when its JSON fits `large_data_bytes`; else (None, s3 URI of jobs/<id>/<name>.json)."""
+    body = to_json(value).encode()
+    if len(body) <= rt.settings.large_data_bytes:
+        return value, None
+    key = f"jobs/{job_id}/{name}.json"
+    rt.clients.s3.put_object(Bucket=rt.settings.payload_bucket, Key=key, Body=body, ContentType="application/json")
     return None, f"s3://{rt.settings.payload_bucket}/{key}"
 
 
@@ -236,13 +256,18 @@ def _message_may_be_lost(job: Job) -> bool:
 
 def load_data(rt: Runtime, job: Job) -> Any:
     """The job's data, from the record or from S3 when it was too large for the record."""
-    if job.data_ref is None:
-        return job.data
-    bucket, _, key = job.data_ref.removeprefix("s3://").partition("/")
+    return job.data if job.data_ref is None else _read_spilled(rt, job.data_ref, "data")
+
+
+def load_result(rt: Runtime, job: Job) -> Any:
+    """The job's result, from the record or from S3 when it was too large for the record."""
+    return job.result if job.result_ref is None else _read_spilled(rt, job.result_ref, "result")
+
+
+def _read_spilled(rt: Runtime, ref: str, what: str) -> Any:
+    bucket, _, key = ref.removeprefix("s3://").partition("/")
     try:
         body = rt.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except rt.clients.s3.exceptions.NoSuchKey:
-        raise NonRetryableError(f"job data {job.data_ref} is missing from S3") from None
-    import json
-
+        raise NonRetryableError(f"job {what} {ref} is missing from S3") from None
     return json.loads(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -52,6 +53,24 @@ def sources_of(target: JobStatus) -> list[JobStatus]:
     return [s for s, targets in TRANSITIONS.items() if target in targets]
 
 
+# Bounds on what a record can hold, so no write can take it near DynamoDB's 400 KB item
+# limit: data and results above `Settings.large_data_bytes` (64 KiB) go to S3, an error's
+# reason keeps its head and tail, and the attempt history keeps the latest entries.
+MAX_REASON_CHARS = 4000
+HISTORY_LIMIT = 10
+HISTORY_REASON_CHARS = 1000
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` if it fits `limit` characters, else its head and tail around a marker saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    marker = f" [... {len(text) - limit} characters cut ...] "
+    keep = max(0, limit - len(marker))
+    head = keep * 3 // 4
+    return text[:head] + marker + text[len(text) - (keep - head) :]
+
+
 class JobErrorInfo(BaseModel):
     """Why a job (or one attempt of it) failed: which step, and what happened."""
 
@@ -60,6 +79,10 @@ class JobErrorInfo(BaseModel):
     kind: str = "error"
     attempt: int = 0
     at: str = ""
+
+    def bounded(self, limit: int = MAX_REASON_CHARS) -> JobErrorInfo:
+        """This error with its reason shortened to `limit` characters (head and tail kept)."""
+        return self.model_copy(update={"reason": shorten(self.reason, limit), "step": shorten(self.step, 100)})
 
 
 class Job(BaseModel):
@@ -78,7 +101,9 @@ class Job(BaseModel):
     data: Any = None
     data_ref: str | None = None
     result: Any = None
+    result_ref: str | None = None
     error: JobErrorInfo | None = None
+    history: list[JobErrorInfo] = Field(default_factory=list)  # earlier failed attempts, oldest first
     idempotency_key: str | None = None
     webhook_url: str | None = None
     created_at: str
@@ -108,7 +133,9 @@ class Job(BaseModel):
                 "attempts",
                 "max_attempts",
                 "result",
+                "result_ref",
                 "error",
+                "history",
                 "created_at",
                 "started_at",
                 "finished_at",
@@ -146,6 +173,34 @@ def idempotent_job_id(type_name: str, key: str) -> str:
     """The id every enqueue with this type and idempotency key maps to."""
     digest = hashlib.sha256(f"{type_name}\0{key}".encode()).hexdigest()
     return f"idem-{digest[:32]}"
+
+
+# Every id offload makes matches this: 28 hex digits (new_job_id), `idem-` + 32 hex digits, or
+# `sqs-`/`msg-` + an SQS message id. The bound keeps an id far inside DynamoDB's key limits.
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+JOB_ID_EXAMPLE = "01a2b3c4d5e6f708192a3b4c5d6e (from `offload jobs add` or `offload jobs list`)"
+
+
+class InvalidJobIdError(ValueError):
+    """A string that can't be a job id; the message says what is wrong and what an id looks like."""
+
+
+def check_job_id(job_id: str) -> str:
+    """The id unchanged, or InvalidJobIdError saying what is wrong with it."""
+    if JOB_ID_PATTERN.fullmatch(job_id):
+        return job_id
+    if not job_id.strip():
+        problem = "it is empty"
+    elif len(job_id) > 128:
+        problem = f"it is {len(job_id)} characters long (at most 128)"
+    elif bad := sorted({c for c in job_id if not re.fullmatch(r"[A-Za-z0-9_.:-]", c)}):
+        problem = f"it has characters a job id never has: {' '.join(repr(c) for c in bad)}"
+    else:
+        problem = f"it starts with {job_id[0]!r}"
+    raise InvalidJobIdError(
+        f"{job_id[:40]!r} is not a job id: {problem}; a job id is 1-128 letters, digits, '-', '_', '.' or ':', "
+        f"starting with a letter or digit, e.g. {JOB_ID_EXAMPLE}"
+    )
 
 
 def to_json(value: Any) -> str:

@@ -9,6 +9,10 @@ from offload.catalog import Catalog
 from offload.jobs.model import JobMessage
 from offload.settings import Settings
 
+# The message attribute that carries a job id alongside a body that has none: the DLQ copy of
+# every failed message, and a redriven foreign {type, data} body (so it keeps its record).
+JOB_ID_ATTRIBUTE = "offload-job-id"
+
 
 @dataclass(frozen=True)
 class DlqMessage:
@@ -80,9 +84,13 @@ class JobQueues:
                 refused[by_id[f["Id"]]] = f.get("Message", f.get("Code", "refused"))
         return refused
 
-    def send_raw(self, queue: str, body: str) -> None:
-        """Put a body back on a catalog queue as it is (a foreign {type, data} message)."""
-        self._sqs.send_message(QueueUrl=self._settings.queue_urls(queue).url, MessageBody=body)
+    def send_raw(self, queue: str, body: str, *, job_id: str | None = None) -> None:
+        """Put a body back on a catalog queue as it is (a foreign {type, data} message); `job_id`
+        names the record it already has, so the worker reuses that record instead of making another."""
+        attributes = {JOB_ID_ATTRIBUTE: {"DataType": "String", "StringValue": job_id}} if job_id else {}
+        self._sqs.send_message(
+            QueueUrl=self._settings.queue_urls(queue).url, MessageBody=body, MessageAttributes=attributes
+        )
 
     def retry_later(self, url: str, receipt_handle: str, delay_s: int) -> None:
         """Keep a received message hidden for the backoff delay; it comes back then."""
@@ -95,7 +103,7 @@ class JobQueues:
             "offload-source-message-id": {"DataType": "String", "StringValue": source_message_id},
         }
         if job_id:
-            attributes["offload-job-id"] = {"DataType": "String", "StringValue": job_id}
+            attributes[JOB_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": job_id}
         self._sqs.send_message(
             QueueUrl=self._settings.queue_urls(queue).dlq_url, MessageBody=body, MessageAttributes=attributes
         )

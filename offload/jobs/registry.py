@@ -55,10 +55,28 @@ def load_processor(catalog: Catalog, type_name: str) -> Processor:
 def validate_payload(catalog: Catalog, type_name: str, data: Any) -> BaseModel:
     """The data parsed into its model, or PayloadError naming each bad field and value."""
     model = load_processor(catalog, type_name).payload_model
+    unknown = _unknown_fields(model, data)
+    if unknown:
+        given = "; ".join(f"data.{name}: unknown field (got {data[name]!r:.60})" for name in unknown)
+        raise PayloadError(
+            f"invalid payload for {type_name!r}: {given}; its fields are {', '.join(model.model_fields) or 'none'} "
+            "(a payload model that takes any field says `model_config = ConfigDict(extra='allow')`)"
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise PayloadError(describe_validation_error(type_name, exc)) from None
+
+
+def _unknown_fields(model: type[BaseModel], data: Any) -> list[str]:
+    """Top-level keys the model has no field for, unless its config says what to do with extras
+    (`extra="allow"` keeps them, `"ignore"` drops them on purpose, `"forbid"` lets pydantic refuse)."""
+    if model.model_config.get("extra") is not None or not isinstance(data, dict):
+        return []
+    known = set(model.model_fields)
+    for field in model.model_fields.values():
+        known.update(a for a in (field.alias, field.validation_alias) if isinstance(a, str))
+    return sorted(str(k) for k in data if k not in known)
 
 
 def describe_validation_error(type_name: str, exc: ValidationError) -> str:

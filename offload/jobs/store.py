@@ -14,11 +14,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from offload.jobs.model import Job, JobErrorInfo, JobStatus, now_iso, sources_of, to_json
+from offload.jobs.model import (
+    HISTORY_LIMIT,
+    HISTORY_REASON_CHARS,
+    Job,
+    JobErrorInfo,
+    JobStatus,
+    now_iso,
+    sources_of,
+    to_json,
+)
 from offload.jobs.table import BY_QUEUE_STATUS_INDEX as _INDEX
 
 # Fields kept as JSON strings: DynamoDB numbers would come back as Decimal otherwise.
-_JSON_FIELDS = ("data", "result", "backoff", "error")
+_JSON_FIELDS = ("data", "result", "backoff", "error", "history")
 
 
 def _queue_status(queue: str, status: JobStatus) -> str:
@@ -136,6 +145,23 @@ class JobStore:
                 raise
             return _from_item(old), False
 
+    def replace_failed(self, job: Job) -> Job | None:
+        """Write a new record over a failed one with the same id (a redriven message that can now
+        be used); None if the record is no longer failed."""
+        try:
+            self._db.put_item(
+                TableName=self.table,
+                Item=_to_item(job),
+                ConditionExpression="#s = :failed",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":failed": {"S": JobStatus.FAILED.value}},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return None
+            raise
+        return job
+
     def create_many(self, jobs: list[Job]) -> None:
         """Insert new jobs (fresh random ids) in batches of 25; unprocessed items are retried."""
         for i in range(0, len(jobs), 25):
@@ -195,13 +221,16 @@ class JobStore:
         """Record progress of an active job; returns the record (it carries cancel_requested)."""
         return self._update(job_id, None, sets={"progress": progress}, allowed=[JobStatus.ACTIVE])
 
-    def complete(self, job: Job, result: Any) -> Job | None:
-        """active -> completed, with the result; expires after the completed retention."""
-        return self._finish(job, JobStatus.COMPLETED, {"result": result, "progress": 100}, self.retain_completed_s)
+    def complete(self, job: Job, result: Any, result_ref: str | None = None) -> Job | None:
+        """active -> completed, with the result, or with `result_ref` (its S3 URI) when it was too
+        large for the record; expires after the completed retention."""
+        sets: dict[str, Any] = {"result_ref": result_ref} if result_ref else {"result": result}
+        return self._finish(job, JobStatus.COMPLETED, {**sets, "progress": 100}, self.retain_completed_s)
 
     def fail(self, job: Job, error: JobErrorInfo) -> Job | None:
-        """-> failed, with the error; expires after the failed retention."""
-        return self._finish(job, JobStatus.FAILED, {"error": error.model_dump()}, self.retain_failed_s)
+        """-> failed, with the error (its reason bounded); expires after the failed retention."""
+        sets = _error_fields(job, error)
+        return self._finish(job, JobStatus.FAILED, sets, self.retain_failed_s)
 
     def cancel(self, job: Job, allowed: list[JobStatus] | None = None) -> Job | None:
         """-> cancelled: a waiting job, or an active one whose processor stopped on request."""
@@ -214,7 +243,7 @@ class JobStore:
     def wait_retry(self, job: Job, error: JobErrorInfo) -> Job | None:
         """active -> delayed: the attempt failed and a retry is scheduled."""
         return self._update(
-            job.job_id, job.queue, target=JobStatus.DELAYED, sets={"error": error.model_dump()}, removes=["lease_until"]
+            job.job_id, job.queue, target=JobStatus.DELAYED, sets=_error_fields(job, error), removes=["lease_until"]
         )
 
     def defer(self, job: Job) -> Job | None:
@@ -224,13 +253,14 @@ class JobStore:
         )
 
     def requeue(self, job: Job) -> Job | None:
-        """failed -> queued for an operator's retry: attempts start again from zero."""
+        """failed -> queued for an operator's retry: attempts start again from zero; the attempt
+        history stays."""
         return self._update(
             job.job_id,
             job.queue,
             target=JobStatus.QUEUED,
             sets={"attempts": 0, "progress": 0, "cancel_requested": False},
-            removes=["error", "result", "finished_at", "expires_at", "lease_until", "started_at"],
+            removes=["error", "result", "result_ref", "finished_at", "expires_at", "lease_until", "started_at"],
         )
 
     # -- helpers -----------------------------------------------------------------------
@@ -307,6 +337,12 @@ class JobStore:
                 return None
             raise
         return _from_item(resp["Attributes"])
+
+
+def _error_fields(job: Job, error: JobErrorInfo) -> dict[str, Any]:
+    """The bounded error, and the attempt history with it appended (the latest HISTORY_LIMIT kept)."""
+    history = [*job.history, error.bounded(HISTORY_REASON_CHARS)][-HISTORY_LIMIT:]
+    return {"error": error.bounded().model_dump(), "history": [h.model_dump() for h in history]}
 
 
 def _status_values(statuses: list[JobStatus]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,9 @@ from pydantic import BaseModel, ValidationError
 from offload.catalog import SQS_MAX_DELAY_S, SQS_MAX_VISIBILITY_S, UnknownJobTypeError, import_object
 from offload.errors import JobCancelledError, NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
-from offload.jobs.enqueue import load_data, new_job_record
+from offload.jobs.enqueue import load_data, new_job_record, place_result
 from offload.jobs.model import (
+    JOB_ID_PATTERN,
     ForeignMessage,
     Job,
     JobErrorInfo,
@@ -34,6 +36,7 @@ from offload.jobs.model import (
     to_json,
 )
 from offload.jobs.notify import EventBuffer, publish_alert
+from offload.jobs.queues import JOB_ID_ATTRIBUTE
 from offload.jobs.registry import PayloadError, describe_validation_error, load_processor, validate_payload
 from offload.observability import NAMESPACE, logger, metrics_enabled
 from offload.runtime import Runtime
@@ -141,15 +144,21 @@ class Worker:
         return self._reject(record, "message body has neither 'job_id' (an offload job) nor 'type' (a new job)")
 
     def _adopt(self, record: SQSRecord, raw: dict[str, Any]) -> _Target | None:
-        """A {type, data} body sent straight to the queue becomes a job whose id is the message id."""
-        job_id = f"sqs-{record.message_id}"
+        """A {type, data} body sent straight to the queue becomes a job whose id is the message id;
+        a redriven one keeps the id of the record it already has (its `offload-job-id` attribute)."""
+        job_id = _redriven_job_id(record) or f"sqs-{record.message_id}"
         try:
             foreign = ForeignMessage.model_validate(raw)
             payload = validate_payload(self.rt.catalog, foreign.type, foreign.data)
         except (ValidationError, UnknownJobTypeError, PayloadError) as exc:
             reason = describe_validation_error("message", exc) if isinstance(exc, ValidationError) else str(exc)
             return self._reject(record, reason, job_id=job_id, type_name=str(raw.get("type")))
-        stored, _ = self.rt.store.create(new_job_record(self.rt, job_id, foreign.type, payload))
+        fresh = new_job_record(self.rt, job_id, foreign.type, payload)
+        stored, created = self.rt.store.create(fresh)
+        if not created and stored.status == JobStatus.FAILED and stored.error and stored.error.kind == "bad_message":
+            # Redriven after a fix to the producer or the catalog: the rejected record becomes the job.
+            replaced = self.rt.store.replace_failed(fresh.model_copy(update={"history": stored.history}))
+            stored = replaced or stored
         return _Target(job_id=stored.job_id, type=stored.type, queue=stored.queue)
 
     def _hop(self, msg: JobMessage, record: SQSRecord) -> None:
@@ -205,7 +214,7 @@ class Worker:
             processor = load_processor(self.rt.catalog, job.type)
             payload = validate_payload(self.rt.catalog, job.type, load_data(self.rt, job))
             result = processor.func(payload, ctx)
-            result = _json_result(result)
+            result, result_ref = place_result(self.rt, job.job_id, _json_result(result))
         except JobCancelledError:
             self._finish_cancelled(job, batch)
         except RateLimitedError as exc:
@@ -219,7 +228,7 @@ class Worker:
         except Exception as exc:
             self._attempt_failed(job, _error(job, "process", exc, kind="retryable"), record, batch)
         else:
-            self._complete(job, result, began, batch)
+            self._complete(job, result, result_ref, began, batch)
 
     def _not_started(self, job: Job, record: SQSRecord, batch: _Batch) -> None:
         """The conditional start was refused: say why and do the one right thing."""
@@ -241,8 +250,8 @@ class Worker:
             logger.warning("job could not be started; it will be redelivered", status=job.status.value)
             raise RetryLater(f"job {job.job_id} in state {job.status.value} could not be started")
 
-    def _complete(self, job: Job, result: Any, began: float, batch: _Batch) -> None:
-        done = self.rt.store.complete(job, result)
+    def _complete(self, job: Job, result: Any, result_ref: str | None, began: float, batch: _Batch) -> None:
+        done = self.rt.store.complete(job, result, result_ref)
         if done is None:
             logger.warning("job finished but its record had moved on (cancelled or finished elsewhere)")
             return
@@ -254,7 +263,9 @@ class Worker:
 
     def _attempt_failed(self, job: Job, error: JobErrorInfo, record: SQSRecord, batch: _Batch) -> None:
         if job.attempts >= job.max_attempts:
-            error.reason = f"{error.reason} (attempt {job.attempts} of {job.max_attempts}; no attempts left)"
+            # Say the attempt once, even when the processor's message already ends with it.
+            reason = re.sub(rf"\s*\(attempt {job.attempts}\)$", "", error.reason)
+            error.reason = f"{reason} (attempt {job.attempts} of {job.max_attempts}; no attempts left)"
             self._fail(job, error, record, batch)
             return
         delay = min(math.ceil(job.backoff_policy.delay_for(job.attempts)), SQS_MAX_VISIBILITY_S)
@@ -345,6 +356,16 @@ def _error(job: Job, step: str, exc: BaseException, *, kind: str) -> JobErrorInf
     if type(exc).__name__ not in reason:
         reason = f"{type(exc).__name__}: {reason}"
     return JobErrorInfo(step=step, reason=reason[:2000], kind=kind, attempt=job.attempts, at=now_iso())
+
+
+def _redriven_job_id(record: SQSRecord) -> str | None:
+    """The record id a redrive attached to a foreign body; only ids the worker itself gives
+    foreign messages (`sqs-...`) are honoured, so a producer can't aim a body at another job."""
+    attributes = record.raw_event.get("messageAttributes") or {}
+    value = (attributes.get(JOB_ID_ATTRIBUTE) or {}).get("stringValue")
+    if isinstance(value, str) and value.startswith("sqs-") and JOB_ID_PATTERN.fullmatch(value):
+        return value
+    return None
 
 
 def _placeholder_record(rt: Runtime, job_id: str, type_name: str, queue: str) -> Job:

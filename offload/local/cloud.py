@@ -4,6 +4,7 @@ all created from the synthesized template in cdk.out/."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import logging
@@ -44,9 +45,11 @@ LOCAL_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
-# Inputs to synthesis, relative to the app's root: when any is newer than the template, `up` synthesizes
-# again; the app's own packages (folders with an __init__.py) and the offload package count too.
+# Inputs to synthesis, relative to the app's root; the app's own packages (folders with an __init__.py)
+# and the offload package count too. When their content changes, `up` synthesizes again: the digest of
+# the last synthesis is kept in cdk.out/, so an unchanged checkout never pays for a synth.
 SYNTH_INPUTS = ("app.py", "cdk.json", "pyproject.toml", "requirements.txt")
+SYNTH_STAMP = ".offload-synth-inputs.sha256"
 # A poller with nothing to do waits 20 ms, doubling to 640 ms while its queue stays empty.
 _IDLE_MIN_S, _IDLE_MAX_S = 0.02, 0.64
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=50)
@@ -59,20 +62,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortInUseError(OSError):
+    """The local endpoint's port is taken; the message says by what, probably, and the fix."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise PortInUseError unless a server could listen on host:port now (as moto's server would)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # moto's server sets it too
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortInUseError(
+                f"port {port} on {host} is in use ({exc.strerror}), perhaps by another `offload local up`: "
+                f"stop that one, or start this one on a free port with --port N"
+            ) from None
+
+
 def synthesize_if_stale(cdk_out: Path, stack_name: str, log: Any = print) -> bool:
-    """Run `python app.py` when the template is missing or older than its inputs; True if it ran."""
+    """Run `python app.py` when the template is missing or its inputs' content changed; True if it ran."""
     root = cdk_out.parent
-    template = cdk_out / f"{stack_name}.template.json"
-    if template.exists():
-        built = template.stat().st_mtime
-        inputs = (
-            [root / p for p in SYNTH_INPUTS]
-            + [PACKAGE_DIR]
-            + [d for d in root.iterdir() if (d / "__init__.py").is_file()]
-        )
-        newest = max((_newest(p) for p in inputs), default=0.0)
-        if newest <= built:
-            return False
+    digest = inputs_digest(root)
+    if synthesis_is_current(cdk_out, stack_name, digest):
+        return False
     log(f"synthesizing {stack_name} into {cdk_out} ...")
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1"}
     proc = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True)
@@ -81,13 +93,30 @@ def synthesize_if_stale(cdk_out: Path, stack_name: str, log: Any = print) -> boo
         if last.startswith("offload: "):  # a bad catalog: app.py said so in one line
             raise CatalogError(last.removeprefix("offload: "))
         raise RuntimeError(f"synthesis failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    (cdk_out / SYNTH_STAMP).write_text(digest + "\n")
     return True
 
 
-def _newest(path: Path) -> float:
-    if path.is_file():
-        return path.stat().st_mtime
-    return max((f.stat().st_mtime for f in path.rglob("*.py")), default=0.0) if path.exists() else 0.0
+def synthesis_is_current(cdk_out: Path, stack_name: str, digest: str | None = None) -> bool:
+    """True when cdk.out holds the stack's template, synthesized from inputs with this content."""
+    stamp = cdk_out / SYNTH_STAMP
+    if not (cdk_out / f"{stack_name}.template.json").exists() or not stamp.exists():
+        return False
+    return stamp.read_text().strip() == (digest or inputs_digest(cdk_out.parent))
+
+
+def inputs_digest(root: Path) -> str:
+    """SHA-256 over the synthesis inputs' paths and content: the app's files and packages, and offload's."""
+    sha = hashlib.sha256()
+    inputs = [(root, root / name) for name in SYNTH_INPUTS]
+    inputs += [(root, d) for d in sorted(root.iterdir()) if (d / "__init__.py").is_file() and d != PACKAGE_DIR]
+    inputs.append((PACKAGE_DIR.parent, PACKAGE_DIR))
+    for base, path in inputs:
+        files = sorted(f for f in path.rglob("*.py") if "__pycache__" not in f.parts) if path.is_dir() else []
+        for file in files if path.is_dir() else [path] if path.is_file() else []:
+            sha.update(file.relative_to(base).as_posix().encode() + b"\0")
+            sha.update(hashlib.sha256(file.read_bytes()).digest())
+    return sha.hexdigest()
 
 
 class LambdaContext:
@@ -226,6 +255,7 @@ class LocalCloud:
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> LocalCloud:
         """Synthesize if needed, start the endpoint, create the stack, start delivering."""
+        check_port_free(self.host, self.port)  # at once: before synthesis, and before touching anything
         os.environ.update(LOCAL_ENV)
         # Handlers flush metrics on every call; with metrics off locally that only warns.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -363,6 +393,12 @@ class LocalCloud:
             "Resources": {"LocalMarker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
             "Outputs": {name: {"Value": value} for name, value in outputs.items()},
         }
+        # moto warns about the marker resource on every start; it needs none of moto's support.
+        warnings.filterwarnings(
+            "ignore",
+            message=r"Tried to parse AWS::CloudFormation::WaitConditionHandle but it's not supported",
+            category=UserWarning,
+        )
         self.client("cloudformation").create_stack(StackName=self.stack_name, TemplateBody=json.dumps(body))
         return outputs
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import copy_assembly, start_local, stop_local
+from tests.e2e.conftest import OFFLOAD, ROOT, copy_assembly, start_local, stop_local
 
 
 def _job(local, job_id):
@@ -34,6 +36,10 @@ def test_enqueued_job_reaches_its_worker_through_the_templates_event_source(loca
     job = _wait(local, job_id)
 
     assert job["status"] == "completed" and job["result"] == {"hello": "local"}
+
+
+def test_start_up_prints_no_known_moto_noise(local):
+    assert "WaitConditionHandle" not in local.output_text()
 
 
 def test_outputs_are_served_and_name_the_local_resources(local):
@@ -210,3 +216,24 @@ def test_high_priority_jobs_overtake_a_backlog_on_the_local_cloud(local):
     while not all(rt.store.get(j).status.value == "completed" for j in low):
         assert time.time() < deadline, "the low-priority backlog did not complete"
         time.sleep(1)
+
+
+def test_a_second_local_up_on_a_busy_port_exits_1_at_once_with_the_fix(tmp_path):
+    # Given a port something is already listening on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        # When `offload local up` is started on it
+        started = time.monotonic()
+        done = subprocess.run(
+            [OFFLOAD, "local", "up", "--port", str(port)], capture_output=True, text=True, timeout=60, cwd=ROOT
+        )
+
+    # Then it exits 1 at once, saying the port is taken and what to do
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert time.monotonic() - started < 20
+    message = " ".join(done.stderr.split())
+    assert f"port {port} on 127.0.0.1 is in use" in message
+    assert "--port N" in message and "stop that one" in message

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 from offload.cli.main import app
 from offload.jobs import admin
 from offload.jobs.enqueue import enqueue
-from offload.jobs.model import JobStatus
+from offload.jobs.model import InvalidJobIdError, JobStatus
 from offload.runtime import Runtime
 from offload.testing.worker import Pump
 
@@ -82,6 +82,14 @@ def test_add_prints_the_job_id_as_queued_and_the_job_exists(cli, runtime):
     assert runtime.queues.depth("default")["visible"] == 1
 
 
+def test_add_without_data_queues_the_job_with_empty_data(cli, runtime):
+    result = cli("jobs", "add", "diag.echo")
+
+    assert result.exit_code == 0, result.output
+    job = runtime.store.get(json.loads(result.stdout)["jobId"])
+    assert job is not None and (job.status, job.data) == (JobStatus.QUEUED, {})
+
+
 def test_add_with_delay_and_options_from_a_data_file_is_delayed(cli, runtime, tmp_path):
     data_file = tmp_path / "payload.json"
     data_file.write_text('{"seconds": 0.1, "steps": 2}')
@@ -146,6 +154,31 @@ def test_get_of_an_unknown_job_is_a_one_line_error(cli):
 
     assert result.exit_code == 1
     assert result.stderr.strip().startswith("error: no job 'no-such-job'") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("job_id", "problem"),
+    [("", "it is empty"), ("a" * 300, "300 characters long"), ("abc/def?", "characters a job id never has: '/' '?'")],
+    ids=["empty", "oversized", "bad-characters"],
+)
+@pytest.mark.parametrize("command", ["get", "cancel", "retry"])
+def test_a_malformed_job_id_is_a_usage_error_saying_what_a_job_id_looks_like(cli, command, job_id, problem):
+    result = cli("jobs", command, job_id)
+
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "is not a job id" in message and problem in message and "letters, digits" in message
+    assert "ValidationException" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("action", [admin.get_job, admin.cancel, admin.retry])
+def test_admin_functions_refuse_a_malformed_job_id_before_calling_aws(runtime, action):
+    calls: list[str] = []
+    runtime.clients.dynamodb.meta.events.register("before-call.dynamodb.*", lambda **kw: calls.append("call"))
+
+    with pytest.raises(InvalidJobIdError, match="'' is not a job id: it is empty; a job id is 1-128 letters"):
+        action(runtime, "")
+    assert calls == []
 
 
 def test_get_watch_exits_0_when_the_job_completes(cli, runtime):
@@ -358,3 +391,56 @@ def test_missing_stack_is_a_clear_error_naming_the_stack_and_the_fix(runtime, no
     message = result.stderr
     assert "stack 'nope' not found at AWS region us-east-1" in message
     assert "--stack" in message and "--endpoint-url" in message and "offload local up" in message
+
+
+def test_get_reads_a_large_result_back_from_s3(cli, runtime):
+    blob = "ж" * 250_000  # 500 KB of UTF-8
+    job_id = enqueue("diag.echo", {"blob": blob}, runtime=runtime)
+    _run_until_terminal(runtime, job_id)
+
+    result = cli("jobs", "get", job_id, "--json")
+
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert (shown["status"], shown["progress"], shown["result"]) == ("completed", 100, {"blob": blob})
+    assert shown["result_ref"].endswith(f"/jobs/{job_id}/result.json") and shown["finished_at"]
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "panel"])
+def test_get_prints_unicode_in_a_result_as_real_characters(cli, runtime, as_json):
+    job_id = enqueue("diag.echo", {"word": "кот", "emoji": "🐈"}, runtime=runtime)
+    _run_until_terminal(runtime, job_id)
+
+    result = cli("jobs", "get", job_id, *(["--json"] if as_json else []))
+
+    assert result.exit_code == 0, result.output
+    assert "кот" in result.stdout and "🐈" in result.stdout and "\\u" not in result.stdout
+
+
+def test_images_search_with_no_indexed_images_says_nothing_matches(cli, runtime, monkeypatch):
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="offload-test-media")
+    images = {"media_bucket": "offload-test-media", "images_table": "unused"}
+    monkeypatch.setenv("OFFLOAD_PACKS", json.dumps({"images": images}))
+
+    result = cli("images", "search", "orange sunset")
+
+    assert result.exit_code == 0, result.output
+    assert "no images match 'orange sunset'" in " ".join(result.stdout.split())
+
+
+def test_get_shows_the_failed_attempts_of_earlier_runs_after_a_retry_and_a_redrive(cli, runtime):
+    # Given a job that failed, was retried and failed again, then was redriven and failed again
+    job_id = _dead_lettered_flaky_job(runtime, {"fail_times": 5, "message": "disk full"})
+    admin.retry(runtime, job_id)
+    _run_until_terminal(runtime, job_id)
+    admin.redrive(runtime, "default")
+    _run_until_terminal(runtime, job_id)
+
+    # When it is shown
+    shown = json.loads(cli("jobs", "get", job_id, "--json").stdout)
+    panel = cli("jobs", "get", job_id).stdout
+
+    # Then every failed attempt is still there, oldest first
+    assert shown["status"] == "failed" and len(shown["history"]) == 3
+    assert all("disk full 1 of 5" in h["reason"] and h["attempt"] == 1 for h in shown["history"])
+    assert "history (3)" in panel and panel.count("process: RetryableError: disk full 1 of 5") == 4

@@ -8,10 +8,11 @@ import time
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from offload.jobs import admin
 from offload.jobs.enqueue import enqueue, enqueue_many
-from offload.jobs.model import JobStatus
+from offload.jobs.model import JobErrorInfo, JobStatus
 from offload.jobs.registry import PayloadError
 from offload.local.sqs_events import receive_event
 from offload.testing.aws import catch_alerts, catch_events, drain_bodies
@@ -204,7 +205,7 @@ def test_large_job_data_travels_through_s3(runtime):
 
     Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal)
 
-    assert runtime.store.get(job_id).result == {"blob": blob}
+    assert admin.get_job(runtime, job_id).result == {"blob": blob}, "the echoed result went to S3 too"
 
 
 def test_real_lambda_handler_module_processes_a_batch(runtime, monkeypatch):
@@ -277,8 +278,74 @@ def test_redrive_rereads_a_rejected_message_instead_of_requeueing_its_empty_reco
     assert report.resent_foreign == 1 and report.moved == []
     with pytest.raises(admin.AdminError, match="could not be used"):
         admin.retry(runtime, f"sqs-{first_id}")
-    failed = admin.list_jobs(runtime, JobStatus.FAILED)
-    assert len(failed) == 2 and all("data.seconds" in j.error.reason for j in failed)
+    [failed] = admin.list_jobs(runtime, JobStatus.FAILED)
+    assert failed.job_id == f"sqs-{first_id}" and "data.seconds" in failed.error.reason
+
+
+def test_redriving_a_malformed_foreign_message_twice_keeps_its_one_failed_record(runtime):
+    # Given a foreign message whose data fails validation, rejected once by the worker
+    url = runtime.settings.queue_urls("default").url
+    bad = json.dumps({"type": "diag.sleep", "data": {"seconds": "a while"}})
+    first_id = runtime.clients.sqs.send_message(QueueUrl=url, MessageBody=bad)["MessageId"]
+    pump = Pump(runtime, "default")
+    pump.once()
+
+    # When it is redriven twice, and the worker reads it again each time
+    for _ in range(2):
+        assert admin.redrive(runtime, "default").resent_foreign == 1
+        assert pump.once()[0] == 1
+
+    # Then there is still exactly one failed record for it, and its message is back in the DLQ
+    [failed] = admin.list_jobs(runtime, JobStatus.FAILED)
+    assert failed.job_id == f"sqs-{first_id}" and "data.seconds" in failed.error.reason
+    [dead] = runtime.queues.receive_dead("default")
+    assert dead.body == bad and dead.attributes["offload-job-id"] == f"sqs-{first_id}"
+
+
+def test_a_redriven_foreign_message_runs_under_its_record_once_the_catalog_knows_its_type(runtime):
+    # Given a foreign message rejected by a deployment whose catalog lacks its type
+    from dataclasses import replace
+
+    from offload.runtime import Runtime
+
+    older = Runtime(
+        runtime.settings,
+        runtime.clients,
+        catalog=replace(
+            runtime.catalog, job_types=tuple(t for t in runtime.catalog.job_types if t.name != "test.count")
+        ),
+    )
+    url = runtime.settings.queue_urls("default").url
+    message_id = runtime.clients.sqs.send_message(
+        QueueUrl=url, MessageBody=json.dumps({"type": "test.count", "data": {"label": "late"}})
+    )["MessageId"]
+    Pump(older, "default").once()
+    assert _status(runtime, f"sqs-{message_id}") == JobStatus.FAILED
+
+    # When the catalog is fixed and the DLQ redriven
+    admin.redrive(runtime, "default")
+    Pump(runtime, "default").until(lambda: _status(runtime, f"sqs-{message_id}") == JobStatus.COMPLETED)
+
+    # Then the same record ran the job, and remembers the rejection
+    job = runtime.store.get(f"sqs-{message_id}")
+    assert job.result == {"label": "late", "attempt": 1} and RUNS == [job.job_id]
+    assert [h.kind for h in job.history] == ["bad_message"]
+    assert admin.list_jobs(runtime, JobStatus.FAILED) == []
+
+
+def test_a_foreign_message_cannot_aim_itself_at_another_jobs_record(runtime):
+    victim = enqueue("test.count", {"label": "victim"})
+    url = runtime.settings.queue_urls("default").url
+    message_id = runtime.clients.sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps({"type": "test.count", "data": {"label": "intruder"}}),
+        MessageAttributes={"offload-job-id": {"DataType": "String", "StringValue": victim}},
+    )["MessageId"]
+
+    Pump(runtime, "default").until(lambda: runtime.queues.depth("default")["visible"] == 0)
+
+    assert runtime.store.get(victim).result == {"label": "victim", "attempt": 1}
+    assert runtime.store.get(f"sqs-{message_id}").result == {"label": "intruder", "attempt": 1}
 
 
 def test_cancelling_a_running_job_stops_it_at_its_next_progress_update(runtime):
@@ -367,3 +434,87 @@ def test_webhook_is_delivered_signed_and_the_signature_verifies(runtime):
     payload = json.loads(body)
     assert payload["event"] == "job.completed" and payload["payload"]["job_id"] == job_id
     assert payload["payload"]["result"] == {"x": 1}
+
+
+def _item_size(item: dict) -> int:
+    """DynamoDB's item size: attribute names plus values, in UTF-8 bytes (numbers counted as text)."""
+    total = 0
+    for name, typed in item.items():
+        ((_, value),) = typed.items()
+        total += len(name.encode()) + (1 if isinstance(value, bool) else len(str(value).encode()))
+    return total
+
+
+def test_a_large_result_goes_to_s3_and_the_completed_record_points_at_it(runtime):
+    blob = "ж" * 250_000  # 500 KB of UTF-8: bigger than a DynamoDB item may be
+    job_id = enqueue("diag.echo", {"blob": blob})
+
+    Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal)
+
+    record = runtime.store.get(job_id)
+    assert (record.status, record.progress, record.result) == (JobStatus.COMPLETED, 100, None)
+    assert (
+        record.finished_at and record.result_ref == f"s3://{runtime.settings.payload_bucket}/jobs/{job_id}/result.json"
+    )
+    assert admin.get_job(runtime, job_id).result == {"blob": blob}
+
+
+def test_no_worker_write_can_take_a_record_near_the_dynamodb_item_limit(runtime):
+    # Given a job whose inline data is just under the spill threshold, with the longest key and webhook
+    limit = runtime.settings.large_data_bytes
+    job_id = enqueue(
+        "diag.echo",
+        {"blob": "x" * (limit - 20)},
+        idempotency_key="k" * 512,
+        webhook_url="https://example.com/" + "p" * 2000,
+    )
+    job = runtime.store.get(job_id)
+    assert job.data_ref is None, "the data stays inline: the worst case"
+    # When every attempt fails with a huge error, and it then completes with the largest inline result
+    huge = "e" * 1_000_000
+    for attempt in range(1, 15):
+        job = runtime.store.start(job_id, "default", lease_s=60).job or job
+        runtime.store.requeue(runtime.store.fail(job, JobErrorInfo(step="process", reason=huge, attempt=attempt)))
+    job = runtime.store.start(job_id, "default", lease_s=60).job
+    done = runtime.store.complete(job, {"blob": "r" * (limit - 20)})
+
+    # Then the record stays far below DynamoDB's 400 KB, with the history capped and the reasons cut
+    assert done is not None and done.status == JobStatus.COMPLETED
+    item = runtime.clients.dynamodb.get_item(TableName=runtime.settings.table, Key={"job_id": {"S": job_id}})["Item"]
+    assert _item_size(item) < 300 * 1024, _item_size(item)
+    assert len(done.history) == 10 and all(len(h.reason) <= 1000 for h in done.history)
+    assert "characters cut" in done.history[-1].reason
+
+
+def test_an_oversized_write_is_refused_by_moto_as_by_dynamodb(runtime):
+    """Canary: the size test above means something only while moto enforces the item limit."""
+    job_id = enqueue("diag.echo", {})
+    with pytest.raises(ClientError, match="Item size"):
+        runtime.clients.dynamodb.update_item(
+            TableName=runtime.settings.table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="SET big = :b",
+            ExpressionAttributeValues={":b": {"S": "x" * 500_000}},
+        )
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"idempotency_key": "k" * 513}, "idempotency_key"),
+        ({"webhook_url": "https://x.io/" + "p" * 2048}, "webhook_url"),
+    ],
+)
+def test_enqueue_refuses_caller_strings_too_long_to_keep_in_the_record(runtime, options, named):
+    with pytest.raises(ValueError, match=f"{named} must be"):
+        enqueue("diag.echo", {}, **options)
+    assert admin.list_jobs(runtime, JobStatus.QUEUED) == []
+
+
+def test_a_failed_jobs_error_names_its_last_attempt_once(runtime):
+    job_id = enqueue("diag.flaky", {"fail_until": time.time() + 60}, attempts=1)
+
+    Pump(runtime, "default").until(lambda: _status(runtime, job_id).terminal)
+
+    reason = runtime.store.get(job_id).error.reason
+    assert reason.endswith("(attempt 1 of 1; no attempts left)") and reason.count("attempt 1") == 1, reason

@@ -37,3 +37,27 @@ def test_settings_round_trip_through_env():
         payload_bucket="p",
     )
     assert Settings.from_env(s.to_env()) == s
+
+
+def test_an_unknown_payload_field_is_refused_naming_it():
+    with pytest.raises(PayloadError) as err:
+        validate_payload(CATALOG, "diag.sleep", {"seconds": 5, "bogus": 1})
+    message = str(err.value)
+    assert "data.bogus: unknown field (got 1)" in message and "seconds, steps" in message
+
+
+def test_a_payload_model_that_allows_extras_keeps_them():
+    assert validate_payload(CATALOG, "diag.echo", {"anything": [1, 2]}).model_dump() == {"anything": [1, 2]}
+
+
+def test_the_s3_trigger_payload_validates_against_its_job_type():
+    trigger = CATALOG.trigger_for("uploads/images/cat.jpg")
+    assert trigger is not None
+    data = {"bucket": "media", "key": "uploads/images/cat.jpg", "version_id": "v1", "etag": "e", "size": 10}
+
+    assert validate_payload(CATALOG, trigger.job_type, data)
+
+
+def test_every_catalog_schedule_sends_data_its_job_type_accepts():
+    for schedule in CATALOG.schedules:
+        assert validate_payload(CATALOG, schedule.job_type, schedule.data), schedule.name

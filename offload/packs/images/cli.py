@@ -61,6 +61,12 @@ def search_command(
     if as_json:
         render.emit_json(hits)
         return
+    if not hits:
+        render.stdout.print(
+            f"no images match {query!r}: the index is empty; upload images under uploads/images/ in the media "
+            "bucket and search again once `offload images get KEY` shows them completed"
+        )
+        return
     table = Table("score", "key", "description", title=f"images like {query!r}", title_justify="left")
     for hit in hits:
         table.add_row(f"{hit['score']:.3f}", hit["key"], str(hit.get("description", ""))[:80])
