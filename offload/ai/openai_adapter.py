@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from offload.ai.ports import MAX_COLORS, MAX_TAGS, ImageMetadata
 from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
+from offload.media.images import VISION_MAX_SIDE, vision_copy
 from offload.processors.http_util import RETRYABLE_STATUSES
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -37,7 +38,9 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRY_AFTER_S = 5.0
 PROVIDER = "openai"
 
-# Content types the OpenAI vision models accept; others fail fast instead of costing a call.
+# What the OpenAI vision models accept. The model is always sent `media.vision_copy` of the upload
+# (a JPEG, or a PNG when it has alpha, at most VISION_MAX_SIDE px), so TIFF, BMP, AVIF, 16-bit or
+# 50 MB uploads work too; these are checked once more before a call costs anything.
 SUPPORTED_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 # Native sizes of the known embedding models; others need `dimensions=` given explicitly.
@@ -105,9 +108,11 @@ class OpenAIVisionAnalyzer:
         *,
         detail: Literal["low", "high", "auto"] = "low",
         max_tokens: int = 600,
+        max_side: int = VISION_MAX_SIDE,
     ) -> None:
         self._client = client
         self._model = model
+        self._max_side = max_side
         # "low" is a fixed, small token cost per image and is enough for tags and colours.
         self._detail = detail
         self._max_tokens = max_tokens
@@ -117,9 +122,11 @@ class OpenAIVisionAnalyzer:
         return self._model
 
     def describe(self, image: bytes, *, content_type: str) -> ImageMetadata:
-        """Describe `image` with the vision model; see the module docstring for the errors."""
-        media_type = _check_image(image, content_type)
-        data_url = f"data:{media_type};base64,{base64.b64encode(image).decode('ascii')}"
+        """Describe `image` (any upload `media.probe` accepts, of type `content_type`) with the vision
+        model, which is sent its normalised, downscaled copy; see the module docstring for the errors."""
+        shown = vision_copy(image, max_side=self._max_side)  # ImageInputError (non-retryable) if undecodable
+        _check_sendable(shown.data, shown.content_type, content_type)
+        data_url = f"data:{shown.content_type};base64,{base64.b64encode(shown.data).decode('ascii')}"
         messages: list[ChatCompletionMessageParam] = [
             {
                 "role": "user",
@@ -258,22 +265,12 @@ def retry_after_s(headers: Mapping[str, str], default: float = DEFAULT_RETRY_AFT
     return max(0.0, when.timestamp() - time.time())
 
 
-def _check_image(image: bytes, content_type: str) -> str:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type == "image/jpg":
-        media_type = "image/jpeg"
-    if media_type not in SUPPORTED_IMAGE_TYPES:
+def _check_sendable(image: bytes, media_type: str, original_type: str) -> None:
+    if media_type not in SUPPORTED_IMAGE_TYPES or len(image) > MAX_IMAGE_BYTES:
         raise NonRetryableError(
-            f"content_type {content_type!r} is not supported for vision: send one of "
-            f"{', '.join(sorted(SUPPORTED_IMAGE_TYPES))} (convert the image first)"
+            f"the vision copy of the {original_type} upload is {media_type}, {len(image)} bytes; the model takes "
+            f"{', '.join(sorted(SUPPORTED_IMAGE_TYPES))} up to {MAX_IMAGE_BYTES} bytes: lower max_side"
         )
-    if not image:
-        raise NonRetryableError("image is empty (0 bytes): check that the file was read or downloaded")
-    if len(image) > MAX_IMAGE_BYTES:
-        raise NonRetryableError(
-            f"image is {len(image)} bytes, over the {MAX_IMAGE_BYTES}-byte limit: downscale it before describing"
-        )
-    return media_type
 
 
 def _parse_answer(content: str | None, model: str) -> _VisionAnswer:

@@ -88,7 +88,7 @@ class ImagePipeline:
 
 
 def _inspect(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
-    from offload.media.images import DEFAULT_MAX_BYTES, ImageInputError, probe
+    from offload.media.facts import DEFAULT_MAX_BYTES, ImageInputError, probe
 
     image = state["image"]
     size = int(image.get("size") or 0)
@@ -113,7 +113,10 @@ def _metadata(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
         limit = p.rt.catalog.resource_limits.get("openai")
         if limit is not None and p.rt.rate_limiter is not None:
             p.rt.rate_limiter.acquire_or_raise("openai", limit)
-    content_type = "image/" + state["source"]["format"].lower().replace("jpg", "jpeg").replace("mpo", "jpeg")
+    from offload.media.facts import mime_type
+
+    # The original: each analyzer decodes it the one way `inspect` did (the OpenAI one sends its vision copy).
+    content_type = mime_type(state["source"]["format"])
     meta = providers.vision.describe(p.original(state["image"]), content_type=content_type)
     doc = meta.model_dump(mode="json")
     p.store.update(state["image"]["key"], "processing", metadata=doc)
