@@ -34,7 +34,7 @@ from offload.jobs.model import (
     now_iso,
     to_json,
 )
-from offload.jobs.notify import EventBuffer, event_detail, publish_alert
+from offload.jobs.notify import EventBuffer, event_detail, job_alert, publish_alert
 from offload.jobs.registry import PayloadError, describe_validation_error, load_processor, validate_payload
 from offload.observability import NAMESPACE, logger, metrics_enabled
 from offload.runtime import Runtime
@@ -303,7 +303,7 @@ class Worker:
         )
         self._count("JobsFailed", failed)
         try:
-            publish_alert(self.rt.clients.sns, self.rt.settings.alert_topic_arn, failed)
+            publish_alert(self.rt.clients.sns, self.rt.settings.alert_topic_arn, job_alert(failed))
         except Exception:
             logger.exception("could not publish the failure alert")
         self._announce(failed, batch)

@@ -10,12 +10,14 @@ backoff, NonRetryableError goes straight to the fail step.
 from __future__ import annotations
 
 import posixpath
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
+from offload.jobs.notify import Alert, publish_alert
 from offload.observability import logger
 from offload.pipelines.image_store import ImageRecord, ImageStore
 from offload.runtime import Runtime
@@ -193,11 +195,7 @@ def _fail(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
     p.store.update(key, "failed", error={"step": step, "reason": reason})
     logger.error("image failed", image_key=key, failed_step=step, reason=reason)
     try:
-        p.rt.clients.sns.publish(
-            TopicArn=p.rt.settings.alert_topic_arn,
-            Subject="offload: image pipeline failed"[:100],
-            Message=f"Image {key} failed at step {step}: {reason}\nThe original is kept in s3://{state['image']['bucket']}/{key}.",
-        )
+        publish_alert(p.rt.clients.sns, p.rt.settings.alert_topic_arn, image_alert(state["image"], step, reason))
     except Exception:
         logger.exception("could not publish the image failure alert")
     return {**state, "status": "failed", "reason": reason}
@@ -212,6 +210,26 @@ _HANDLERS: dict[str, Callable[[ImagePipeline, dict[str, Any]], dict[str, Any]]] 
     "complete": _complete,
     "fail": _fail,
 }
+
+
+def image_alert(image: dict[str, Any], step: str, reason: str) -> Alert:
+    """The admins' alert for an upload whose pipeline failed; the original is never touched."""
+    key, bucket = image["key"], image["bucket"]
+    original = f"s3://{bucket}/{key}"
+    return Alert(
+        subject=f"offload: image {key} failed at {step}",
+        what=f"Image {key} failed in the image pipeline. The original is kept in {original}.",
+        step=step,
+        reason=reason,
+        commands=(
+            ("Inspect it", f"offload images get {shlex.quote(key)}"),
+            (
+                "Retry it (a new version of the object restarts the pipeline)",
+                f"aws s3 cp {shlex.quote(original)} - | aws s3 cp - {shlex.quote(original)}",
+            ),
+        ),
+        details={"bucket": bucket, "key": key, "version_id": image.get("version_id"), "etag": image.get("etag")},
+    )
 
 
 def new_record(data: dict[str, Any]) -> ImageRecord:

@@ -23,6 +23,7 @@ from offload.pipelines.image_store import ImageStore
 from offload.pipelines.images import ImagePipeline, new_record
 from offload.runtime import Runtime
 from offload.settings import Settings
+from tests.support.aws import catch_alerts, drain_bodies
 from tests.support.openai_server import FakeOpenAIServer, chat_completion, embeddings
 
 REGION = "us-east-1"
@@ -132,3 +133,20 @@ def test_a_tiff_with_openai_configured_is_described_from_a_small_jpeg(
     assert header == "data:image/jpeg;base64"
     assert Image.open(io.BytesIO(sent)).format == "JPEG"
     assert max(Image.open(io.BytesIO(sent)).size) <= 2048 and len(sent) < 2 * 1024 * 1024
+
+
+def test_an_upload_that_is_not_an_image_fails_at_inspect_with_its_reason_and_alerts(pipeline: ImagePipeline) -> None:
+    key = "uploads/images/notes.png"
+    alerts = catch_alerts(pipeline.rt.settings)
+
+    end = run_execution(pipeline, upload(key, b"shopping list: eggs, milk"))
+
+    record = ImageStore(pipeline.rt.clients.dynamodb, IMAGES_TABLE).get(key)
+    assert record is not None and record.status == "failed" and end["status"] == "failed"
+    assert record.error is not None and record.error["step"] == "inspect"
+    assert record.error["reason"].startswith("not an image")
+    [alert] = drain_bodies(alerts)
+    assert alert["Subject"].startswith("offload: image") and key in alert["Subject"]
+    body = alert["Message"]
+    assert "Step: inspect" in body and "Reason: not an image" in body
+    assert f"Inspect it: offload images get {key}" in body and "Retry it" in body
