@@ -2,8 +2,8 @@
 
 Error mapping, so offload's retry policy is the only one (the SDK's `max_retries` is 0):
 429 -> RateLimitedError (Retry-After, else 5 s; `insufficient_quota` is a billing problem,
-so NonRetryableError), 408/409/425/5xx, timeouts and connection errors -> RetryableError,
-other 4xx -> NonRetryableError.
+so NonRetryableError), the other statuses `offload.http_rules` calls retryable (408, 425, 5xx),
+timeouts and connection errors -> RetryableError, other 4xx -> NonRetryableError.
 
 A malformed vision answer (not JSON, or JSON without the required fields) raises
 RetryableError: models are nondeterministic and the next attempt usually parses, while
@@ -15,10 +15,7 @@ NonRetryableError: the same image gets the same refusal.
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
-import time
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import openai
@@ -28,14 +25,13 @@ from pydantic import BaseModel, ValidationError
 
 from offload.ai.ports import MAX_COLORS, MAX_TAGS, ImageMetadata
 from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
+from offload.http_rules import is_retryable_status, retry_after_s
 from offload.media.images import VISION_MAX_SIDE, vision_copy
-from offload.processors.http_util import RETRYABLE_STATUSES
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_VISION_MODEL = "gpt-4o-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_RETRY_AFTER_S = 5.0
 PROVIDER = "openai"
 
 # What the OpenAI vision models accept. The model is always sent `media.vision_copy` of the upload
@@ -235,34 +231,12 @@ def provider_error(exc: openai.OpenAIError, doing: str, client: openai.OpenAI | 
             if exc.code == "insufficient_quota":
                 return NonRetryableError(f"{text} (out of credit: add billing credit to the provider account)")
             return RateLimitedError(text, retry_after_s=retry_after_s(exc.response.headers))
-        if status in RETRYABLE_STATUSES or status >= 500:
+        if is_retryable_status(status):
             return RetryableError(text)
         hint = {401: "check the API key", 403: "the key lacks access to this model", 404: "check the model name"}
         return NonRetryableError(f"{text} ({hint[status]})" if status in hint else text)
     # APIResponseValidationError and other SDK surprises: a bad answer, worth another attempt.
     return RetryableError(f"unexpected provider answer{where} while {doing}: {exc}")
-
-
-def retry_after_s(headers: Mapping[str, str], default: float = DEFAULT_RETRY_AFTER_S) -> float:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or HTTP date), else `default`."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _check_sendable(image: bytes, media_type: str, original_type: str) -> None:
