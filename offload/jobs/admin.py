@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from offload.jobs.model import Job, JobMessage, JobStatus
 from offload.jobs.queues import DlqMessage
-from offload.runtime import Runtime
+
+if TYPE_CHECKING:
+    from offload.runtime import Runtime  # offload.runtime imports the job store: no import at run time
 
 # How many DLQ messages `retry` looks through for one job before giving up the search.
 _RETRY_SCAN_LIMIT = 1000

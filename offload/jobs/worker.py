@@ -13,7 +13,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -37,7 +37,9 @@ from offload.jobs.model import (
 from offload.jobs.notify import EventBuffer, event_detail, job_alert, publish_alert
 from offload.jobs.registry import PayloadError, describe_validation_error, load_processor, validate_payload
 from offload.observability import NAMESPACE, logger, metrics_enabled
-from offload.runtime import Runtime
+
+if TYPE_CHECKING:
+    from offload.runtime import Runtime  # offload.runtime imports the job store: no import at run time
 
 _LOG_KEYS = ["job_id", "job_type", "queue", "attempt"]
 # A started job's lease outlives the function timeout by this much, so a redelivery after
