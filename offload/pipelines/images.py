@@ -19,7 +19,7 @@ from typing import Any
 from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
 from offload.jobs.notify import Alert, publish_alert
 from offload.observability import logger
-from offload.pipelines.image_store import ImageRecord, ImageStore
+from offload.pipelines.image_store import ImageRecord, ImageStatus, ImageStore, version_tag
 from offload.runtime import Runtime
 
 VARIANT_PREFIX = "variants/"
@@ -67,6 +67,12 @@ class ImagePipeline:
             kwargs["VersionId"] = image["version_id"]
         return bytes(self.rt.clients.s3.get_object(**kwargs)["Body"].read())
 
+    def record(self, state: dict[str, Any], status: ImageStatus, **fields: Any) -> ImageRecord | None:
+        """Move the execution's image record to `status` with `fields`: one conditional write, refused
+        (None) when the lifecycle forbids it or the record is now about another version of the object."""
+        image = state["image"]
+        return self.store.update(image["key"], status, version=version_tag(image), **fields)
+
     def run(self, step: str, state: dict[str, Any]) -> dict[str, Any]:
         """Run one step; errors leave as RetryableError, RateLimitedError or NonRetryableError."""
         handler: Callable[[ImagePipeline, dict[str, Any]], dict[str, Any]] | None = _HANDLERS.get(step)
@@ -97,8 +103,8 @@ def _inspect(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
     if size > DEFAULT_MAX_BYTES:
         raise ImageInputError("too_many_bytes", f"upload is {size} bytes, over the {DEFAULT_MAX_BYTES}-byte limit")
     source = probe(p.original(image))
-    p.store.update(
-        image["key"],
+    p.record(
+        state,
         "processing",
         format=source.format,
         width=source.width,
@@ -121,7 +127,7 @@ def _metadata(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
     content_type = mime_type(state["source"]["format"])
     meta = providers.vision.describe(p.original(state["image"]), content_type=content_type)
     doc = meta.model_dump(mode="json")
-    p.store.update(state["image"]["key"], "processing", metadata=doc)
+    p.record(state, "processing", metadata=doc)
     return {**state, "metadata": doc}
 
 
@@ -140,7 +146,7 @@ def _variants(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
         listed.append(
             {"kind": v.kind, "width": v.width, "height": v.height, "format": v.format, "bytes": v.byte_size, "key": key}
         )
-    p.store.update(image["key"], "processing", variants=listed)
+    p.record(state, "processing", variants=listed)
     return {**state, "variants": listed}
 
 
@@ -174,7 +180,7 @@ def _index(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _complete(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
-    done = p.store.update(state["image"]["key"], "completed", embedding=state.get("embedding"))
+    done = p.record(state, "completed", embedding=state.get("embedding"))
     logger.info("image completed", image_key=state["image"]["key"], variants=len(state.get("variants", [])))
     return {**state, "status": "completed" if done else "unchanged"}
 
@@ -192,7 +198,7 @@ def _fail(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
     step = state.get("failed_step", "unknown")
     reason = reason.removeprefix(f"{step}: ") or error.get("Error", "unknown error")
     key = state["image"]["key"]
-    p.store.update(key, "failed", error={"step": step, "reason": reason})
+    p.record(state, "failed", error={"step": step, "reason": reason})
     logger.error("image failed", image_key=key, failed_step=step, reason=reason)
     try:
         publish_alert(p.rt.clients.sns, p.rt.settings.alert_topic_arn, image_alert(state["image"], step, reason))

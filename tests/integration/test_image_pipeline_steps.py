@@ -150,3 +150,73 @@ def test_an_upload_that_is_not_an_image_fails_at_inspect_with_its_reason_and_ale
     body = alert["Message"]
     assert "Step: inspect" in body and "Reason: not an image" in body
     assert f"Inspect it: offload images get {key}" in body and "Retry it" in body
+
+
+# --- image records: one conditional write per status change, from IMAGE_LIFECYCLE ---------------
+
+
+def registered(pipeline: ImagePipeline, key: str, version_id: str) -> ImageStore:
+    store = pipeline.store
+    assert store.register(new_record({"bucket": MEDIA_BUCKET, "key": key, "version_id": version_id, "size": 10}))
+    return store
+
+
+def test_a_finished_record_never_moves_and_keeps_its_fields(pipeline: ImagePipeline) -> None:
+    store = registered(pipeline, "uploads/images/a.png", "v1")
+    assert store.update("uploads/images/a.png", "processing", version="v1", width=10) is not None
+    assert store.update("uploads/images/a.png", "completed", version="v1") is not None
+
+    for status in ("processing", "failed", "cancelled", "completed"):
+        assert store.update("uploads/images/a.png", status, version="v1", width=99) is None  # type: ignore[arg-type]
+    assert store.annotate("uploads/images/a.png", execution_arn="arn:late") is None
+
+    record = store.get("uploads/images/a.png")
+    assert record is not None and (record.status, record.width, record.execution_arn) == ("completed", 10, None)
+
+
+def test_completed_is_reached_only_from_processing(pipeline: ImagePipeline) -> None:
+    store = registered(pipeline, "uploads/images/b.png", "v1")
+
+    assert store.update("uploads/images/b.png", "completed", version="v1") is None
+
+    record = store.get("uploads/images/b.png")
+    assert record is not None and record.status == "pending"
+
+
+def test_a_step_of_an_older_version_cannot_touch_the_record_of_a_new_upload(pipeline: ImagePipeline) -> None:
+    store = registered(pipeline, "uploads/images/c.png", "v1")
+    assert store.update("uploads/images/c.png", "processing", version="v1") is not None
+    assert store.register(new_record({"bucket": MEDIA_BUCKET, "key": "uploads/images/c.png", "version_id": "v2"}))
+
+    assert store.update("uploads/images/c.png", "failed", version="v1", error={"step": "x", "reason": "y"}) is None
+
+    record = store.get("uploads/images/c.png")
+    assert record is not None and (record.status, record.version_id, record.error) == ("pending", "v2", None)
+
+
+def test_a_new_version_of_a_finished_upload_starts_again_from_pending(pipeline: ImagePipeline) -> None:
+    store = registered(pipeline, "uploads/images/d.png", "v1")
+    store.update("uploads/images/d.png", "failed", version="v1", error={"step": "inspect", "reason": "bad"})
+
+    assert not store.register(new_record({"bucket": MEDIA_BUCKET, "key": "uploads/images/d.png", "version_id": "v1"}))
+    assert store.register(new_record({"bucket": MEDIA_BUCKET, "key": "uploads/images/d.png", "version_id": "v2"}))
+
+    record = store.get("uploads/images/d.png")
+    assert record is not None and (record.status, record.version_id, record.error) == ("pending", "v2", None)
+
+
+def test_an_update_of_a_missing_record_creates_nothing(pipeline: ImagePipeline) -> None:
+    assert pipeline.store.update("uploads/images/never.png", "processing", width=1) is None
+    assert pipeline.store.get("uploads/images/never.png") is None
+
+
+def test_a_status_change_is_one_conditional_write_and_no_read(pipeline: ImagePipeline) -> None:
+    store = registered(pipeline, "uploads/images/e.png", "v1")
+    calls: list[str] = []
+    pipeline.rt.clients.dynamodb.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+    )
+
+    store.update("uploads/images/e.png", "processing", version="v1", width=3)
+
+    assert calls == ["UpdateItem"]
