@@ -58,3 +58,14 @@ def is_condition_failure(exc: Exception) -> bool:
     """True when a DynamoDB write was refused because its condition did not hold."""
     response = getattr(exc, "response", None) or {}
     return bool(response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+def conditional_update(db: Any, **request: Any) -> dict[str, Any] | None:
+    """Run one DynamoDB UpdateItem (`request` holds its parameters, a ConditionExpression among them)
+    and return the item as it now is, or None when the condition did not hold."""
+    try:
+        return dict(db.update_item(ReturnValues="ALL_NEW", **request)["Attributes"])
+    except Exception as exc:
+        if is_condition_failure(exc):
+            return None
+        raise

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from offload.jobs.model import Job, JobErrorInfo, JobStatus, now_iso, sources_of, to_json
-from offload.lifecycle import is_condition_failure, status_condition
+from offload.lifecycle import conditional_update, is_condition_failure, status_condition
 
 # Fields kept as JSON strings: DynamoDB numbers would come back as Decimal otherwise.
 _JSON_FIELDS = ("data", "result", "backoff", "error")
@@ -292,21 +292,16 @@ class JobStore:
             # Placeholders: several field names (error, result, ...) are DynamoDB reserved words.
             names.update({f"#r{i}": name for i, name in enumerate(removes)})
             expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
-        try:
-            resp = self._db.update_item(
-                TableName=self.table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression=expr,
-                ConditionExpression=f"attribute_exists(job_id) AND {states}",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return None
-            raise
-        return _from_item(resp["Attributes"])
+        item = conditional_update(
+            self._db,
+            TableName=self.table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression=expr,
+            ConditionExpression=f"attribute_exists(job_id) AND {states}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return _from_item(item) if item is not None else None
 
 
 def _refused_item(exc: ClientError) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from offload.jobs.model import now_iso
-from offload.lifecycle import Lifecycle, is_condition_failure, status_condition
+from offload.lifecycle import Lifecycle, conditional_update, is_condition_failure, status_condition
 
 ImageStatus = Literal["pending", "processing", "completed", "failed", "cancelled"]
 # A finished record never moves. The one way back to pending is a new version of the object
@@ -115,21 +115,16 @@ class ImageStore:
         if version is not None:
             condition += " AND version_tag = :version"
             values[":version"] = {"S": version}
-        try:
-            resp = self._db.update_item(
-                TableName=self.table,
-                Key={"key": {"S": key}},
-                UpdateExpression="SET " + ", ".join(parts),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return None
-            raise
-        return _from_item(resp["Attributes"])
+        item = conditional_update(
+            self._db,
+            TableName=self.table,
+            Key={"key": {"S": key}},
+            UpdateExpression="SET " + ", ".join(parts),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return _from_item(item) if item is not None else None
 
 
 def version_tag(image: Mapping[str, Any]) -> str:
