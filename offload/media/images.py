@@ -1,4 +1,6 @@
-"""Responsive variants of an uploaded image: a few widths in WebP and AVIF, plus a square thumbnail.
+"""Images derived from an upload: responsive variants (a few widths in WebP and AVIF, plus a square
+thumbnail) and the vision copy (`vision_copy`, what a vision model is shown), both through one decode
+path (`_decode_srgb`, on top of `offload.media.facts`).
 
 Pure functions on bytes (no AWS). The pipeline decodes once, shrinking JPEGs on load
 (`Image.draft`, DCT scaling) to just above the largest width needed, applies the EXIF
