@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import colorsys
 import hashlib
-import io
 import math
 import re
 from typing import cast
 
-from PIL import Image, ImageStat, UnidentifiedImageError
+from PIL import Image, ImageStat
 
 from offload.ai.ports import ImageMetadata
-from offload.errors import NonRetryableError
+from offload.media.images import normalise
 
 PROVIDER = "local"
 VISION_MODEL = "local-pillow-v1"
 NOT_RECOGNISED = "(Local analyzer: objects and scenes are not recognised without an AI provider.)"
 
 _SAMPLE_SIZE = 128  # pixels on the long side: plenty for colour statistics, cheap to compute
+_DECODE_SIZE = _SAMPLE_SIZE * 4  # the normalised copy measured (JPEGs are decoded at reduced size)
 _PALETTE_SIZE = 8  # quantize to this many colours, report the top 5
 _GRAPHIC_MAX_COLORS = 512  # distinct 5-bit colours in the sample below which an image looks drawn
-_EXIF_ORIENTATION = 0x0112
-_ROTATED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF values that swap width and height when displayed
 
 
 class LocalVisionAnalyzer:
@@ -38,12 +36,11 @@ class LocalVisionAnalyzer:
     model = VISION_MODEL
 
     def describe(self, image: bytes, *, content_type: str) -> ImageMetadata:
-        """Measure `image`; undecodable bytes raise NonRetryableError naming the content type."""
-        img, (width, height) = _open(image, content_type)
-        if img.getexif().get(_EXIF_ORIENTATION) in _ROTATED_ORIENTATIONS:
-            width, height = height, width
-        has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-        fmt = (img.format or "").lower()
+        """Measure `image` (any upload `media.probe` accepts); undecodable bytes raise ImageInputError
+        (NonRetryableError) with the reason."""
+        source, img = normalise(image, max_side=_DECODE_SIZE)  # sRGB, oriented: width/height as displayed
+        width, height = source.width, source.height
+        fmt = source.format.lower()
         sample = _sample(img)
 
         colors = _dominant_colors(sample)
@@ -57,7 +54,7 @@ class LocalVisionAnalyzer:
         names = list(dict.fromkeys(color_name(c) for c in colors))
 
         tags = [orientation, category, *(w for w in (light, chroma) if w), *names[:3]]
-        if has_alpha:
+        if source.has_alpha:
             tags.append("transparent")
         if max(width, height) >= 1920:
             tags.append("high-resolution")
@@ -146,32 +143,14 @@ def _features(text: str) -> list[tuple[str, float]]:
     return features
 
 
-def _open(image: bytes, content_type: str) -> tuple[Image.Image, tuple[int, int]]:
-    """The decoded image (JPEG at reduced size) and the original's size (before the reduction)."""
-    if not image:
-        raise NonRetryableError("image is empty (0 bytes): check that the file was read or downloaded")
-    try:
-        img = Image.open(io.BytesIO(image))
-        size = img.size
-        img.draft("RGB", (_SAMPLE_SIZE * 2, _SAMPLE_SIZE * 2))  # JPEG: decode at reduced size, much faster
-        img.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        reason = "not a recognised image format" if isinstance(exc, UnidentifiedImageError) else str(exc)
-        raise NonRetryableError(
-            f"the {content_type} image ({len(image)} bytes) could not be decoded: {reason}; "
-            "send a PNG, JPEG, GIF or WebP file"
-        ) from None
-    return img, size
-
-
 def _sample(img: Image.Image) -> Image.Image:
-    """A small RGB copy; transparent areas are shown over white, as a viewer would."""
+    """A small RGB copy of a normalised (RGB or RGBA) image; transparent areas are shown over white,
+    as a viewer would."""
     small = img.copy()
     small.thumbnail((_SAMPLE_SIZE, _SAMPLE_SIZE))
-    if small.mode in ("RGBA", "LA", "PA") or "transparency" in small.info:
-        rgba = small.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+    if small.mode == "RGBA":
+        background = Image.new("RGBA", small.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, small).convert("RGB")
     return small.convert("RGB")
 
 

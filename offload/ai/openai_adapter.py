@@ -2,8 +2,8 @@
 
 Error mapping, so offload's retry policy is the only one (the SDK's `max_retries` is 0):
 429 -> RateLimitedError (Retry-After, else 5 s; `insufficient_quota` is a billing problem,
-so NonRetryableError), 408/409/425/5xx, timeouts and connection errors -> RetryableError,
-other 4xx -> NonRetryableError.
+so NonRetryableError), the other statuses `offload.http_rules` calls retryable (408, 425, 5xx),
+timeouts and connection errors -> RetryableError, other 4xx -> NonRetryableError.
 
 A malformed vision answer (not JSON, or JSON without the required fields) raises
 RetryableError: models are nondeterministic and the next attempt usually parses, while
@@ -15,10 +15,7 @@ NonRetryableError: the same image gets the same refusal.
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
-import time
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import openai
@@ -28,16 +25,18 @@ from pydantic import BaseModel, ValidationError
 
 from offload.ai.ports import MAX_COLORS, MAX_TAGS, ImageMetadata
 from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
-from offload.packs.core.http_util import RETRYABLE_STATUSES
+from offload.http_rules import is_retryable_status, retry_after_s
+from offload.media.images import VISION_MAX_SIDE, vision_copy
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_VISION_MODEL = "gpt-4o-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_RETRY_AFTER_S = 5.0
 PROVIDER = "openai"
 
-# Content types the OpenAI vision models accept; others fail fast instead of costing a call.
+# What the OpenAI vision models accept. The model is always sent `media.vision_copy` of the upload
+# (a JPEG, or a PNG when it has alpha, at most VISION_MAX_SIDE px), so TIFF, BMP, AVIF, 16-bit or
+# 50 MB uploads work too; these are checked once more before a call costs anything.
 SUPPORTED_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 # Native sizes of the known embedding models; others need `dimensions=` given explicitly.
@@ -105,9 +104,11 @@ class OpenAIVisionAnalyzer:
         *,
         detail: Literal["low", "high", "auto"] = "low",
         max_tokens: int = 600,
+        max_side: int = VISION_MAX_SIDE,
     ) -> None:
         self._client = client
         self._model = model
+        self._max_side = max_side
         # "low" is a fixed, small token cost per image and is enough for tags and colours.
         self._detail = detail
         self._max_tokens = max_tokens
@@ -117,9 +118,11 @@ class OpenAIVisionAnalyzer:
         return self._model
 
     def describe(self, image: bytes, *, content_type: str) -> ImageMetadata:
-        """Describe `image` with the vision model; see the module docstring for the errors."""
-        media_type = _check_image(image, content_type)
-        data_url = f"data:{media_type};base64,{base64.b64encode(image).decode('ascii')}"
+        """Describe `image` (any upload `media.probe` accepts, of type `content_type`) with the vision
+        model, which is sent its normalised, downscaled copy; see the module docstring for the errors."""
+        shown = vision_copy(image, max_side=self._max_side)  # ImageInputError (non-retryable) if undecodable
+        _check_sendable(shown.data, shown.content_type, content_type)
+        data_url = f"data:{shown.content_type};base64,{base64.b64encode(shown.data).decode('ascii')}"
         messages: list[ChatCompletionMessageParam] = [
             {
                 "role": "user",
@@ -228,7 +231,7 @@ def provider_error(exc: openai.OpenAIError, doing: str, client: openai.OpenAI | 
             if exc.code == "insufficient_quota":
                 return NonRetryableError(f"{text} (out of credit: add billing credit to the provider account)")
             return RateLimitedError(text, retry_after_s=retry_after_s(exc.response.headers))
-        if status in RETRYABLE_STATUSES or status >= 500:
+        if is_retryable_status(status):
             return RetryableError(text)
         hint = {401: "check the API key", 403: "the key lacks access to this model", 404: "check the model name"}
         return NonRetryableError(f"{text} ({hint[status]})" if status in hint else text)
@@ -236,44 +239,12 @@ def provider_error(exc: openai.OpenAIError, doing: str, client: openai.OpenAI | 
     return RetryableError(f"unexpected provider answer{where} while {doing}: {exc}")
 
 
-def retry_after_s(headers: Mapping[str, str], default: float = DEFAULT_RETRY_AFTER_S) -> float:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or HTTP date), else `default`."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _check_image(image: bytes, content_type: str) -> str:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type == "image/jpg":
-        media_type = "image/jpeg"
-    if media_type not in SUPPORTED_IMAGE_TYPES:
+def _check_sendable(image: bytes, media_type: str, original_type: str) -> None:
+    if media_type not in SUPPORTED_IMAGE_TYPES or len(image) > MAX_IMAGE_BYTES:
         raise NonRetryableError(
-            f"content_type {content_type!r} is not supported for vision: send one of "
-            f"{', '.join(sorted(SUPPORTED_IMAGE_TYPES))} (convert the image first)"
+            f"the vision copy of the {original_type} upload is {media_type}, {len(image)} bytes; the model takes "
+            f"{', '.join(sorted(SUPPORTED_IMAGE_TYPES))} up to {MAX_IMAGE_BYTES} bytes: lower max_side"
         )
-    if not image:
-        raise NonRetryableError("image is empty (0 bytes): check that the file was read or downloaded")
-    if len(image) > MAX_IMAGE_BYTES:
-        raise NonRetryableError(
-            f"image is {len(image)} bytes, over the {MAX_IMAGE_BYTES}-byte limit: downscale it before describing"
-        )
-    return media_type
 
 
 def _parse_answer(content: str | None, model: str) -> _VisionAnswer:

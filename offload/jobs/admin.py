@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from offload.jobs.enqueue import load_result
 from offload.jobs.model import Job, JobMessage, JobStatus, check_job_id
 from offload.jobs.queues import JOB_ID_ATTRIBUTE, DlqMessage
-from offload.runtime import Runtime
+
+if TYPE_CHECKING:
+    from offload.runtime import Runtime  # offload.runtime imports the job store: no import at run time
 
 # How many DLQ messages `retry` looks through for one job before giving up the search.
 _RETRY_SCAN_LIMIT = 1000

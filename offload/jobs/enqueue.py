@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pydantic import BaseModel
@@ -25,7 +25,9 @@ from offload.jobs.model import (
     to_json,
 )
 from offload.jobs.registry import PayloadError, validate_payload
-from offload.runtime import Runtime, default_runtime
+
+if TYPE_CHECKING:
+    from offload.runtime import Runtime  # offload.runtime imports the job store: no import at run time
 
 # Longer than this is more likely a unit mistake than a plan.
 MAX_DELAY_S = 366 * 86400
@@ -55,7 +57,7 @@ def enqueue(
     runtime: Runtime | None = None,
 ) -> str:
     """Queue a job of a catalog type and return its id at once (status `queued` or `delayed`)."""
-    rt = runtime or default_runtime()
+    rt = _runtime(runtime)
     jt = rt.catalog.job_type(type)
     rt.catalog.policy(type, attempts=attempts, backoff=backoff)  # refuses bad overrides before any write
     payload = validate_payload(rt.catalog, type, {} if data is None else data)
@@ -108,7 +110,7 @@ def enqueue_many(
     There are no idempotency keys here (a batched write can't be conditional): use enqueue()
     for jobs that must not run twice when the caller retries.
     """
-    rt = runtime or default_runtime()
+    rt = _runtime(runtime)
     jt = rt.catalog.job_type(type)
     rt.catalog.policy(type, attempts=attempts, backoff=backoff)  # refuses bad overrides before any write
     wait = _Wait.of(delay, run_at)
@@ -271,3 +273,12 @@ def _read_spilled(rt: Runtime, ref: str, what: str) -> Any:
     except rt.clients.s3.exceptions.NoSuchKey:
         raise NonRetryableError(f"job {what} {ref} is missing from S3") from None
     return json.loads(body)
+
+
+def _runtime(given: Runtime | None) -> Runtime:
+    """`given`, or the process's default runtime: the one lazy lookup of it in offload.jobs."""
+    if given is not None:
+        return given
+    from offload.runtime import default_runtime
+
+    return default_runtime()

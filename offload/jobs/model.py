@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from offload.catalog import Backoff
+from offload.lifecycle import Lifecycle
 
 
 class JobStatus(StrEnum):
@@ -36,21 +37,28 @@ TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
 
 # The only moves the store allows; each store write is conditional on its source states.
 # FAILED -> QUEUED exists only for an operator's explicit retry (`offload jobs retry`).
-TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.QUEUED: frozenset({JobStatus.ACTIVE, JobStatus.CANCELLED, JobStatus.FAILED}),
-    JobStatus.DELAYED: frozenset({JobStatus.ACTIVE, JobStatus.CANCELLED, JobStatus.FAILED}),
-    JobStatus.ACTIVE: frozenset(
-        {JobStatus.ACTIVE, JobStatus.DELAYED, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
-    ),
-    JobStatus.FAILED: frozenset({JobStatus.QUEUED}),
-    JobStatus.COMPLETED: frozenset(),
-    JobStatus.CANCELLED: frozenset(),
-}
+JOB_LIFECYCLE: Lifecycle[JobStatus] = Lifecycle(
+    {
+        JobStatus.QUEUED: {JobStatus.ACTIVE, JobStatus.CANCELLED, JobStatus.FAILED},
+        JobStatus.DELAYED: {JobStatus.ACTIVE, JobStatus.CANCELLED, JobStatus.FAILED},
+        JobStatus.ACTIVE: {
+            JobStatus.ACTIVE,
+            JobStatus.DELAYED,
+            JobStatus.COMPLETED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+        },
+        JobStatus.FAILED: {JobStatus.QUEUED},
+        JobStatus.COMPLETED: set(),
+        JobStatus.CANCELLED: set(),
+    }
+)
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = JOB_LIFECYCLE.transitions
 
 
 def sources_of(target: JobStatus) -> list[JobStatus]:
     """The states a job may be in for a write that moves it to `target`."""
-    return [s for s, targets in TRANSITIONS.items() if target in targets]
+    return JOB_LIFECYCLE.sources_of(target)
 
 
 # Bounds on what a record can hold, so no write can take it near DynamoDB's 400 KB item

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from offload.jobs.model import Job, JobStatus, to_json
@@ -65,18 +66,54 @@ class EventBuffer:
         return refused
 
 
-def publish_alert(sns_client: Any, topic_arn: str, job: Job) -> None:
-    """Tell the admins a job has failed for good."""
-    reason = job.error.reason if job.error else "unknown"
-    step = job.error.step if job.error else "unknown"
-    subject = f"offload: job {job.type} failed"[:100]
-    message = (
-        f"Job {job.job_id} ({job.type} on queue {job.queue}) failed after {job.attempts} of "
-        f"{job.max_attempts} attempts.\nStep: {step}\nReason: {reason}\n\n"
-        f"Retry it: offload jobs retry {job.job_id}\nOr redrive the queue: offload queues redrive {job.queue}\n\n"
-        + json.dumps(job.summary(), indent=2)
+@dataclass(frozen=True)
+class Alert:
+    """What the admins are told when something failed for good: what, at which step, why, and the
+    commands to inspect or retry it. Jobs (`job_alert`) and the image pipeline send this one format."""
+
+    subject: str
+    what: str
+    step: str
+    reason: str
+    commands: tuple[tuple[str, str], ...] = ()  # (what it does, the command)
+    details: dict[str, Any] | None = None
+
+    def message(self) -> str:
+        body = f"{self.what}\nStep: {self.step}\nReason: {self.reason}"
+        if self.commands:
+            body += "\n\n" + "\n".join(f"{label}: {command}" for label, command in self.commands)
+        if self.details is not None:
+            body += "\n\n" + json.dumps(self.details, indent=2, default=str)
+        return body
+
+
+def job_alert(job: Job) -> Alert:
+    """The alert for a job that has failed for good."""
+    return Alert(
+        subject=f"offload: job {job.type} failed",
+        what=(
+            f"Job {job.job_id} ({job.type} on queue {job.queue}) failed after {job.attempts} of "
+            f"{job.max_attempts} attempts."
+        ),
+        step=job.error.step if job.error else "unknown",
+        reason=job.error.reason if job.error else "unknown",
+        commands=(
+            ("Retry it", f"offload jobs retry {job.job_id}"),
+            ("Or redrive the queue", f"offload queues redrive {job.queue}"),
+        ),
+        details=job.summary(),
     )
-    sns_client.publish(TopicArn=topic_arn, Subject=subject, Message=message)
+
+
+def publish_alert(sns_client: Any, topic_arn: str, alert: Alert) -> None:
+    """Send an alert to the admins' SNS topic."""
+    sns_client.publish(TopicArn=topic_arn, Subject=_sns_subject(alert.subject), Message=alert.message())
+
+
+def _sns_subject(text: str) -> str:
+    """SNS subjects are printable ASCII without line breaks, at most 100 characters."""
+    ascii_text = text.encode("ascii", "replace").decode("ascii")
+    return "".join(ch if ch.isprintable() else " " for ch in ascii_text)[:100]
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:

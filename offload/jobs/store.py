@@ -1,6 +1,6 @@
 """The job store on DynamoDB: every status change is one conditional write.
 
-The condition on each write is derived from `model.TRANSITIONS`, so a job can never
+The condition on each write is derived from `model.JOB_LIFECYCLE` (`offload.lifecycle`), so a job can never
 move backwards, a finished job is never touched by a late or duplicate delivery, and
 two workers cannot both start the same job while its lease is held.
 """
@@ -25,6 +25,7 @@ from offload.jobs.model import (
     to_json,
 )
 from offload.jobs.table import BY_QUEUE_STATUS_INDEX as _INDEX
+from offload.lifecycle import conditional_update, is_condition_failure, status_condition
 
 # Fields kept as JSON strings: DynamoDB numbers would come back as Decimal otherwise.
 _JSON_FIELDS = ("data", "result", "backoff", "error", "history")
@@ -157,7 +158,7 @@ class JobStore:
                 ExpressionAttributeValues={":failed": {"S": JobStatus.FAILED.value}},
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return None
             raise
         return job
@@ -180,7 +181,7 @@ class JobStore:
         out of attempts, or leased by a live worker."""
         now = time.time() if now is None else now
         waiting_states: list[JobStatus] = [s for s in sources_of(JobStatus.ACTIVE) if s != JobStatus.ACTIVE]
-        values = _status_values(waiting_states)
+        waiting, values = status_condition(waiting_states)
         values.update(
             {
                 ":active": {"S": JobStatus.ACTIVE.value},
@@ -191,7 +192,6 @@ class JobStore:
                 ":false": {"BOOL": False},
             }
         )
-        waiting = " OR ".join(f"#s = :s{i}" for i in range(len(waiting_states)))
         try:
             resp = self._db.update_item(
                 TableName=self.table,
@@ -203,7 +203,7 @@ class JobStore:
                 ConditionExpression=(
                     "attribute_exists(job_id) AND attempts < max_attempts "
                     "AND (attribute_not_exists(cancel_requested) OR cancel_requested = :false) "
-                    f"AND (({waiting}) OR (#s = :active AND lease_until < :now))"
+                    f"AND ({waiting} OR (#s = :active AND lease_until < :now))"
                 ),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={**values, ":qs": {"S": _queue_status(queue, JobStatus.ACTIVE)}},
@@ -211,7 +211,7 @@ class JobStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if not is_condition_failure(exc):
                 raise
             old = _refused_item(exc)
             return StartOutcome(job=_from_item(old) if old else None, started=False)
@@ -295,13 +295,14 @@ class JobStore:
     ) -> Job | None:
         """One conditional update; None when the job is missing or not in an allowed state.
 
-        `allowed` defaults to the states TRANSITIONS lets move to `target`. A status change
+        `allowed` defaults to the states JOB_LIFECYCLE lets move to `target`. A status change
         also rewrites queue_status (the GSI key), which is why the caller passes the queue.
         """
         if not allowed:
             allowed = sources_of(target) if target else []
         names = {"#s": "status"}
-        values: dict[str, Any] = {**_status_values(allowed), ":ts": {"S": now_iso()}}
+        states, status_values = status_condition(allowed)
+        values: dict[str, Any] = {**status_values, ":ts": {"S": now_iso()}}
         set_parts = ["updated_at = :ts"]
         if target is not None:
             if queue is None:
@@ -321,22 +322,16 @@ class JobStore:
             # Placeholders: several field names (error, result, ...) are DynamoDB reserved words.
             names.update({f"#r{i}": name for i, name in enumerate(removes)})
             expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
-        states = " OR ".join(f"#s = :s{i}" for i in range(len(allowed)))
-        try:
-            resp = self._db.update_item(
-                TableName=self.table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression=expr,
-                ConditionExpression=f"attribute_exists(job_id) AND ({states})",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
-        return _from_item(resp["Attributes"])
+        item = conditional_update(
+            self._db,
+            TableName=self.table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression=expr,
+            ConditionExpression=f"attribute_exists(job_id) AND {states}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return _from_item(item) if item is not None else None
 
 
 def _error_fields(job: Job, error: JobErrorInfo) -> dict[str, Any]:
@@ -345,16 +340,8 @@ def _error_fields(job: Job, error: JobErrorInfo) -> dict[str, Any]:
     return {"error": error.bounded().model_dump(), "history": [h.model_dump() for h in history]}
 
 
-def _status_values(statuses: list[JobStatus]) -> dict[str, Any]:
-    return {f":s{i}": {"S": s.value} for i, s in enumerate(statuses)}
-
-
-def _is_condition_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 def _refused_item(exc: ClientError) -> dict[str, Any] | None:
     """The item as it stood when a conditional write was refused (None if it did not exist)."""
-    if not _is_condition_failure(exc):
+    if not is_condition_failure(exc):
         return None
     return exc.response.get("Item")

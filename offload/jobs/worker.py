@@ -14,7 +14,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -35,11 +35,13 @@ from offload.jobs.model import (
     now_iso,
     to_json,
 )
-from offload.jobs.notify import EventBuffer, publish_alert
+from offload.jobs.notify import EventBuffer, job_alert, publish_alert
 from offload.jobs.queues import JOB_ID_ATTRIBUTE
 from offload.jobs.registry import PayloadError, describe_validation_error, load_processor, validate_payload
 from offload.observability import NAMESPACE, logger, metrics_enabled
-from offload.runtime import Runtime
+
+if TYPE_CHECKING:
+    from offload.runtime import Runtime  # offload.runtime imports the job store: no import at run time
 
 _LOG_KEYS = ["job_id", "job_type", "queue", "attempt"]
 # A started job's lease outlives the function timeout by this much, so a redelivery after
@@ -286,7 +288,7 @@ class Worker:
         )
         self._count("JobsFailed", failed)
         try:
-            publish_alert(self.rt.clients.sns, self.rt.settings.alert_topic_arn, failed)
+            publish_alert(self.rt.clients.sns, self.rt.settings.alert_topic_arn, job_alert(failed))
         except Exception:
             logger.exception("could not publish the failure alert")
         self._announce(failed, batch)

@@ -7,8 +7,8 @@ from functools import cache
 
 from PIL import Image, ImageCms
 
-# Modes that carry an alpha channel of their own; P, L, RGB and I can carry one via `transparency`.
-_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+from offload.media.facts import has_alpha
+
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 # The image mode each ICC colour space transforms from (ICC signatures are four bytes, space padded).
 _MODE_FOR_ICC_SPACE = {"RGB": "RGB", "CMYK": "CMYK", "GRAY": "L"}
@@ -22,11 +22,6 @@ _MODES_FOR_PROFILE_MODE = {
 
 class UnsupportedModeError(ValueError):
     """The image's pixel mode has no conversion to RGB."""
-
-
-def has_alpha(im: Image.Image) -> bool:
-    """True when the image has an alpha channel or a transparent colour."""
-    return im.mode in _ALPHA_MODES or "transparency" in im.info
 
 
 def to_srgb(im: Image.Image) -> Image.Image:

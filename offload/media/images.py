@@ -1,4 +1,6 @@
-"""Responsive variants of an uploaded image: a few widths in WebP and AVIF, plus a square thumbnail.
+"""Images derived from an upload: responsive variants (a few widths in WebP and AVIF, plus a square
+thumbnail) and the vision copy (`vision_copy`, what a vision model is shown), both through one decode
+path (`_decode_srgb`, on top of `offload.media.facts`).
 
 Pure functions on bytes (no AWS). The pipeline decodes once, shrinking JPEGs on load
 (`Image.draft`, DCT scaling) to just above the largest width needed, applies the EXIF
@@ -12,71 +14,36 @@ from __future__ import annotations
 import io
 import math
 import os
-import re
-import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from offload.errors import NonRetryableError
-from offload.media.colour import UnsupportedModeError, has_alpha, to_srgb
+from offload.media.colour import UnsupportedModeError, to_srgb
+from offload.media.facts import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    ImageInputError,
+    SourceInfo,
+    load_first_frame,
+    mime_type,
+    open_image,
+    source_info,
+)
 
 OutputFormat = Literal["webp", "avif"]
-InputErrorReason = Literal[
-    "empty",
-    "too_many_bytes",
-    "not_an_image",
-    "unsupported_format",
-    "unsupported_mode",
-    "truncated",
-    "too_many_pixels",
-]
-
-CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif"}
-# Formats we decode. Others Pillow knows (EPS, PSD, ICO, PCX, ...) are refused: a smaller attack
-# surface, and nothing a browser upload form should send. MPO is what many cameras' JPEGs are.
-INPUT_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP", "AVIF", "TIFF", "BMP"})
-
-DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 50_000_000
+CONTENT_TYPES: dict[str, str] = {fmt: mime_type(fmt) for fmt in ("webp", "avif")}
 # libavif speed (0 slowest .. 10 fastest; for a still image with libaom, cpu-used = min(speed, 9)
 # in all-intra mode). 8 is ~10x faster than libavif's default 6 for ~5-15% more bytes at quality 80.
 # sharp's `effort` maps to the same libaom cpu-used as 9 - effort, so speed 8 == sharp effort 1.
 AVIF_SPEED = 8
 # libwebp method (0 fastest .. 6 slowest), libwebp's and sharp's default.
 WEBP_METHOD = 4
-
-_ORIENTATION_TAG = 0x0112
-_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
-
-
-class ImageInputError(NonRetryableError):
-    """The upload can't be turned into variants: retrying can't help. `reason` is a stable code."""
-
-    def __init__(self, reason: InputErrorReason, message: str) -> None:
-        super().__init__(message)
-        self.reason: InputErrorReason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class SourceInfo:
-    """Facts about the original upload. width and height are as displayed (EXIF orientation applied)."""
-
-    format: str
-    width: int
-    height: int
-    mode: str
-    has_alpha: bool
-    frames: int
-    orientation: int
-    byte_size: int
-
-    @property
-    def animated(self) -> bool:
-        return self.frames > 1
+# The vision copy's longest side: detail "high" tiles at most 2048 px, "low" sees 512 px.
+VISION_MAX_SIDE = 1536
+VISION_JPEG_QUALITY = 85
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +69,25 @@ class Variant:
         """A file name for storage, e.g. `1024w.webp` or `thumb-256.webp`."""
         stem = f"thumb-{self.width}" if self.kind == "thumbnail" else f"{self.width}w"
         return f"{stem}.{self.format}"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedImage:
+    """An encoded derivative of an upload (the vision copy) and the original's facts."""
+
+    data: bytes
+    format: str
+    width: int
+    height: int
+    source: SourceInfo
+
+    @property
+    def content_type(self) -> str:
+        return mime_type(self.format)
+
+    @property
+    def byte_size(self) -> int:
+        return len(self.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,22 +142,13 @@ def make_variants(
     truncated, unrecognised, unsupported or too-many-pixels input; ValueError for bad arguments.
     """
     _check_arguments(widths, formats, quality, thumbnail, avif_speed)
-    im = _open(data, max_bytes=max_bytes, max_pixels=max_pixels)
-    base: Image.Image | None = None
-    try:
-        source = _source_info(im, len(data))
-        sizes = plan_sizes(source.width, source.height, widths)
-        if im.format in ("JPEG", "MPO"):
-            _draft(im, source, _needed_scale(source, sizes[0][0], thumbnail))
-        _load(im)
-        ImageOps.exif_transpose(im, in_place=True)
-        try:
-            base = to_srgb(im)
-        except UnsupportedModeError as exc:
-            raise ImageInputError("unsupported_mode", f"unsupported image: {exc}") from exc
-    finally:
-        if base is not im:  # closing an ImageFile also discards its pixels
-            im.close()
+    source, base = _decode_srgb(
+        data,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        scale=lambda s: _needed_scale(s, plan_sizes(s.width, s.height, widths)[0][0], thumbnail),
+    )
+    sizes = plan_sizes(source.width, source.height, widths)
 
     # Resize on this thread while the pool encodes what is ready: the first encodes start as soon
     # as the largest size exists. AVIF first at each size: it takes longest.
@@ -203,18 +180,50 @@ def make_variants(
     return VariantSet(source=source, variants=variants, thumbnail=thumb)
 
 
-def probe(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> SourceInfo:
-    """Check that an upload is a usable image (limits, headers and a full decode, which catches
-    truncation) and return its facts; raises ImageInputError like make_variants."""
-    im = _open(data, max_bytes=max_bytes, max_pixels=max_pixels)
-    try:
-        source = _source_info(im, len(data))
-        if im.format in ("JPEG", "MPO"):
-            im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))  # reads every byte, decodes 1/64
-        _load(im)
-        return source
-    finally:
-        im.close()
+def normalise(
+    data: bytes,
+    *,
+    max_side: int = VISION_MAX_SIDE,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[SourceInfo, Image.Image]:
+    """The upload's facts and its first frame as 8-bit sRGB RGB (RGBA when it has alpha), EXIF
+    orientation applied, no metadata, the longest side at most `max_side` (never enlarged).
+
+    Any input `probe` accepts is accepted here (16/32-bit and float greyscale, CMYK, palette, 1-bit, ...).
+    Raises ImageInputError like probe.
+    """
+    if max_side < 1:
+        raise ValueError(f"max_side must be a positive number of pixels, got {max_side}")
+    source, im = _decode_srgb(
+        data,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        scale=lambda s: min(1.0, max_side / max(s.width, s.height)),
+    )
+    if max(im.size) > max_side:
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return source, im
+
+
+def vision_copy(data: bytes, *, max_side: int = VISION_MAX_SIDE) -> EncodedImage:
+    """What a vision model is shown: `normalise`d and encoded as JPEG, or PNG when it has visible alpha.
+
+    Every format the vision APIs take (PNG, JPEG, WebP, still GIF, up to 20 MB), whatever the upload was:
+    TIFF, BMP, AVIF, animated, 16-bit, CMYK or 50 MB. At the default size a JPEG is a few hundred KB and
+    a PNG at most ~10 MB (1536 x 1536 x 4 bytes).
+    """
+    source, im = normalise(data, max_side=max_side)
+    if im.mode == "RGBA" and im.getchannel("A").getextrema() == (255, 255):
+        im = im.convert("RGB")  # an alpha channel with nothing transparent: JPEG is far smaller
+    buf = io.BytesIO()
+    if im.mode == "RGBA":
+        im.save(buf, "PNG", compress_level=6)
+        fmt = "PNG"
+    else:
+        im.save(buf, "JPEG", quality=VISION_JPEG_QUALITY)
+        fmt = "JPEG"
+    return EncodedImage(data=buf.getvalue(), format=fmt, width=im.width, height=im.height, source=source)
 
 
 def plan_sizes(width: int, height: int, widths: Iterable[int]) -> list[tuple[int, int]]:
@@ -259,85 +268,27 @@ def _check_arguments(
         raise ValueError(f"avif_speed must be 0..10, got {avif_speed}")
 
 
-def _open(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Open (headers only) and check size, format and pixel count before anything is decoded."""
-    if not data:
-        raise ImageInputError("empty", "empty upload: the image has zero bytes")
-    if len(data) > max_bytes:
-        raise ImageInputError(
-            "too_many_bytes",
-            f"image is {_mib(len(data))} MiB, over the {_mib(max_bytes)} MiB limit ({max_bytes} bytes)",
-        )
+def _decode_srgb(
+    data: bytes, *, max_bytes: int, max_pixels: int, scale: Callable[[SourceInfo], float]
+) -> tuple[SourceInfo, Image.Image]:
+    """Open, check, decode (JPEGs shrunk on load to `scale(source)` of the original, never below),
+    apply the EXIF orientation and convert to sRGB RGB/RGBA: the one decode path of every output."""
+    im = open_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    base: Image.Image | None = None
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            # Pillow's own bomb check (a process-wide limit, about 89 MP) warns here; ours follows below
-            # with a clearer message, and a recorded warning is still an error.
-            warnings.simplefilter("always", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as exc:
-        raise ImageInputError(
-            "not_an_image", f"not an image: cannot identify image file (first bytes {data[:4].hex(' ')})"
-        ) from exc
-    except Image.DecompressionBombError as exc:
-        pixels = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"{_mp(int(pixels.group(1)))} MP" if pixels else "too many pixels"
-        raise ImageInputError(
-            "too_many_pixels", f"image is {size}, over the {_mp(max_pixels)} MP limit (decompression bomb: {exc})"
-        ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageInputError("truncated", f"image header is truncated or corrupt: {exc}") from exc
-    if im.format not in INPUT_FORMATS:
-        im.close()
-        raise ImageInputError(
-            "unsupported_format", f"unsupported image format {im.format}; supported: {', '.join(sorted(INPUT_FORMATS))}"
-        )
-    width, height = im.size
-    bomb = next((w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)), None)
-    if width * height > max_pixels or bomb is not None:
-        im.close()
-        over = f"the {_mp(max_pixels)} MP limit"
-        if bomb is not None and width * height <= max_pixels:
-            over = f"Pillow's decompression-bomb limit ({bomb.message})"
-        raise ImageInputError("too_many_pixels", f"image is {width}x{height} = {_mp(width * height)} MP, over {over}")
-    return im
-
-
-def _load(im: Image.Image) -> None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im.seek(0)  # animated: the first frame
-            im.load()
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ImageInputError("too_many_pixels", f"image rejected as a decompression bomb: {exc}") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageInputError("truncated", f"image data is truncated or corrupt ({im.format}): {exc}") from exc
-
-
-def _source_info(im: Image.Image, byte_size: int) -> SourceInfo:
-    try:
-        orientation = int(im.getexif().get(_ORIENTATION_TAG, 1))
-    except (OSError, SyntaxError, ValueError, TypeError):
-        orientation = 1  # unreadable EXIF: show the pixels as stored
-    if orientation not in range(1, 9):
-        orientation = 1
-    width, height = im.size
-    if orientation in _TRANSPOSING_ORIENTATIONS:
-        width, height = height, width
-    try:
-        frames = int(getattr(im, "n_frames", 1))
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageInputError("truncated", f"animation frames are truncated or corrupt ({im.format}): {exc}") from exc
-    return SourceInfo(
-        format=str(im.format),
-        width=width,
-        height=height,
-        mode=im.mode,
-        has_alpha=has_alpha(im),
-        frames=frames,
-        orientation=orientation,
-        byte_size=byte_size,
-    )
+        source = source_info(im, len(data))
+        if im.format in ("JPEG", "MPO"):
+            _draft(im, scale(source))
+        load_first_frame(im)
+        ImageOps.exif_transpose(im, in_place=True)
+        try:
+            base = to_srgb(im)
+        except UnsupportedModeError as exc:
+            raise ImageInputError("unsupported_mode", f"unsupported image: {exc}") from exc
+    finally:
+        if base is not im:  # closing an ImageFile also discards its pixels
+            im.close()
+    return source, base
 
 
 def _needed_scale(source: SourceInfo, largest_width: int, thumbnail: int | None) -> float:
@@ -348,7 +299,7 @@ def _needed_scale(source: SourceInfo, largest_width: int, thumbnail: int | None)
     return scale
 
 
-def _draft(im: Image.Image, source: SourceInfo, scale: float) -> None:
+def _draft(im: Image.Image, scale: float) -> None:
     """JPEG shrink-on-load: libjpeg decodes at 1/2, 1/4 or 1/8 scale, never below what's needed."""
     if scale >= 0.5:
         return
@@ -369,11 +320,3 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _mib(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f}"
-
-
-def _mp(n: int) -> str:
-    return f"{n / 1_000_000:.2f}".rstrip("0").rstrip(".")

@@ -74,7 +74,9 @@ def test_vision_request_sends_model_image_data_url_and_strict_schema(
     assert request.body["model"] == "gpt-4o-mini"
     parts = request.body["messages"][0]["content"]
     image_url = next(p["image_url"]["url"] for p in parts if p["type"] == "image_url")
-    assert image_url == "data:image/png;base64," + base64.b64encode(image).decode()
+    assert image_url.startswith("data:image/jpeg;base64,")  # the normalised copy: an opaque PNG becomes a JPEG
+    shown = Image.open(io.BytesIO(base64.b64decode(image_url.split(",", 1)[1])))
+    assert (shown.format, shown.size) == ("JPEG", (8, 4))
     response_format = request.body["response_format"]
     assert response_format["type"] == "json_schema"
     assert response_format["json_schema"]["strict"] is True
@@ -83,13 +85,40 @@ def test_vision_request_sends_model_image_data_url_and_strict_schema(
     assert schema["additionalProperties"] is False
 
 
-def test_vision_data_url_carries_the_given_content_type(server: FakeOpenAIServer, vision: OpenAIVisionAnalyzer) -> None:
+def sent_image(server: FakeOpenAIServer) -> tuple[str, bytes]:
+    """The media type and bytes of the data URL in the (only) chat request the server received."""
+    (request,) = server.requests
+    parts = request.body["messages"][0]["content"]
+    url = next(p for p in parts if p["type"] == "image_url")["image_url"]["url"]
+    header, payload = url.split(",", 1)
+    return header.removeprefix("data:").removesuffix(";base64"), base64.b64decode(payload)
+
+
+def test_vision_is_sent_a_png_when_the_image_has_transparency(
+    server: FakeOpenAIServer, vision: OpenAIVisionAnalyzer
+) -> None:
     server.script(chat_completion(json.dumps(GOOD_ANSWER)))
+    out = io.BytesIO()
+    Image.new("RGBA", (40, 20), (255, 0, 0, 128)).save(out, format="PNG")
 
-    vision.describe(b"\xff\xd8\xff fake jpeg", content_type="image/jpeg")
+    vision.describe(out.getvalue(), content_type="image/png")
 
-    parts = server.requests[0].body["messages"][0]["content"]
-    assert next(p for p in parts if p["type"] == "image_url")["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    media_type, data = sent_image(server)
+    shown = Image.open(io.BytesIO(data))
+    assert (media_type, shown.format, shown.mode) == ("image/png", "PNG", "RGBA")
+
+
+def test_a_large_tiff_is_sent_as_a_downscaled_jpeg(server: FakeOpenAIServer, vision: OpenAIVisionAnalyzer) -> None:
+    server.script(chat_completion(json.dumps(GOOD_ANSWER)))
+    out = io.BytesIO()
+    Image.effect_noise((3000, 2000), 64).convert("RGB").save(out, format="TIFF")  # ~18 MB, uncompressed
+
+    vision.describe(out.getvalue(), content_type="image/tiff")
+
+    media_type, data = sent_image(server)
+    shown = Image.open(io.BytesIO(data))
+    assert (media_type, shown.format) == ("image/jpeg", "JPEG")
+    assert shown.size == (1536, 1024) and len(data) < 2 * 1024 * 1024
 
 
 def test_vision_structured_answer_is_parsed_and_normalised(
@@ -132,11 +161,11 @@ def test_vision_refusal_is_not_retryable(server: FakeOpenAIServer, vision: OpenA
         vision.describe(png_bytes(), content_type="image/png")
 
 
-def test_vision_unsupported_content_type_fails_without_calling_the_api(
+def test_vision_bytes_that_are_not_an_image_fail_without_calling_the_api(
     server: FakeOpenAIServer, vision: OpenAIVisionAnalyzer
 ) -> None:
-    with pytest.raises(NonRetryableError, match="image/tiff"):
-        vision.describe(b"II*\x00", content_type="image/tiff")
+    with pytest.raises(NonRetryableError, match="not an image: cannot identify image file"):
+        vision.describe(b"<html>not an image</html>", content_type="image/png")
 
     assert server.requests == []
 

@@ -1,4 +1,4 @@
-"""Specification of offload.media.images.make_variants: responsive variants of an upload.
+"""Specification of offload.media.images.make_variants (responsive variants of an upload) and offload.media.facts.probe.
 
 Every test image is generated here; nothing is read from disk or the network.
 """
@@ -392,8 +392,8 @@ def test_probe_reports_the_source_and_catches_a_truncated_jpeg():
 
     from PIL import Image as _Image
 
-    from offload.media.images import ImageInputError as _Err
-    from offload.media.images import probe
+    from offload.media.facts import ImageInputError as _Err
+    from offload.media.facts import probe
 
     buf = _io.BytesIO()
     _Image.new("RGB", (1200, 800), (10, 120, 200)).save(buf, "JPEG", quality=90)

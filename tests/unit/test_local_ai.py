@@ -128,7 +128,7 @@ def test_transparent_areas_are_measured_over_white(analyzer: LocalVisionAnalyzer
 
 
 def test_bytes_that_are_not_an_image_are_not_retryable(analyzer: LocalVisionAnalyzer) -> None:
-    with pytest.raises(NonRetryableError, match=r"image/png image .* not a recognised image format"):
+    with pytest.raises(NonRetryableError, match=r"not an image: cannot identify image file"):
         analyzer.describe(b"<html>not an image</html>", content_type="image/png")
 
 

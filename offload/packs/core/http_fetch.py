@@ -12,8 +12,9 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, Field, HttpUrl
 
 from offload.errors import NonRetryableError, RetryableError
+from offload.http_rules import error_for_status
 from offload.jobs.context import JobContext
-from offload.packs.core.http_util import check_destination, error_for_status
+from offload.packs.core.http_util import check_destination
 
 _CHUNK = 1024 * 1024
 

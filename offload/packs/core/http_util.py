@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the processors that call out: error classes and address checks."""
+"""The processors' outbound-address check; the retry rules are `offload.http_rules`."""
 
 from __future__ import annotations
 
@@ -7,15 +7,6 @@ import socket
 from urllib.parse import urlparse
 
 from offload.errors import NonRetryableError, RetryableError
-
-# Statuses worth retrying: throttling, and server-side trouble that often passes.
-RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-def error_for_status(status: int, url: str, detail: str = "") -> Exception:
-    """A retryable error for 429/5xx-like statuses, a permanent one for the rest."""
-    text = f"{url} answered HTTP {status}" + (f": {detail[:200]}" if detail else "")
-    return RetryableError(text) if status in RETRYABLE_STATUSES or status >= 500 else NonRetryableError(text)
 
 
 def check_destination(url: str) -> None:

@@ -11,9 +11,10 @@ from typing import Any
 from pydantic import BaseModel, Field, HttpUrl
 
 from offload.errors import NonRetryableError, RetryableError
+from offload.http_rules import error_for_status
 from offload.jobs.context import JobContext
 from offload.jobs.notify import SIGNATURE_HEADER, sign
-from offload.packs.core.http_util import check_destination, error_for_status
+from offload.packs.core.http_util import check_destination
 from offload.runtime import Runtime
 
 _secret_cache: dict[str, str] = {}

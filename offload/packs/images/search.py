@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from offload.packs.images.steps import ImagePipeline
-from offload.packs.images.store import ImageRecord
+from offload.packs.images.store import ImageRecord, version_tag
 from offload.runtime import Runtime
 
 
@@ -35,7 +35,12 @@ def cancel_image(rt: Runtime, key: str) -> ImageRecord:
         raise ImageCancelError(f"no image record for {key!r}")
     if record.status in ("completed", "failed", "cancelled"):
         raise ImageCancelError(f"image {key!r} is already {record.status}; only pending or processing images stop")
-    cancelled = store.update(key, "cancelled", error={"step": record.status, "reason": "cancelled by an operator"})
+    cancelled = store.update(
+        key,
+        "cancelled",
+        version=version_tag(record.model_dump()),
+        error={"step": record.status, "reason": "cancelled by an operator"},
+    )
     if cancelled is None:
         raise ImageCancelError(f"image {key!r} changed while cancelling it; check it with `offload images get`")
     if record.execution_arn:

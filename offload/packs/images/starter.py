@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from offload.errors import NonRetryableError
 from offload.jobs.context import JobContext
 from offload.packs.images.steps import ImagePipeline, new_record
+from offload.packs.images.store import version_tag
 
 
 class UploadData(BaseModel):
@@ -41,7 +42,12 @@ def start(data: UploadData, ctx: JobContext) -> dict[str, Any]:
     if data.size == 0:
         record = new_record(data.model_dump())
         pipeline.store.register(record)
-        pipeline.store.update(data.key, "failed", error={"step": "inspect", "reason": "upload is empty (0 bytes)"})
+        pipeline.store.update(
+            data.key,
+            "failed",
+            version=version_tag(record.model_dump()),
+            error={"step": "inspect", "reason": "upload is empty (0 bytes)"},
+        )
         return {"status": "failed", "reason": "upload is empty (0 bytes)"}
     if not pipeline.store.register(new_record(data.model_dump())):
         return {"status": "duplicate", "key": data.key}
@@ -52,13 +58,10 @@ def start(data: UploadData, ctx: JobContext) -> dict[str, Any]:
         )
     except sfn.exceptions.ExecutionAlreadyExists:
         return {"status": "duplicate", "key": data.key}
-    for _ in range(3):  # the execution's own steps may move the record meanwhile: keep its status
+    # One conditional write that keeps whatever status the execution's own steps set meanwhile.
+    version = version_tag(data.model_dump())
+    if pipeline.store.annotate(data.key, version=version, execution_arn=run["executionArn"]) is None:
         current = pipeline.store.get(data.key)
-        if current is None or current.status in ("completed", "failed"):
-            break
-        if current.status == "cancelled":  # cancelled between registering and starting
+        if current is not None and current.status == "cancelled" and version_tag(current.model_dump()) == version:
             sfn.stop_execution(executionArn=run["executionArn"], cause="cancelled before it started")
-            break
-        if pipeline.store.update(data.key, current.status, execution_arn=run["executionArn"]) is not None:
-            break
     return {"status": "started", "key": data.key, "execution_arn": run["executionArn"]}

@@ -10,16 +10,18 @@ backoff, NonRetryableError goes straight to the fail step.
 from __future__ import annotations
 
 import posixpath
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
+from offload.jobs.notify import Alert, publish_alert
 from offload.observability import logger
 from offload.packs.images import STEPS
 from offload.packs.images.settings import ImagesSettings, images_settings
-from offload.packs.images.store import ImageRecord, ImageStore
+from offload.packs.images.store import ImageRecord, ImageStatus, ImageStore, version_tag
 from offload.runtime import Runtime
 from offload.settings import SettingsError
 
@@ -69,6 +71,12 @@ class ImagePipeline:
             kwargs["VersionId"] = image["version_id"]
         return bytes(self.rt.clients.s3.get_object(**kwargs)["Body"].read())
 
+    def record(self, state: dict[str, Any], status: ImageStatus, **fields: Any) -> ImageRecord | None:
+        """Move the execution's image record to `status` with `fields`: one conditional write, refused
+        (None) when the lifecycle forbids it or the record is now about another version of the object."""
+        image = state["image"]
+        return self.store.update(image["key"], status, version=version_tag(image), **fields)
+
     def run(self, step: str, state: dict[str, Any]) -> dict[str, Any]:
         """Run one step; errors leave as RetryableError, RateLimitedError or NonRetryableError."""
         handler: Callable[[ImagePipeline, dict[str, Any]], dict[str, Any]] | None = _HANDLERS.get(step)
@@ -92,15 +100,15 @@ class ImagePipeline:
 
 
 def _inspect(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
-    from offload.media.images import DEFAULT_MAX_BYTES, ImageInputError, probe
+    from offload.media.facts import DEFAULT_MAX_BYTES, ImageInputError, probe
 
     image = state["image"]
     size = int(image.get("size") or 0)
     if size > DEFAULT_MAX_BYTES:
         raise ImageInputError("too_many_bytes", f"upload is {size} bytes, over the {DEFAULT_MAX_BYTES}-byte limit")
     source = probe(p.original(image))
-    p.store.update(
-        image["key"],
+    p.record(
+        state,
         "processing",
         format=source.format,
         width=source.width,
@@ -117,10 +125,13 @@ def _metadata(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
         limit = p.rt.catalog.resource_limits.get("openai")
         if limit is not None and p.rt.rate_limiter is not None:
             p.rt.rate_limiter.acquire_or_raise("openai", limit)
-    content_type = "image/" + state["source"]["format"].lower().replace("jpg", "jpeg").replace("mpo", "jpeg")
+    from offload.media.facts import mime_type
+
+    # The original: each analyzer decodes it the one way `inspect` did (the OpenAI one sends its vision copy).
+    content_type = mime_type(state["source"]["format"])
     meta = providers.vision.describe(p.original(state["image"]), content_type=content_type)
     doc = meta.model_dump(mode="json")
-    p.store.update(state["image"]["key"], "processing", metadata=doc)
+    p.record(state, "processing", metadata=doc)
     return {**state, "metadata": doc}
 
 
@@ -139,7 +150,7 @@ def _variants(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
         listed.append(
             {"kind": v.kind, "width": v.width, "height": v.height, "format": v.format, "bytes": v.byte_size, "key": key}
         )
-    p.store.update(image["key"], "processing", variants=listed)
+    p.record(state, "processing", variants=listed)
     return {**state, "variants": listed}
 
 
@@ -173,7 +184,7 @@ def _index(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _complete(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
-    done = p.store.update(state["image"]["key"], "completed", embedding=state.get("embedding"))
+    done = p.record(state, "completed", embedding=state.get("embedding"))
     logger.info("image completed", image_key=state["image"]["key"], variants=len(state.get("variants", [])))
     return {**state, "status": "completed" if done else "unchanged"}
 
@@ -191,14 +202,10 @@ def _fail(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
     step = state.get("failed_step", "unknown")
     reason = reason.removeprefix(f"{step}: ") or error.get("Error", "unknown error")
     key = state["image"]["key"]
-    p.store.update(key, "failed", error={"step": step, "reason": reason})
+    p.record(state, "failed", error={"step": step, "reason": reason})
     logger.error("image failed", image_key=key, failed_step=step, reason=reason)
     try:
-        p.rt.clients.sns.publish(
-            TopicArn=p.rt.settings.alert_topic_arn,
-            Subject="offload: image pipeline failed"[:100],
-            Message=f"Image {key} failed at step {step}: {reason}\nThe original is kept in s3://{state['image']['bucket']}/{key}.",
-        )
+        publish_alert(p.rt.clients.sns, p.rt.settings.alert_topic_arn, image_alert(state["image"], step, reason))
     except Exception:
         logger.exception("could not publish the image failure alert")
     return {**state, "status": "failed", "reason": reason}
@@ -213,6 +220,26 @@ _HANDLERS: dict[str, Callable[[ImagePipeline, dict[str, Any]], dict[str, Any]]] 
     "complete": _complete,
     "fail": _fail,
 }
+
+
+def image_alert(image: dict[str, Any], step: str, reason: str) -> Alert:
+    """The admins' alert for an upload whose pipeline failed; the original is never touched."""
+    key, bucket = image["key"], image["bucket"]
+    original = f"s3://{bucket}/{key}"
+    return Alert(
+        subject=f"offload: image {key} failed at {step}",
+        what=f"Image {key} failed in the image pipeline. The original is kept in {original}.",
+        step=step,
+        reason=reason,
+        commands=(
+            ("Inspect it", f"offload images get {shlex.quote(key)}"),
+            (
+                "Retry it (a new version of the object restarts the pipeline)",
+                f"aws s3 cp {shlex.quote(original)} - | aws s3 cp - {shlex.quote(original)}",
+            ),
+        ),
+        details={"bucket": bucket, "key": key, "version_id": image.get("version_id"), "etag": image.get("etag")},
+    )
 
 
 def new_record(data: dict[str, Any]) -> ImageRecord:
