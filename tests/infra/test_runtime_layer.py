@@ -82,3 +82,27 @@ def test_an_app_layer_holds_only_the_app_requirements(tmp_path: Path) -> None:
     assert (site / "six.py").is_file()
     assert not (site / "offload").exists()
     assert build_layer(out, requirements=["six==1.17.0"], package=None).rebuilt is False
+
+
+def test_an_app_that_names_its_requirements_gets_a_second_layer_on_every_function(tmp_path: Path) -> None:
+    from aws_cdk.assertions import Template
+
+    from offload.cdk.app import build_app
+
+    # Given an app whose cdk.json names a requirements file
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# the app's own dependencies\nsix==1.17.0\n")
+    context = {
+        "offload:catalog": "tests.support.catalogs:core_only",
+        "offload:codePackages": [],
+        "offload:appRequirements": str(requirements),
+    }
+    # when its stack is built
+    _, stack = build_app(outdir=tmp_path / "cdk.out", context=context)
+    template = Template.from_stack(stack).to_json()
+    # then there are two layers, the app's holds its requirement, and every function uses both
+    layers = {k for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::LayerVersion"}
+    assert len(layers) == 2
+    functions = [v for v in template["Resources"].values() if v["Type"] == "AWS::Lambda::Function"]
+    assert functions and all({ref["Ref"] for ref in f["Properties"]["Layers"]} == layers for f in functions)
+    assert (Path.cwd() / "layers" / "app" / "build" / "python" / "six.py").is_file()
