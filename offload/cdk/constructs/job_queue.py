@@ -20,7 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from offload.catalog import METRICS_NAMESPACE, QueueSpec
 from offload.cdk.constructs.network import WORKER_SUBNETS
@@ -251,7 +251,7 @@ class JobQueue(Construct):
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
 
 
-def _logical_id(construct: Construct) -> str:
+def _logical_id(construct: IConstruct) -> str:
     """The CloudFormation logical id of an L2's resource, as cdk-nag spells it in findings."""
     cfn = construct.node.default_child
     assert isinstance(cfn, CfnResource)
