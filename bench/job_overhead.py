@@ -1,6 +1,6 @@
 """Job overhead: AWS requests and cost per job, and the worker handler's cold import time.
 
-Runs the real worker Lambda handler (`functions/worker/handler.py`) in-process on moto:
+Runs the real worker Lambda handler (`offload/handlers/worker.py`) in-process on moto:
 1,000 `diag.echo` jobs that succeed, then 100 `diag.flaky` jobs that fail every attempt.
 Every AWS request is counted by a botocore `before-call` hook on the session that makes
 it (the enqueuer's runtime, the handler's runtime, the emulated SQS event source) and
@@ -64,7 +64,9 @@ ROUND_SIZE = 100
 TARGETS = {"DynamoDB writes": 3.0, "SQS requests": 1.3, "EventBridge requests": 0.2}
 IMPORT_TARGET_MS = 400.0
 IMPORT_RUNS = 5
-HANDLER_MODULE = "functions.worker.handler"
+HANDLER_MODULE = "offload.handlers.worker"
+# The handler module and the packages Python imports first, nested under it in `-X importtime`.
+_HANDLER_CHAIN = frozenset(".".join(HANDLER_MODULE.split(".")[:i]) for i in range(1, HANDLER_MODULE.count(".") + 2))
 RUN_TIMEOUT_S = 90.0
 
 # The requests the cost model knows how to bill; anything else stops the bench so it gets classified.
@@ -81,7 +83,7 @@ FAKE_AWS_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_SERVICE_NAME": "offload",
     "POWERTOOLS_METRICS_NAMESPACE": "Offload",
-    "LOG_LEVEL": "INFO",  # the stack's default (stacks/offload_stack.py), so log volume is realistic
+    "LOG_LEVEL": "INFO",  # the stack's default (offload/cdk/stack.py), so log volume is realistic
 }
 # Never reach a real account, whatever the shell holds.
 UNSET_ENV = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -290,9 +292,8 @@ class Bench:
         # binds to stdout then, so import it while stdout is the counting sink.
         self.sink = ByteCountingSink()
         with contextlib.redirect_stdout(self.sink):
-            from functions.worker import handler as handler_module
-
             import offload.observability  # noqa: F401  (binds the Powertools logger to the sink)
+            from offload.handlers import worker as handler_module
             from offload.runtime import default_runtime
         self.handler = handler_module.handler
         handler_runtime = default_runtime()
@@ -638,11 +639,11 @@ def parse_importtime(stderr: str) -> list[ImportEntry]:
 
 
 def _is_handler_chain(name: str) -> bool:
-    return name == "functions" or name.startswith("functions.")
+    return name in _HANDLER_CHAIN
 
 
 def handler_import_ms(entries: list[ImportEntry]) -> float:
-    """The handler's cumulative time (Python nests `functions` and `functions.worker` under it)."""
+    """The handler's cumulative time (Python nests `offload` and `offload.handlers` under it)."""
     return sum(e.cumulative_us for e in entries if e.depth == 0 and _is_handler_chain(e.name)) / 1000
 
 

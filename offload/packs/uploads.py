@@ -14,8 +14,7 @@ from offload.jobs.enqueue import enqueue
 from offload.observability import logger
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
+    from offload.jobs.batch import SQSRecord
     from offload.jobs.worker import Worker
 
 

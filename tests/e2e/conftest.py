@@ -66,18 +66,28 @@ class LocalStack:
         return self.log.read_text()
 
 
-def start_local(cdk_out: Path, tmp: Path, extra: tuple[str, ...] = ()) -> LocalStack:
+def start_local(
+    cdk_out: Path | None,
+    tmp: Path,
+    extra: tuple[str, ...] = (),
+    *,
+    offload: str = OFFLOAD,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+) -> LocalStack:
+    """`offload local up` on a free port (in `cwd`, with that app's `offload`), once it says it is ready."""
     port = free_port()
     log = tmp / f"local-{port}.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "REDIS_URL")}
+    env = dict(env or {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "REDIS_URL")})
     env["COLUMNS"] = "200"
+    assembly = ("--cdk-out", str(cdk_out)) if cdk_out else ()
     proc = subprocess.Popen(
-        [OFFLOAD, "local", "up", "--port", str(port), "--cdk-out", str(cdk_out), *extra],
+        [offload, "local", "up", "--port", str(port), *assembly, *extra],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
     )
     stack = LocalStack(proc=proc, port=port, log=log)
     deadline = time.time() + 120

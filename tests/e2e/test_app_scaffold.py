@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import OFFLOAD, ROOT, LocalStack, stop_local
+from tests.e2e.conftest import OFFLOAD, ROOT, start_local, stop_local
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def test_a_scaffolded_app_passes_its_tests_synthesizes_clean_and_runs_its_job_lo
     assert {w["OFFLOAD_CATALOG"] for w in workers} == {"shop_jobs.jobs:catalog"}
     # and `offload local up` (the app's own, from its venv) runs the stack and completes its job via the CLI
     app_offload = str(app / ".venv" / "bin" / "offload")
-    stack = _start_app_stack(app, app_offload, tmp_path)
+    stack = start_local(None, tmp_path, offload=app_offload, cwd=app, env=_clean_env())
     try:
         env = {**_clean_env(), **stack.env()}
         added = subprocess.run(
@@ -83,25 +83,6 @@ def test_a_scaffolded_app_passes_its_tests_synthesizes_clean_and_runs_its_job_lo
         assert job["result"] == {"greeting": "Hello, Ada!"}
     finally:
         stop_local(stack)
-
-
-def _start_app_stack(app: Path, app_offload: str, tmp: Path) -> LocalStack:
-    from offload.local.cloud import free_port
-
-    port = free_port()
-    log = tmp / "app-local.log"
-    proc = subprocess.Popen(
-        [app_offload, "local", "up", "--port", str(port)],
-        cwd=app, env={**_clean_env(), "COLUMNS": "200"}, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    stack = LocalStack(proc=proc, port=port, log=log)
-    deadline = time.time() + 120
-    while "ready" not in stack.output_text():
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise AssertionError(f"the app's offload local up did not become ready:\n{stack.output_text()}")
-        time.sleep(0.2)
-    return stack
 
 
 @pytest.fixture

@@ -7,7 +7,15 @@ from pathlib import Path
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from offload.cdk.layers import PLATFORMS, PYTHON_VERSION, STAMP_NAME, build_layer, layers_dir, read_requirements
+from offload.cdk.layers import (
+    PLATFORMS,
+    PYTHON_VERSION,
+    STAMP_NAME,
+    LayerBuild,
+    build_layer,
+    layers_dir,
+    read_requirements,
+)
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -20,20 +28,24 @@ if RUNTIME.name != f"python{PYTHON_VERSION}" or not all(p.endswith("aarch64") fo
     )
 
 
+def layer_version(scope: Construct, built: LayerBuild, description: str) -> lambda_.LayerVersion:
+    """A built layer directory as a layer version for the functions' runtime and architecture."""
+    return lambda_.LayerVersion(
+        scope,
+        "Layer",
+        code=lambda_.Code.from_asset(str(built.path), exclude=ASSET_EXCLUDES),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        description=description,
+    )
+
+
 class RuntimeLayer(Construct):
     """Builds (or reuses) `layers/runtime/build` and publishes it as a layer version."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        built = build_layer()
-        self.layer = lambda_.LayerVersion(
-            self,
-            "Layer",
-            code=lambda_.Code.from_asset(str(built.path), exclude=ASSET_EXCLUDES),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description="offload runtime: the offload package and its dependencies",
-        )
+        self.layer = layer_version(self, build_layer(), "offload runtime: the offload package and its dependencies")
 
 
 class AppLayer(Construct):
@@ -42,11 +54,4 @@ class AppLayer(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, requirements: Path) -> None:
         super().__init__(scope, construct_id)
         built = build_layer(layers_dir() / "app" / "build", requirements=read_requirements(requirements), package=None)
-        self.layer = lambda_.LayerVersion(
-            self,
-            "Layer",
-            code=lambda_.Code.from_asset(str(built.path), exclude=ASSET_EXCLUDES),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[ARCHITECTURE],
-            description=f"the app's dependencies ({requirements.name})",
-        )
+        self.layer = layer_version(self, built, f"the app's dependencies ({requirements.name})")
