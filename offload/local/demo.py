@@ -40,7 +40,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 OUTPUT = ROOT / "demo-output"
 TIMEOUT_S = 180
-OUTAGE_S = 15  # the "provider" of the flaky job is down this long: it fails 3 times, then is redriven
+# The "provider" of one download answers 503 until the demo has seen the job fail its 3 attempts into the
+# DLQ and the DLQ audit report it; then the provider comes back and a redrive brings the job to completed.
+PROVIDER_PATH = "/provider/report.json"
 STATUS_STYLE = {
     "queued": "cyan",
     "delayed": "yellow",
@@ -53,10 +55,12 @@ STATUS_STYLE = {
 
 @dataclass
 class Receiver:
-    """Loopback HTTP server: GET /samples/<name> serves a sample file, POST /hooks records a webhook."""
+    """Loopback HTTP server: GET /samples/<name> serves a sample file, POST /hooks records a webhook,
+    GET /provider/report.json answers 503 while the "provider" is down (until `provider_up` is set)."""
 
     secret: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
+    provider_up: threading.Event = field(default_factory=threading.Event)
     server: ThreadingHTTPServer | None = None
 
     def start(self) -> str:
@@ -64,6 +68,9 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path == PROVIDER_PATH:
+                    self._provider()
+                    return
                 path = SAMPLES / self.path.removeprefix("/samples/")
                 if not self.path.startswith("/samples/") or not path.is_file():
                     self.send_error(404)
@@ -71,6 +78,17 @@ class Receiver:
                 body = path.read_bytes()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/csv" if path.suffix == ".csv" else "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _provider(self) -> None:
+                if not receiver.provider_up.is_set():
+                    self.send_error(503, "provider outage")
+                    return
+                body = b'{"report": "ready"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -180,14 +198,8 @@ def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, recei
         tracked.append(Tracked(label, job_id, expect))
         return job_id
 
-    # The flaky job first: it must fail all 3 attempts inside the outage, before slow jobs share its batch.
-    flaky = add(
-        "provider outage",
-        JobStatus.COMPLETED,
-        "diag.flaky",
-        {"fail_until": t0 + OUTAGE_S, "message": "provider returned 503"},
-        attempts=3,
-    )
+    # The provider is down: this download fails its 3 attempts (backoff 1 s, 2 s) into the DLQ.
+    flaky = add("provider outage", JobStatus.COMPLETED, "http.fetch", {"url": f"{base}{PROVIDER_PATH}"}, attempts=3)
     for i in range(1, 9):
         add(f"echo #{i}", JobStatus.COMPLETED, "diag.echo", {"n": i}, webhook_url=f"{base}/hooks" if i <= 2 else None)
     for name in sorted(p.name for p in SAMPLES.iterdir()):
@@ -214,13 +226,11 @@ def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, recei
                 if not audited:
                     cloud.trigger("daily-dlq-audit")  # the schedule, fired now: it finds the dead letter
                     audited = True
-                if time.time() > t0 + OUTAGE_S:
+                elif _audit_done(rt):
+                    receiver.provider_up.set()  # the provider is back: redrive the dead letter
                     report = admin.redrive(rt, "default")
                     live.console.print(f"[yellow]redrive default: moved {len(report.moved)} job(s) back[/]")
                     redriven = True
-            if not redriven and flaky_job and flaky_job.status == JobStatus.COMPLETED:
-                live.console.print("[red]the flaky job succeeded before its outage ended: nothing to redrive[/]")
-                break
             images_done = all(u.record and u.record.status == u.expect for u in uploads)
             if (
                 redriven
