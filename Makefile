@@ -58,4 +58,4 @@ lock: setup
 	  | sed '1i # Every transitive dependency, pinned (pip install -c constraints.txt). Regenerate with `make lock`.' > constraints.txt
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out layers/runtime/build demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out layers/runtime/build layers/app/build .offload demo-output .pytest_cache .mypy_cache .ruff_cache

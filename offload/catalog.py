@@ -347,6 +347,15 @@ class Catalog:
                 raise CatalogError(f"job type {jt.name!r}: attempts must be 1..{q.max_attempts}")
             if ":" not in jt.processor:
                 raise CatalogError(f"job type {jt.name!r}: processor {jt.processor!r} must look like 'module:function'")
+        for a in self.s3_triggers:
+            for b in self.s3_triggers:
+                if a is not b and b.prefix.startswith(a.prefix):
+                    raise CatalogError(
+                        f"S3 trigger prefixes {a.prefix!r} and {b.prefix!r} overlap, which S3 refuses for one "
+                        "bucket: make them disjoint (e.g. 'uploads/images/' and 'uploads/docs/')"
+                    )
+        _refuse_id_clashes("queue", names)
+        _refuse_id_clashes("pack", [p.name for p in self.packs])
         for trigger in self.s3_triggers:
             if trigger.job_type not in types:
                 raise CatalogError(
@@ -398,6 +407,19 @@ class Catalog:
             backoff=backoff or jt.backoff or q.backoff,
             timeout_s=jt.timeout_s or q.timeout_s,
         )
+
+
+def _refuse_id_clashes(kind: str, names: list[str]) -> None:
+    """Names that differ only in punctuation or case become the same CloudFormation id: refuse them."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = re.sub(r"[^0-9a-z]", "", name.lower())
+        if key in seen and seen[key] != name:
+            raise CatalogError(
+                f"{kind} names {seen[key]!r} and {name!r} differ only in punctuation or case, so the stack would "
+                "give them the same resource ids: rename one"
+            )
+        seen[key] = name
 
 
 def _refuse_clashes(packs: list[Pack]) -> None:

@@ -20,7 +20,6 @@ from offload.project import stack_name
 from offload.settings import ENV_PREFIX, Settings, SettingsError
 
 CLIENT_CONFIG_OUTPUT = "ClientConfig"
-DEFAULT_STACK = "Offload"
 DEFAULT_REGION = "us-east-1"
 LOCAL_HINT = "start the local cloud with `offload local up`"
 

@@ -26,6 +26,7 @@ from aws_cdk import aws_lambda as lambda_
 from offload.catalog import CATALOG_CONTEXT, DEFAULT_CATALOG, Catalog, CatalogError, load_catalog
 from offload.cdk.constructs.job_queue import CODE_EXCLUDES
 from offload.cdk.stack import OffloadConfig, OffloadStack
+from offload.project import cdk_context
 
 CONTEXT_KEYS = {
     "stack_name": "offload:stackName",
@@ -48,8 +49,7 @@ def config_from_context(app: App) -> OffloadConfig:
 
 def cdk_json_context(root: Path | None = None) -> dict:
     """cdk.json's context, so `python app.py` (without the CDK CLI) synthesizes the same stack."""
-    path = (root or Path.cwd()) / "cdk.json"
-    return json.loads(path.read_text()).get("context", {}) if path.is_file() else {}
+    return cdk_context(root)
 
 
 def app_catalog(path: str, root: Path) -> Catalog:

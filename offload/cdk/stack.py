@@ -10,7 +10,7 @@ from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from offload.catalog import METRICS_NAMESPACE, Catalog, import_object
+from offload.catalog import DEFAULT_CATALOG, METRICS_NAMESPACE, Catalog, import_object
 from offload.cdk.constructs.alert_topic import AlertTopic
 from offload.cdk.constructs.job_events import JobEvents
 from offload.cdk.constructs.job_queue import JobQueue, WorkerRuntime, empty_code, pascal
@@ -66,6 +66,12 @@ class OffloadConfig:
 def needs_rate_limit_cache(catalog: Catalog) -> bool:
     """A queue with a rate limit, or a shared limit on an outside service, needs the Redis cache."""
     return any(spec.rate_limit is not None for spec in catalog.queues) or bool(catalog.resource_limits)
+
+
+def shared_limit_queues(catalog: Catalog) -> set[str]:
+    """Queues that run job types of a pack with `resource_limits`: their workers take those limits
+    (`ctx.rate_limit("openai", ...)`), so they join the cache's VPC like a rate-limited queue's."""
+    return {t.queue for p in catalog.packs if p.resource_limits for t in p.job_types}
 
 
 class OffloadStack(Stack):
@@ -141,9 +147,9 @@ class OffloadStack(Stack):
             "POWERTOOLS_SERVICE_NAME": "offload",
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
-        if catalog_path:
-            environment["OFFLOAD_CATALOG"] = catalog_path
-            client_config["catalog"] = catalog_path
+        # Every function loads the catalog the stack was built from (None: the default, named explicitly).
+        environment["OFFLOAD_CATALOG"] = catalog_path or DEFAULT_CATALOG
+        client_config["catalog"] = catalog_path or DEFAULT_CATALOG
         code = code or empty_code()
         by_name = {q.spec.name: q for q in queues}
         self.pack_constructs: dict[str, Construct] = {}
@@ -186,7 +192,7 @@ class OffloadStack(Stack):
             rate_limit_cache=cache,
         )
         for q in queues:
-            worker = q.add_worker(runtime)
+            worker = q.add_worker(runtime, shared_limits=q.spec.name in shared_limit_queues(catalog))
             assert worker.role is not None
             for pack in catalog.packs:
                 construct = self.pack_constructs.get(pack.name)

@@ -18,23 +18,24 @@ TEMPLATE = "init_template/app"
 APP_DIR_PLACEHOLDER = "__app__"
 # Files whose names would be special inside the offload package are stored under another name.
 RENAMED = {"gitignore": ".gitignore"}
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Short enough that the stack name made from it fits the images pack's media bucket name (29 characters).
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,27}$")
 
 
-def offload_source() -> str:
-    """Where the scaffold installs offload from: this checkout when offload runs from one, else the package name."""
+def offload_source() -> str | None:
+    """Where the scaffold installs offload from: this checkout when offload runs from one (nothing is published)."""
     root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file() and (root / "offload" / "catalog.py").is_file():
         return str(root)
-    return "offload"
+    return None
 
 
 def scaffold(target: Path, name: str, offload: str) -> list[Path]:
     """Write the app's files into `target` (which must be empty or new); returns them, relative."""
     if not NAME.match(name):
         raise ValueError(
-            f"app name {name!r} must be a Python package name: lower-case letters, digits and '_', "
-            "starting with a letter (pass --name)"
+            f"app name {name!r} must be a Python package name of at most 28 characters: lower-case letters, "
+            "digits and '_', starting with a letter (pass --name)"
         )
     if target.exists() and any(target.iterdir()):
         raise ValueError(f"{target} is not empty: pick a new directory, or empty this one first")
@@ -74,8 +75,14 @@ def init(
 ) -> None:
     """Scaffold an app: pyproject, cdk.json, app.py, a jobs package with an example job and its test."""
     app_name = name or directory.resolve().name.replace("-", "_").lower()
+    source = offload or offload_source()
+    if source is None:
+        fail(
+            "offload is not running from a source checkout, and no package named offload is published: pass "
+            "--offload with the path of an offload checkout or a wheel built from one"
+        )
     try:
-        files = scaffold(directory, app_name, offload or offload_source())
+        files = scaffold(directory, app_name, source)
     except ValueError as exc:
         fail(str(exc))
     stdout.print(f"[green]created[/] {app_name} in {directory}: " + ", ".join(str(f) for f in files))

@@ -11,7 +11,7 @@ import typer
 
 from offload.cli import render
 from offload.cli.errors import fail, stderr
-from offload.cli.resources import cli_catalog, runtime_of
+from offload.cli.resources import local_catalog, runtime_of
 from offload.cli.watch import watch_job
 from offload.jobs import admin
 from offload.jobs.enqueue import enqueue
@@ -24,8 +24,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON with stable
 
 def check_queue(value: str | None) -> str | None:
     """A catalog queue name (click callback), or a usage error listing the queues."""
-    names = [q.name for q in cli_catalog().queues]
-    if value is not None and value not in names:
+    catalog = local_catalog()
+    names = [q.name for q in catalog.queues] if catalog else []
+    if value is not None and catalog is not None and value not in names:
         raise typer.BadParameter(f"unknown queue {value!r}; queues: {', '.join(names)}")
     return value
 
@@ -83,7 +84,9 @@ def add(
 ) -> None:
     """Queue a job and print its id and status as JSON."""
     payload = parse_data(data)
-    cli_catalog().job_type(type_name)  # an unknown type fails before any AWS call
+    local = local_catalog()
+    if local is not None:
+        local.job_type(type_name)  # in an app's directory, an unknown type fails before any AWS call
     rt = runtime_of(ctx)
     job_id = enqueue(
         type_name,
@@ -188,9 +191,9 @@ def retry(
 
 
 @app.command()
-def types(as_json: JsonOption = False) -> None:
+def types(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The job types in the catalog, with their queue, retry policy and timeout."""
-    rows = render.job_types(cli_catalog())
+    rows = render.job_types(local_catalog() or runtime_of(ctx).catalog)
     if as_json:
         render.emit_json(rows)
     else:

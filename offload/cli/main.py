@@ -40,8 +40,12 @@ def add_pack_commands() -> None:
     except CatalogError:
         return
     for pack in packs:
-        if pack.cli:
+        if not pack.cli:
+            continue
+        try:
             app.add_typer(import_object(pack.cli, f"pack {pack.name!r} commands"), name=pack.name)
+        except CatalogError:  # `offload local up` and synth say why in one line; other commands still work
+            continue
 
 
 add_pack_commands()

@@ -22,6 +22,7 @@ __all__ = [
     "CliState",
     "Target",
     "cli_catalog",
+    "local_catalog",
     "runtime_of",
     "settings_from_stack",
 ]
@@ -30,6 +31,11 @@ __all__ = [
 CLI_FIXES = {"stack_fix": "pass --stack NAME (or set OFFLOAD_STACK)", "endpoint_fix": "--endpoint-url URL"}
 
 _catalog: Catalog | None = None
+
+
+def local_catalog() -> Catalog | None:
+    """The catalog the app in this directory names (cdk.json or OFFLOAD_CATALOG), or None outside an app."""
+    return cli_catalog() if catalog_path() is not None else None
 
 
 def cli_catalog() -> Catalog:
@@ -54,7 +60,10 @@ class CliState:
         """The deployment's runtime; the first call finds the resources."""
         if self._runtime is None:
             clients = Clients(endpoint_url=self.target.endpoint_url, region=self.target.region)
-            self._runtime = Runtime(load_settings(self.target, clients), clients, catalog=cli_catalog())
+            # In an app's directory, its catalog; elsewhere, the one the deployed stack names (ClientConfig).
+            local = local_catalog()
+            settings = load_settings(self.target, clients)
+            self._runtime = Runtime(settings, clients, catalog=local) if local else Runtime(settings, clients)
         return self._runtime
 
 

@@ -21,11 +21,34 @@ DETAIL_TYPES = {
 SIGNATURE_HEADER = "X-Offload-Signature"
 # PutEvents takes at most 10 entries per call.
 _PUT_EVENTS_MAX = 10
+# AWS caps a PutEvents request at 256 KB of entries; keep well under it.
+_PUT_EVENTS_BYTES = 200 * 1024
+# Results larger than this travel by reference (result_ref) in events and webhooks, not inline.
+_DETAIL_RESULT_MAX = 16 * 1024
 
 
 def event_detail(job: Job) -> dict[str, Any]:
-    """The event/webhook body for a finished job."""
-    return job.summary()
+    """The event/webhook body for a finished job: its summary, with a large result left to `result_ref`
+    (`offload jobs get` reads it back) so every event stays far below EventBridge's 256 KB."""
+    detail = job.summary()
+    if len(to_json(detail.get("result")).encode()) > _DETAIL_RESULT_MAX:
+        detail["result"] = None
+        detail["result_omitted"] = "too large for an event: read it with `offload jobs get` or its result_ref"
+    return detail
+
+
+def _chunks(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """PutEvents requests: at most 10 entries and _PUT_EVENTS_BYTES of entry data each."""
+    chunks: list[list[dict[str, Any]]] = []
+    size = 0
+    for entry in entries:
+        entry_size = sum(len(str(v).encode()) for v in entry.values())
+        if not chunks or len(chunks[-1]) >= _PUT_EVENTS_MAX or size + entry_size > _PUT_EVENTS_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(entry)
+        size += entry_size
+    return chunks
 
 
 class EventBuffer:
@@ -53,8 +76,7 @@ class EventBuffer:
         the jobs are already finished and their records are the source of truth)."""
         refused = 0
         entries, self._entries = self._entries, []
-        for i in range(0, len(entries), _PUT_EVENTS_MAX):
-            chunk = entries[i : i + _PUT_EVENTS_MAX]
+        for chunk in _chunks(entries):
             try:
                 resp = self._client.put_events(Entries=chunk)
                 refused += int(resp.get("FailedEntryCount", 0))

@@ -41,7 +41,13 @@ def load_processor(catalog: Catalog, type_name: str) -> Processor:
     if not callable(func):
         raise TypeError(f"job type {type_name!r}: {module_name} has no function {func_name!r}; fix the processor path")
     params = list(inspect.signature(func).parameters)
-    hints = typing.get_type_hints(func)
+    try:
+        hints = typing.get_type_hints(func)
+    except NameError as exc:  # an annotation names something only imported under TYPE_CHECKING
+        raise TypeError(
+            f"job type {type_name!r}: {path}'s annotations can't be resolved ({exc}): import the payload model "
+            "and JobContext at run time, not under `if TYPE_CHECKING:`"
+        ) from None
     model = hints.get(params[0]) if params else None
     if len(params) != 2 or not (inspect.isclass(model) and issubclass(model, BaseModel)):
         raise TypeError(
@@ -107,7 +113,7 @@ def verify_catalog(catalog: Catalog, path: str) -> None:
         except (TypeError, AttributeError) as exc:
             raise CatalogError(f"catalog {path!r}: {exc}") from None
     for pack in catalog.packs:
-        for hook in (*pack.message_kinds, *pack.on_finish):
+        for hook in (*pack.message_kinds, *pack.on_finish, *(p for p in (pack.cli, pack.infra) if p)):
             try:
                 import_object(hook, f"pack {pack.name!r} hook")
             except CatalogError as exc:

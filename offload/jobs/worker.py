@@ -352,7 +352,7 @@ def _error(job: Job, step: str, exc: BaseException, *, kind: str) -> JobErrorInf
     reason = str(exc) or type(exc).__name__
     if type(exc).__name__ not in reason:
         reason = f"{type(exc).__name__}: {reason}"
-    return JobErrorInfo(step=step, reason=reason[:2000], kind=kind, attempt=job.attempts, at=now_iso())
+    return JobErrorInfo(step=step, reason=reason, kind=kind, attempt=job.attempts, at=now_iso())
 
 
 def _redriven_job_id(record: SQSRecord) -> str | None:

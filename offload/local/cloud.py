@@ -108,7 +108,11 @@ def synthesis_is_current(cdk_out: Path, stack_name: str, digest: str | None = No
 def inputs_digest(root: Path) -> str:
     """SHA-256 over the synthesis inputs' paths and content: the app's files and packages, and offload's."""
     sha = hashlib.sha256()
-    inputs = [(root, root / name) for name in SYNTH_INPUTS]
+    from offload.project import cdk_context
+
+    context = cdk_context(root)
+    named = [context.get("offload:appRequirements")] + [f"{p}.py" for p in context.get("offload:codePackages") or []]
+    inputs = [(root, root / name) for name in (*SYNTH_INPUTS, *(n for n in named if n))]
     inputs += [(root, d) for d in sorted(root.iterdir()) if (d / "__init__.py").is_file() and d != PACKAGE_DIR]
     inputs.append((PACKAGE_DIR.parent, PACKAGE_DIR))
     for base, path in inputs:

@@ -272,7 +272,8 @@ def test_which_workers_join_the_vpc_follows_the_catalog() -> None:
         for f in functions
         if "OFFLOAD_REDIS_URL" in f["Properties"]["Environment"]["Variables"]
     }
-    assert in_vpc == with_url == {"notifications"}
+    # (the images queue stays in: its pack takes the shared `openai` limit)
+    assert in_vpc == with_url == {"notifications", "images"}
 
 
 def test_a_core_only_catalog_deploys_no_vpc_cache_media_bucket_or_state_machine(tmp_path) -> None:
@@ -318,3 +319,27 @@ def test_every_rate_limited_queue_alarms_when_its_limiter_is_unreachable(templat
     limited = {q.name for q in CATALOG.queues if q.rate_limit is not None}
     assert {a["Dimensions"][0]["Value"] for a in alarms} == limited
     assert all(a["Namespace"] == "Offload" and a["AlarmActions"] for a in alarms)
+
+
+def test_a_pack_with_a_shared_limit_puts_its_queues_workers_in_the_vpc() -> None:
+    # Given an app pack that declares a shared limit on an outside service, on a queue of its own
+    from offload.catalog import JobType, Pack, QueueSpec
+    from offload.packs import core
+
+    mine = Pack(
+        "mine",
+        queues=(QueueSpec("calls", concurrency=2),),
+        job_types=(JobType("mine.call", queue="calls", processor="tests.support.processors:count"),),
+        resource_limits={"partner-api": RateLimit(5, 60)},
+    )
+    # when its stack is synthesized
+    template = _synthesize(Catalog.compose(core, mine), "Shared").to_json()
+    # then that queue's worker (and no other) runs in the VPC with the cache URL, so ctx.rate_limit reaches Redis
+    workers = {
+        f["Properties"]["Environment"]["Variables"]["OFFLOAD_QUEUE"]: f["Properties"]
+        for f in resources_of(template, "AWS::Lambda::Function").values()
+        if "OFFLOAD_QUEUE" in f["Properties"]["Environment"]["Variables"]
+    }
+    in_vpc = {name for name, props in workers.items() if "VpcConfig" in props}
+    with_url = {name for name, props in workers.items() if "OFFLOAD_REDIS_URL" in props["Environment"]["Variables"]}
+    assert in_vpc == with_url == {"calls"}

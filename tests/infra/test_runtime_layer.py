@@ -63,15 +63,6 @@ def test_layer_ships_offload_and_dependencies_but_not_what_lambda_provides(synth
     assert not list(site.rglob("__pycache__")) and not list(site.rglob("*.pyc"))
 
 
-def test_runtime_requirements_are_offloads_declared_dependencies_without_extras() -> None:
-    import tomllib
-
-    declared = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
-    assert runtime_requirements() == declared["dependencies"]
-    extras = {r for group in declared["optional-dependencies"].values() for r in group}
-    assert not extras & set(runtime_requirements())
-
-
 def test_an_app_layer_holds_only_the_app_requirements(tmp_path: Path) -> None:
     # Given an app that needs one small pure-Python package
     out = tmp_path / "app-layer"

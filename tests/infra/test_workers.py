@@ -151,3 +151,33 @@ def test_every_worker_may_use_the_table_bus_topic_secret_and_bucket(
         assert _resources_allowed(statements, "sns:Publish") == {topic}, name
         assert _resources_allowed(statements, "secretsmanager:GetSecretValue") == secrets, name
         assert _resources_allowed(statements, "s3:PutObject") == {bucket}, name
+
+
+def test_every_workers_estimated_environment_fits_lambdas_4_kb(synthesis) -> None:
+    from offload.cdk.constructs.job_queue import LAMBDA_ENV_LIMIT
+
+    sizes = {q.spec.name: q.environment_bytes for q in synthesis.stack.queues}
+    assert all(1000 < size < LAMBDA_ENV_LIMIT for size in sizes.values()), sizes
+
+
+def test_a_catalog_whose_environment_would_pass_4_kb_fails_synth_naming_the_fix() -> None:
+    import pytest
+    from aws_cdk import App
+
+    from offload.catalog import Catalog, CatalogError, Lane, Pack, QueueSpec
+    from offload.cdk.app import cdk_json_context
+    from offload.cdk.stack import OffloadConfig, OffloadStack
+    from offload.packs import core
+
+    # Given an app with many queues, each with lanes: every worker carries every queue's URLs
+    many = Pack(
+        "many",
+        queues=tuple(
+            QueueSpec(f"q{i}", concurrency=4, lanes=(Lane("normal", 0, 2), Lane("high", 7, 2))) for i in range(12)
+        ),
+    )
+    # when it is synthesized, then one CatalogError names the worker, the size and the fix
+    with pytest.raises(CatalogError, match=r"environment would be about \d+ bytes, over Lambda's 4096.*fewer queues"):
+        OffloadStack(
+            App(context=cdk_json_context()), "Many", config=OffloadConfig(), catalog=Catalog.compose(core, many)
+        )

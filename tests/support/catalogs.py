@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from offload.catalog import Catalog, JobType, Pack, QueueSpec, S3Trigger
 from offload.packs import core, maintenance
+
+if TYPE_CHECKING:  # names the processor below annotates with, unknown at run time
+    from offload.jobs.context import JobContext
+    from tests.support.processors import CountData as GhostModel
 
 # An app that uses only the packs with no fixed monthly cost.
 core_only = Catalog.compose(core, maintenance)
@@ -40,3 +46,18 @@ def compose_type_on_missing_queue() -> Catalog:
     return Catalog.compose(
         core, Pack("mine", job_types=(JobType("docs.index", queue="docs", processor="tests.support.processors:count"),))
     )
+
+
+def hinted_only_for_type_checking(data: GhostModel, ctx: JobContext) -> None:
+    """A processor whose annotations name classes imported only under TYPE_CHECKING."""
+
+
+hidden_model = Catalog.compose(
+    core,
+    Pack(
+        "hidden",
+        job_types=(
+            JobType("hidden.job", queue="default", processor="tests.support.catalogs:hinted_only_for_type_checking"),
+        ),
+    ),
+)

@@ -27,12 +27,6 @@ def test_compose_keeps_each_packs_parts_and_their_hooks_in_pack_order():
     assert catalog.trigger_for("uploads/images/a.png").job_type == "image.process"
 
 
-def test_a_core_only_catalog_has_no_shared_limits_or_triggers():
-    catalog = Catalog.compose(core, maintenance)
-    assert not catalog.resource_limits and not catalog.s3_triggers
-    assert all(q.rate_limit is None for q in catalog.queues)
-
-
 def test_a_queue_declared_by_two_packs_is_refused_naming_both():
     with pytest.raises(CatalogError) as exc:
         catalogs.compose_clash()
@@ -99,3 +93,24 @@ def test_pack_names_and_paths_are_checked_when_declared():
         Pack("ok", on_finish=("no_colon",))
     with pytest.raises(CatalogError, match="schedule names repeat"):
         Catalog(queues=(QueueSpec("q", concurrency=2),), job_types=(), schedules=maintenance.schedules * 2)
+
+
+def test_a_processor_whose_annotations_cannot_be_resolved_is_one_line_not_a_name_error():
+    with pytest.raises(CatalogError) as exc:
+        verify_catalog(catalogs.hidden_model, "tests.support.catalogs:hidden_model")
+    assert "TYPE_CHECKING" in _one_line(exc) and "hidden.job" in str(exc.value)
+
+
+def test_overlapping_trigger_prefixes_are_refused_as_s3_would():
+    from offload.catalog import S3Trigger
+
+    mine = Pack("mine", s3_triggers=(S3Trigger("uploads/", "image.process"),))
+    with pytest.raises(CatalogError) as exc:
+        Catalog.compose(core, images, mine)
+    assert "'uploads/'" in _one_line(exc) and "'uploads/images/'" in str(exc.value) and "overlap" in str(exc.value)
+
+
+def test_queue_names_that_would_share_a_resource_id_are_refused():
+    with pytest.raises(CatalogError) as exc:
+        Catalog.compose(core, Pack("mine", queues=(QueueSpec("my-jobs", 2), QueueSpec("my_jobs", 2))))
+    assert "'my-jobs' and 'my_jobs'" in _one_line(exc)

@@ -22,7 +22,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
-from offload.catalog import METRICS_NAMESPACE, QueueSpec
+from offload.catalog import METRICS_NAMESPACE, CatalogError, QueueSpec
 from offload.cdk.constructs.network import WORKER_SUBNETS
 from offload.cdk.constructs.rate_limit_cache import RateLimitCache
 from offload.cdk.constructs.runtime_layer import ARCHITECTURE, RUNTIME
@@ -51,6 +51,38 @@ VPC_ENI_ACTIONS = [
 def pascal(name: str) -> str:
     """`image-resize` -> `ImageResize`: a catalog name as a construct or output id."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", name) if part)
+
+
+# Lambda refuses a function whose environment variables (names and values) exceed 4 KB in all.
+LAMBDA_ENV_LIMIT = 4096
+# What a deploy-time token (a queue URL, an ARN, a generated name) is assumed to resolve to, at most.
+TOKEN_ESTIMATE = 110
+
+
+def check_environment_size(scope: Construct, environment: Mapping[str, str], what: str) -> int:
+    """The environment's estimated deployed size; a CatalogError when it would pass Lambda's 4 KB.
+
+    moto never checks the limit, so without this a catalog with many queues synthesizes, runs locally
+    and fails only at `cdk deploy`."""
+    stack = Stack.of(scope)
+    size = sum(len(name) + _resolved_length(stack.resolve(value)) for name, value in environment.items())
+    if size > LAMBDA_ENV_LIMIT:
+        raise CatalogError(
+            f"{what}: its environment would be about {size} bytes, over Lambda's {LAMBDA_ENV_LIMIT}; every "
+            "queue and lane adds its URLs to OFFLOAD_QUEUES: use fewer queues or lanes in the catalog"
+        )
+    return size
+
+
+def _resolved_length(value: object) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+        sep, parts = value["Fn::Join"]
+        return sum(_resolved_length(p) for p in parts) + len(sep) * max(len(parts) - 1, 0)
+    if isinstance(value, dict | list):
+        return TOKEN_ESTIMATE
+    return len(str(value))
 
 
 def empty_code() -> lambda_.Code:
@@ -123,17 +155,19 @@ class JobQueue(Construct):
         """The queue and its priority lanes (not the DLQ)."""
         return [self.queue, *self.lanes.values()]
 
-    def add_worker(self, runtime: WorkerRuntime) -> lambda_.Function:
+    def add_worker(self, runtime: WorkerRuntime, *, shared_limits: bool = False) -> lambda_.Function:
         """The Lambda that consumes this queue, with exactly the grants a worker needs.
 
         A queue with a catalog `rate_limit` gets a worker in the cache's VPC, with OFFLOAD_REDIS_* and the
         AUTH token; every other worker stays out of the VPC (no NAT traffic, no ENIs, faster cold starts).
         """
         spec = self.spec
-        cache = runtime.rate_limit_cache if spec.rate_limit is not None else None
-        if spec.rate_limit is not None and cache is None:
+        limited = spec.rate_limit is not None or shared_limits
+        cache = runtime.rate_limit_cache if limited else None
+        if limited and cache is None:
             raise ValueError(
-                f"queue {spec.name!r} has a rate_limit in the catalog but the WorkerRuntime has no "
+                f"queue {spec.name!r} takes a rate limit (its own, or its pack's shared limits) but the "
+                "WorkerRuntime has no "
                 "rate_limit_cache; create a RateLimitCache and pass it as rate_limit_cache="
             )
         log_group = logs.LogGroup(self, "WorkerLogs", retention=WORKER_LOG_RETENTION)
@@ -147,6 +181,8 @@ class JobQueue(Construct):
         log_group.grant_write(role)
         if cache is not None:
             role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
+        environment = {**runtime.environment, **(cache.environment if cache else {}), "OFFLOAD_QUEUE": spec.name}
+        self.environment_bytes = check_environment_size(self, environment, f"the worker of queue {spec.name!r}")
         worker = lambda_.Function(
             self,
             "Worker",
@@ -164,7 +200,7 @@ class JobQueue(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=log_group,
             role=role,
-            environment={**runtime.environment, **(cache.environment if cache else {}), "OFFLOAD_QUEUE": spec.name},
+            environment=environment,
             vpc=cache.vpc if cache else None,
             vpc_subnets=WORKER_SUBNETS if cache else None,
             security_groups=[cache.client_security_group] if cache else None,

@@ -19,8 +19,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from offload.catalog import Catalog
-from offload.cdk.constructs.job_queue import VPC_ENI_ACTIONS, WORKER_SUBNETS, JobQueue, _logical_id
+from offload.catalog import Catalog, CatalogError
+from offload.cdk.constructs.job_queue import (
+    VPC_ENI_ACTIONS,
+    WORKER_SUBNETS,
+    JobQueue,
+    _logical_id,
+    check_environment_size,
+)
 from offload.cdk.constructs.runtime_layer import ARCHITECTURE, RUNTIME
 from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
@@ -28,6 +34,7 @@ from offload.errors import NonRetryableError, RateLimitedError, RetryableError
 from offload.packs.images import STEPS
 
 PIPELINE_HANDLER = "offload.packs.images.handler.handler"
+MAX_STACK_NAME = 63 - len("-media-") - 12 - 1 - len("ap-southeast-2")
 PIPELINE_MEMORY_MB = 2048  # above 1,769 MB a function gets a full vCPU: AVIF encoding is CPU-bound
 PIPELINE_TIMEOUT = Duration.minutes(5)
 RETRY_ERRORS = [
@@ -46,6 +53,13 @@ class ImagePipeline(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ctx: PackContext) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        # S3 names are at most 63 characters: the account id (12) and the longest region (14) leave 29 for
+        # "<stack>-media--".
+        if len(stack.stack_name) > MAX_STACK_NAME:
+            raise CatalogError(
+                f"stack name {stack.stack_name!r} is {len(stack.stack_name)} characters; the images pack's media "
+                f"bucket name needs it at most {MAX_STACK_NAME}: set a shorter offload:stackName in cdk.json"
+            )
         bucket_name = f"{stack.stack_name.lower()}-media-{Aws.ACCOUNT_ID}-{Aws.REGION}"
         self.media = s3.Bucket(
             self,
@@ -82,7 +96,22 @@ class ImagePipeline(Construct):
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """What the starter job (`image.process` on the images queue) does: register uploads, start executions."""
         self.state_machine.grant_start_execution(role)
+        # A cancel between registering and starting stops the execution it just started.
+        self.state_machine.grant_execution(role, "states:StopExecution")
         self.table.grant_read_write_data(role)
+        policy = role.node.find_child("DefaultPolicy").node.default_child if isinstance(role, iam.Role) else None
+        if isinstance(policy, CfnResource):
+            machine = _logical_id(self.state_machine)
+            execution = (
+                "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{machine}"}}]}}]}}:*'
+            )
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::{execution}]",
+                "StopExecution applies to executions, named per object version at run time; the grant covers "
+                "executions of the image pipeline state machine only.",
+            )
 
     def _notify_queues(self, catalog: Catalog, queues: Mapping[str, JobQueue], bucket_name: str) -> None:
         """S3 -> SQS per catalog trigger, set on the bucket itself (no custom-resource Lambda).
@@ -137,6 +166,7 @@ class ImagePipeline(Construct):
             )
         if cache is not None:
             role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
+        check_environment_size(self, env, "the image pipeline's step function")
         fn = lambda_.Function(
             self,
             "Step",
