@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aws_cdk import Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -41,6 +42,4 @@ class PackContext:
 
     def packs_env(self, settings: Mapping[str, Any]) -> dict[str, str]:
         """OFFLOAD_PACKS for a function of this pack that needs the pack's own settings."""
-        from aws_cdk import Stack
-
         return {"OFFLOAD_PACKS": Stack.of(self.topic).to_json_string({self.pack.name: dict(settings)})}

@@ -116,8 +116,11 @@ def inputs_digest(root: Path) -> str:
     inputs += [(root, d) for d in sorted(root.iterdir()) if (d / "__init__.py").is_file() and d != PACKAGE_DIR]
     inputs.append((PACKAGE_DIR.parent, PACKAGE_DIR))
     for base, path in inputs:
-        files = sorted(f for f in path.rglob("*.py") if "__pycache__" not in f.parts) if path.is_dir() else []
-        for file in files if path.is_dir() else [path] if path.is_file() else []:
+        if path.is_dir():
+            files = sorted(f for f in path.rglob("*.py") if "__pycache__" not in f.parts)
+        else:
+            files = [path] if path.is_file() else []
+        for file in files:
             sha.update(file.relative_to(base).as_posix().encode() + b"\0")
             sha.update(hashlib.sha256(file.read_bytes()).digest())
     return sha.hexdigest()

@@ -85,6 +85,48 @@ def _resolved_length(value: object) -> int:
     return len(str(value))
 
 
+def offload_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    handler: str,
+    code: lambda_.Code,
+    layers: Sequence[lambda_.ILayerVersion],
+    timeout: Duration,
+    memory_mb: int,
+    log_level: lambda_.ApplicationLogLevel,
+    log_group: logs.ILogGroup,
+    role: iam.IRole,
+    environment: Mapping[str, str],
+    cache: RateLimitCache | None,
+) -> lambda_.Function:
+    """A function of the stack (a worker, a pipeline step): the runtime and architecture the layers are
+    built for, active tracing, JSON logs, and the cache's VPC when it takes a shared limit."""
+    return lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=handler,
+        code=code,
+        layers=list(layers),
+        timeout=timeout,
+        memory_size=memory_mb,
+        tracing=lambda_.Tracing.ACTIVE,
+        logging_format=lambda_.LoggingFormat.JSON,
+        application_log_level_v2=log_level,
+        system_log_level_v2=lambda_.SystemLogLevel.WARN,
+        log_group=log_group,
+        role=role,
+        environment=dict(environment),
+        vpc=cache.vpc if cache else None,
+        vpc_subnets=WORKER_SUBNETS if cache else None,
+        security_groups=[cache.client_security_group] if cache else None,
+    )
+
+
 def empty_code() -> lambda_.Code:
     """The code asset of an app with no packages of its own (its catalog composes built-in packs only)."""
     return lambda_.Code.from_asset(str(EMPTY_CODE_DIR), exclude=CODE_EXCLUDES)
@@ -183,27 +225,20 @@ class JobQueue(Construct):
             role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
         environment = {**runtime.environment, **(cache.environment if cache else {}), "OFFLOAD_QUEUE": spec.name}
         self.environment_bytes = check_environment_size(self, environment, f"the worker of queue {spec.name!r}")
-        worker = lambda_.Function(
+        worker = offload_function(
             self,
             "Worker",
             description=f"offload worker for queue {spec.name}",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             handler=WORKER_HANDLER,
             code=runtime.code,
-            layers=list(runtime.layers),
+            layers=runtime.layers,
             timeout=Duration.seconds(spec.timeout_s),
-            memory_size=spec.memory_mb,
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=runtime.log_level,
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            memory_mb=spec.memory_mb,
+            log_level=runtime.log_level,
             log_group=log_group,
             role=role,
             environment=environment,
-            vpc=cache.vpc if cache else None,
-            vpc_subnets=WORKER_SUBNETS if cache else None,
-            security_groups=[cache.client_security_group] if cache else None,
+            cache=cache,
         )
         runtime.table.grant_read_write_data(role)
         for other in runtime.queues:

@@ -22,12 +22,11 @@ from constructs import Construct
 from offload.catalog import Catalog, CatalogError
 from offload.cdk.constructs.job_queue import (
     VPC_ENI_ACTIONS,
-    WORKER_SUBNETS,
     JobQueue,
     _logical_id,
     check_environment_size,
+    offload_function,
 )
-from offload.cdk.constructs.runtime_layer import ARCHITECTURE, RUNTIME
 from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
 from offload.errors import NonRetryableError, RateLimitedError, RetryableError
@@ -167,27 +166,20 @@ class ImagePipeline(Construct):
         if cache is not None:
             role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
         check_environment_size(self, env, "the image pipeline's step function")
-        fn = lambda_.Function(
+        fn = offload_function(
             self,
             "Step",
             description="offload image pipeline steps (inspect, metadata, variants, embed, index, complete, fail)",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             handler=PIPELINE_HANDLER,
             code=ctx.code,
-            layers=list(ctx.layers),
+            layers=ctx.layers,
             timeout=PIPELINE_TIMEOUT,
-            memory_size=PIPELINE_MEMORY_MB,
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=ctx.log_level,
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            memory_mb=PIPELINE_MEMORY_MB,
+            log_level=ctx.log_level,
             log_group=log_group,
             role=role,
             environment=env,
-            vpc=cache.vpc if cache else None,
-            vpc_subnets=WORKER_SUBNETS if cache else None,
-            security_groups=[cache.client_security_group] if cache else None,
+            cache=cache,
         )
         self.media.grant_read_write(role)
         self.table.grant_read_write_data(role)
