@@ -233,6 +233,8 @@ class Pack:
     - `infra`: a CDK construct class `(scope, id, *, ctx: PackContext)` that provisions what the
       pack's job types need beyond queues and workers (buckets, tables, state machines).
     - `cli`: a typer app, added to the `offload` command under the pack's name.
+    - `options`: the pack's own settings as the app chose them (JSON values), read by its construct
+      (e.g. `video_pack(loudness_normalise=True)`); each pack validates its own.
     """
 
     name: str
@@ -246,6 +248,7 @@ class Pack:
     infra: str | None = None
     cli: str | None = None
     description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_-]*", self.name):

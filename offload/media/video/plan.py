@@ -50,6 +50,9 @@ class VideoOptions(BaseModel):
     segment_budget_s: float = Field(
         default=300.0, gt=0, description="target wall time of one transcode task (the function timeout is 900 s)"
     )
+    transcode_memory_mb: int = Field(
+        default=3538, ge=1769, le=10240, description="the transcode function's memory (3,538 MB = 2 vCPUs)"
+    )
 
 
 class Rendition(BaseModel):
@@ -92,6 +95,12 @@ class Plan(BaseModel):
     watermark: WatermarkSpec | None = None
     sprite_interval_s: float = 2.0
     scratch_mb: int = 0  # /tmp the join of the largest output needs
+
+
+def scratch_mb_for(options: VideoOptions) -> int:
+    """The /tmp a join or package task needs for the longest source the limits accept, with the
+    tallest ladder: the construct sizes the functions' ephemeral storage from it at synth."""
+    raise NotImplementedError("scratch_mb_for: built by the media helper")
 
 
 def make_plan(facts: MediaFacts, options: VideoOptions, *, function_timeout_s: float = 900.0) -> Plan:
