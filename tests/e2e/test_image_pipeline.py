@@ -108,9 +108,9 @@ def test_a_duplicate_s3_event_for_the_same_version_starts_one_execution(local, c
 
     sfn = local.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=config["pipeline_arn"])["executions"]
-    from offload.packs.images.starter import UploadData, execution_name
+    from offload.media.records import execution_name
 
-    name = execution_name(UploadData(bucket=config["media_bucket"], key=key, version_id=version))
+    name = execution_name("img", {"bucket": config["media_bucket"], "key": key, "version_id": version})
     assert [e["name"] for e in executions].count(name) == 1
 
 

@@ -19,8 +19,9 @@ from PIL import Image
 
 from offload.aws import Clients
 from offload.errors import JobError
-from offload.packs.images.steps import ImagePipeline, new_record
-from offload.packs.images.store import ImageStore
+from offload.media.records import new_record
+from offload.packs.images.steps import ImagePipeline
+from offload.packs.images.store import ImageRecord, ImageStore
 from offload.runtime import Runtime
 from offload.settings import Settings
 from offload.testing.aws import catch_alerts, drain_bodies
@@ -76,7 +77,7 @@ def upload(key: str, body: bytes) -> dict[str, Any]:
 
 def run_execution(pipeline: ImagePipeline, image: dict[str, Any]) -> dict[str, Any]:
     """Register the upload as the starter does, then run the tasks in order; an error goes to `fail`."""
-    assert pipeline.store.register(new_record(image))
+    assert pipeline.store.register(new_record(ImageRecord, image))
     state: dict[str, Any] = {"image": image}
     for step in TASKS:
         try:
@@ -159,7 +160,9 @@ def test_an_upload_that_is_not_an_image_fails_at_inspect_with_its_reason_and_ale
 
 def registered(pipeline: ImagePipeline, key: str, version_id: str) -> ImageStore:
     store = pipeline.store
-    assert store.register(new_record({"bucket": MEDIA_BUCKET, "key": key, "version_id": version_id, "size": 10}))
+    assert store.register(
+        new_record(ImageRecord, {"bucket": MEDIA_BUCKET, "key": key, "version_id": version_id, "size": 10})
+    )
     return store
 
 
@@ -188,7 +191,9 @@ def test_completed_is_reached_only_from_processing(pipeline: ImagePipeline) -> N
 def test_a_step_of_an_older_version_cannot_touch_the_record_of_a_new_upload(pipeline: ImagePipeline) -> None:
     store = registered(pipeline, "uploads/images/c.png", "v1")
     assert store.update("uploads/images/c.png", "processing", version="v1") is not None
-    assert store.register(new_record({"bucket": MEDIA_BUCKET, "key": "uploads/images/c.png", "version_id": "v2"}))
+    assert store.register(
+        new_record(ImageRecord, {"bucket": MEDIA_BUCKET, "key": "uploads/images/c.png", "version_id": "v2"})
+    )
 
     assert store.update("uploads/images/c.png", "failed", version="v1", error={"step": "x", "reason": "y"}) is None
 
@@ -200,8 +205,12 @@ def test_a_new_version_of_a_finished_upload_starts_again_from_pending(pipeline: 
     store = registered(pipeline, "uploads/images/d.png", "v1")
     store.update("uploads/images/d.png", "failed", version="v1", error={"step": "inspect", "reason": "bad"})
 
-    assert not store.register(new_record({"bucket": MEDIA_BUCKET, "key": "uploads/images/d.png", "version_id": "v1"}))
-    assert store.register(new_record({"bucket": MEDIA_BUCKET, "key": "uploads/images/d.png", "version_id": "v2"}))
+    assert not store.register(
+        new_record(ImageRecord, {"bucket": MEDIA_BUCKET, "key": "uploads/images/d.png", "version_id": "v1"})
+    )
+    assert store.register(
+        new_record(ImageRecord, {"bucket": MEDIA_BUCKET, "key": "uploads/images/d.png", "version_id": "v2"})
+    )
 
     record = store.get("uploads/images/d.png")
     assert record is not None and (record.status, record.version_id, record.error) == ("pending", "v2", None)

@@ -16,7 +16,9 @@ from pathlib import Path
 from offload.media.video.plan import Plan, Segment
 
 
-def encode_segment(source: str, plan: Plan, segment: Segment, out_dir: Path, *, watermark_png: Path | None = None) -> dict[str, Path]:
+def encode_segment(
+    source: str, plan: Plan, segment: Segment, out_dir: Path, *, watermark_png: Path | None = None
+) -> dict[str, Path]:
     """Encode one segment; {rendition name: part} with "webm" for the VP9 part when the plan has one."""
     raise NotImplementedError("encode_segment: built by the media helper")
 

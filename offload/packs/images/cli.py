@@ -11,7 +11,8 @@ from offload.cli import render
 from offload.cli.errors import fail
 from offload.cli.jobs import JsonOption
 from offload.cli.resources import runtime_of
-from offload.packs.images.search import ImageCancelError, cancel_image, get_image, search
+from offload.media.records import CancelError
+from offload.packs.images.search import cancel_image, get_image, search
 
 app = typer.Typer(help="Image pipeline: records by upload key, semantic search.", no_args_is_help=True)
 
@@ -81,6 +82,6 @@ def cancel(
     """Stop an image's running pipeline; the record ends `cancelled`, never `completed`."""
     try:
         record = cancel_image(runtime_of(ctx), key)
-    except ImageCancelError as exc:
+    except CancelError as exc:
         fail(str(exc))
     render.stdout.print(f"{record.key}: cancelled" + (" (execution stopped)" if record.execution_arn else ""))

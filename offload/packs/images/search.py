@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from offload.media.records import cancel_record
 from offload.packs.images.steps import ImagePipeline
-from offload.packs.images.store import ImageRecord, version_tag
+from offload.packs.images.store import ImageRecord
 from offload.runtime import Runtime
 
 
@@ -23,28 +24,12 @@ def get_image(rt: Runtime, key: str) -> ImageRecord | None:
     return ImagePipeline(rt).store.get(key)
 
 
-class ImageCancelError(RuntimeError):
-    """The image can't be cancelled; the message says why."""
-
-
 def cancel_image(rt: Runtime, key: str) -> ImageRecord:
     """Stop a pending or running pipeline: the execution is stopped and the record ends `cancelled`."""
-    store = ImagePipeline(rt).store
-    record = store.get(key)
-    if record is None:
-        raise ImageCancelError(f"no image record for {key!r}")
-    if record.status in ("completed", "failed", "cancelled"):
-        raise ImageCancelError(f"image {key!r} is already {record.status}; only pending or processing images stop")
-    cancelled = store.update(
+    return cancel_record(
+        ImagePipeline(rt).store,
+        rt.clients.client("stepfunctions"),
         key,
-        "cancelled",
-        version=version_tag(record.model_dump()),
-        error={"step": record.status, "reason": "cancelled by an operator"},
+        noun="image",
+        get_command=f"offload images get {key}",
     )
-    if cancelled is None:
-        raise ImageCancelError(f"image {key!r} changed while cancelling it; check it with `offload images get`")
-    if record.execution_arn:
-        rt.clients.client("stepfunctions").stop_execution(
-            executionArn=record.execution_arn, cause="cancelled by an operator"
-        )
-    return cancelled

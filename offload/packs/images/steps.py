@@ -240,20 +240,3 @@ def image_alert(image: dict[str, Any], step: str, reason: str) -> Alert:
         ),
         details={"bucket": bucket, "key": key, "version_id": image.get("version_id"), "etag": image.get("etag")},
     )
-
-
-def new_record(data: dict[str, Any]) -> ImageRecord:
-    """The pending record for an upload named by an S3 event."""
-    from offload.jobs.model import now_iso
-
-    ts = now_iso()
-    return ImageRecord(
-        key=data["key"],
-        bucket=data["bucket"],
-        status="pending",
-        version_id=data.get("version_id"),
-        etag=data.get("etag"),
-        size=data.get("size"),
-        created_at=ts,
-        updated_at=ts,
-    )

@@ -1,36 +1,21 @@
 """Image records: one per upload key, status pending -> processing -> completed | failed | cancelled.
 
-Every status change is one conditional DynamoDB update whose condition comes from
-IMAGE_LIFECYCLE (`offload.lifecycle`) and, when given, the object version the caller works on.
-Each field is its own attribute (JSON text), so an update sets only the fields it names.
+The record's fields are the images pack's own; how records are written (one conditional update per
+status change, from MEDIA_LIFECYCLE and the object version) is `offload.media.records`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from offload.jobs.model import now_iso
-from offload.lifecycle import Lifecycle, conditional_update, is_condition_failure, status_condition
+from offload.media.records import MEDIA_LIFECYCLE, MediaStatus, MediaStore, version_tag
 
-ImageStatus = Literal["pending", "processing", "completed", "failed", "cancelled"]
-# A finished record never moves. The one way back to pending is a new version of the object
-# (a new upload): `register` replaces the record whatever its status.
-IMAGE_LIFECYCLE: Lifecycle[ImageStatus] = Lifecycle(
-    {
-        "pending": {"processing", "failed", "cancelled"},
-        "processing": {"processing", "completed", "failed", "cancelled"},
-        "completed": set(),
-        "failed": set(),
-        "cancelled": set(),
-    }
-)
-# Stored as plain strings: the partition key and the attributes conditions compare.
-_PLAIN = ("key", "status", "version_tag")
+ImageStatus = MediaStatus
+IMAGE_LIFECYCLE = MEDIA_LIFECYCLE
+
+__all__ = ["IMAGE_LIFECYCLE", "ImageRecord", "ImageStatus", "ImageStore", "version_tag"]
 
 
 class ImageRecord(BaseModel):
@@ -55,95 +40,8 @@ class ImageRecord(BaseModel):
     updated_at: str
 
 
-class ImageStore:
+class ImageStore(MediaStore[ImageRecord]):
     """Conditional writes of image records in the images table (partition key `key`)."""
 
     def __init__(self, client: Any, table: str) -> None:
-        self._db = client
-        self.table = table
-
-    def get(self, key: str) -> ImageRecord | None:
-        """The record of an upload key, or None."""
-        item = self._db.get_item(TableName=self.table, Key={"key": {"S": key}}, ConsistentRead=True).get("Item")
-        return _from_item(item) if item else None
-
-    def register(self, record: ImageRecord) -> bool:
-        """Create the pending record; False when this object version is already registered
-        (a duplicate S3 event), True for a new key or a new version of it (which starts again)."""
-        condition = "attribute_not_exists(#k) OR version_tag <> :v"
-        try:
-            self._db.put_item(
-                TableName=self.table,
-                Item=_to_item(record),
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#k": "key"},
-                ExpressionAttributeValues={":v": {"S": version_tag(record.model_dump())}},
-            )
-            return True
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-
-    def update(self, key: str, status: ImageStatus, *, version: str | None = None, **fields: Any) -> ImageRecord | None:
-        """Move to `status` and set `fields`, in one conditional write: only from the statuses
-        IMAGE_LIFECYCLE allows and, when `version` (a `version_tag`) is given, only for that version
-        of the object. None when the record is missing or the write is refused."""
-        states, values = status_condition(IMAGE_LIFECYCLE.sources_of(status))
-        return self._write(key, states, values, version, {**fields, "status": status})
-
-    def annotate(self, key: str, *, version: str | None = None, **fields: Any) -> ImageRecord | None:
-        """Set `fields` of a record that is still running (not final), keeping its status."""
-        running = [s for s in IMAGE_LIFECYCLE.states if s not in IMAGE_LIFECYCLE.final]
-        states, values = status_condition(running)
-        return self._write(key, states, values, version, fields)
-
-    def _write(
-        self, key: str, states: str, values: dict[str, Any], version: str | None, fields: dict[str, Any]
-    ) -> ImageRecord | None:
-        unknown = sorted((set(fields) - set(ImageRecord.model_fields)) | (set(fields) & {"key", "created_at"}))
-        if unknown:
-            raise ValueError(f"not image record fields that can be updated: {unknown}")
-        names = {"#k": "key", "#s": "status"}
-        values = {**values}
-        parts = []
-        for i, (name, value) in enumerate({**fields, "updated_at": now_iso()}.items()):
-            names[f"#f{i}"] = name
-            values[f":f{i}"] = _encode(name, value)
-            parts.append(f"#f{i} = :f{i}")
-        condition = f"attribute_exists(#k) AND {states}"
-        if version is not None:
-            condition += " AND version_tag = :version"
-            values[":version"] = {"S": version}
-        item = conditional_update(
-            self._db,
-            TableName=self.table,
-            Key={"key": {"S": key}},
-            UpdateExpression="SET " + ", ".join(parts),
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-        return _from_item(item) if item is not None else None
-
-
-def version_tag(image: Mapping[str, Any]) -> str:
-    """Which version of the object a record (or an execution's `image`) is about."""
-    return str(image.get("version_id") or image.get("etag") or "unversioned")
-
-
-def _encode(name: str, value: Any) -> dict[str, Any]:
-    return {"S": str(value)} if name in _PLAIN else {"S": json.dumps(value, separators=(",", ":"))}
-
-
-def _to_item(record: ImageRecord) -> dict[str, Any]:
-    doc = record.model_dump(mode="json")
-    item = {name: _encode(name, value) for name, value in doc.items()}
-    item["version_tag"] = {"S": version_tag(doc)}
-    return item
-
-
-def _from_item(item: dict[str, Any]) -> ImageRecord:
-    raw = {name: v["S"] if name in _PLAIN else json.loads(v["S"]) for name, v in item.items() if "S" in v}
-    raw.pop("version_tag", None)
-    return ImageRecord.model_validate(raw)
+        super().__init__(client, table, ImageRecord)

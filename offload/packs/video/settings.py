@@ -15,7 +15,7 @@ PACK = "video"
 class VideoSettings(BaseModel):
     """The media bucket, the video records, the state machine and the pack's options."""
 
-    media_bucket: str = Field(description="bucket whose uploads/videos/, uploads/audio/ and uploads/live/ feed the pipeline")
+    media_bucket: str = Field(description="bucket whose uploads/videos/, audio/ and live/ feed the pipeline")
     videos_table: str = Field(description="DynamoDB table of video, audio and live-stream records")
     pipeline_arn: str | None = Field(default=None, description="the video pipeline state machine")
     options: dict[str, Any] = Field(default_factory=dict, description="VideoOptions of the catalog's video pack")
