@@ -43,9 +43,11 @@ def add_pack_commands() -> None:
         if not pack.cli:
             continue
         try:
-            app.add_typer(import_object(pack.cli, f"pack {pack.name!r} commands"), name=pack.name)
+            commands = import_object(pack.cli, f"pack {pack.name!r} commands")
         except CatalogError:  # `offload local up` and synth say why in one line; other commands still work
             continue
+        # A pack's commands are `offload <pack>`, unless its typer app names itself (`offload videos`).
+        app.add_typer(commands, name=commands.info.name or pack.name)
 
 
 add_pack_commands()

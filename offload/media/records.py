@@ -99,6 +99,25 @@ class MediaStore(Generic[R]):
         states, values = status_condition(RUNNING)
         return self._write(key, states, values, version, fields)
 
+    def increment(self, key: str, name: str, *, version: str | None = None, by: int = 1) -> R | None:
+        """Add `by` to the counter `name` of a running record (atomic: concurrent tasks each count)."""
+        states, values = status_condition(RUNNING)
+        condition = f"attribute_exists(#k) AND {states}"
+        values = {**values, ":by": {"N": str(by)}}
+        if version is not None:
+            condition += " AND version_tag = :version"
+            values[":version"] = {"S": version}
+        item = conditional_update(
+            self._db,
+            TableName=self.table,
+            Key={"key": {"S": key}},
+            UpdateExpression="ADD #c :by",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#k": "key", "#s": "status", "#c": name},
+            ExpressionAttributeValues=values,
+        )
+        return self._from_item(item) if item is not None else None
+
     def scan(self, *, status: MediaStatus | None = None) -> Iterator[R]:
         """Every record (of one status), in no particular order."""
         kwargs: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
@@ -154,7 +173,8 @@ class MediaStore(Generic[R]):
         return item
 
     def _from_item(self, item: dict[str, Any]) -> R:
-        raw = {name: v["S"] if name in self.plain else json.loads(v["S"]) for name, v in item.items() if "S" in v}
+        raw: dict[str, Any] = {n: int(v["N"]) for n, v in item.items() if "N" in v}  # counters (`increment`)
+        raw |= {name: v["S"] if name in self.plain else json.loads(v["S"]) for name, v in item.items() if "S" in v}
         raw.pop("version_tag", None)
         return self.model.model_validate(raw)
 
@@ -208,6 +228,18 @@ def start_pipeline(
             if now["status"] == "cancelled" and version_tag(now) == version:
                 sfn.stop_execution(executionArn=run["executionArn"], cause="cancelled before it started")
     return {"status": "started", "key": key, "execution_arn": run["executionArn"]}
+
+
+def failure(state: Mapping[str, Any]) -> tuple[str, str]:
+    """(failed step, reason) from a state machine Catch: `$.failed_step` and the error's Cause."""
+    error = state.get("error", {})
+    try:
+        cause = json.loads(error.get("Cause", "{}"))
+        reason = cause.get("errorMessage") or error.get("Cause", "")
+    except (json.JSONDecodeError, AttributeError):
+        reason = str(error.get("Cause", ""))
+    step = str(state.get("failed_step", "unknown"))
+    return step, str(reason).removeprefix(f"{step}: ") or error.get("Error", "unknown error")
 
 
 class CancelError(RuntimeError):

@@ -10,12 +10,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
+from pydantic import BaseModel
+
 from offload.jobs.enqueue import enqueue
 from offload.observability import logger
 
 if TYPE_CHECKING:
     from offload.jobs.batch import SQSRecord
     from offload.jobs.worker import Worker
+
+
+class UploadData(BaseModel):
+    """The data of a job an S3 upload became: which object, which version of it."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
 
 
 def adopt_s3_notification(body: dict[str, Any], record: SQSRecord, worker: Worker) -> bool:

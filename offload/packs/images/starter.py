@@ -8,21 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
 from offload.errors import NonRetryableError
 from offload.jobs.context import JobContext
 from offload.media.records import execution_name, fail_empty, new_record, start_pipeline
 from offload.packs.images.steps import ImagePipeline
 from offload.packs.images.store import ImageRecord
-
-
-class UploadData(BaseModel):
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    size: int | None = None
+from offload.packs.uploads import UploadData
 
 
 def start(data: UploadData, ctx: JobContext) -> dict[str, Any]:

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
+from offload.errors import NonRetryableError
 from offload.jobs.notify import Alert, publish_alert
 from offload.observability import logger
-from offload.packs.images import STEPS
 from offload.packs.images.settings import ImagesSettings, images_settings
 from offload.packs.images.store import ImageRecord, ImageStatus, ImageStore, version_tag
 from offload.runtime import Runtime
@@ -79,24 +78,9 @@ class ImagePipeline:
 
     def run(self, step: str, state: dict[str, Any]) -> dict[str, Any]:
         """Run one step; errors leave as RetryableError, RateLimitedError or NonRetryableError."""
-        handler: Callable[[ImagePipeline, dict[str, Any]], dict[str, Any]] | None = _HANDLERS.get(step)
-        if handler is None:
-            raise NonRetryableError(f"unknown image pipeline step {step!r}; steps: {', '.join(STEPS)}")
-        key = state.get("image", {}).get("key")
-        logger.append_keys(image_key=key, step=step)
-        try:
-            return handler(self, state)
-        except RateLimitedError:
-            raise
-        except NonRetryableError as exc:
-            raise NonRetryableError(f"{step}: {exc}") from exc
-        except JobError as exc:
-            raise RetryableError(f"{step}: {exc}") from exc
-        except Exception as exc:
-            logger.exception("image pipeline step failed; it will be retried")
-            raise RetryableError(f"{step}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            logger.remove_keys(["image_key", "step"])
+        from offload.media.pipeline import run_step
+
+        return run_step(self, _HANDLERS, step, state, log_keys={"image_key": state.get("image", {}).get("key")})
 
 
 def _inspect(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
@@ -191,16 +175,9 @@ def _complete(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
 
 def _fail(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
     """The Catch target: record the failed step and reason, alert the admins."""
-    import json
+    from offload.media.records import failure
 
-    error = state.get("error", {})
-    try:
-        cause = json.loads(error.get("Cause", "{}"))
-        reason = cause.get("errorMessage") or error.get("Cause", "")
-    except (json.JSONDecodeError, AttributeError):
-        reason = str(error.get("Cause", ""))
-    step = state.get("failed_step", "unknown")
-    reason = reason.removeprefix(f"{step}: ") or error.get("Error", "unknown error")
+    step, reason = failure(state)
     key = state["image"]["key"]
     p.record(state, "failed", error={"step": step, "reason": reason})
     logger.error("image failed", image_key=key, failed_step=step, reason=reason)
