@@ -19,6 +19,30 @@ STAGES = ("probe", "plan", "transcode", "join", "package")
 STATUS_INDEX = "by-status"
 
 
+def create_table_request(name: str) -> dict[str, Any]:
+    """DynamoDB CreateTable arguments for a videos table: the one shape the construct and test stacks share."""
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "key", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "updated_at", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "key", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
 class VideoRecord(BaseModel):
     """What a client polls for an upload under uploads/videos/, uploads/audio/ or uploads/live/."""
 
