@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +15,7 @@ class _RangeHandler(BaseHTTPRequestHandler):
     root: Path
 
     def do_GET(self) -> None:
-        path = self.root / self.path.lstrip("/").split("?", 1)[0]
+        path = self.root / urllib.parse.unquote(self.path.lstrip("/").split("?", 1)[0])
         if not path.is_file():
             self.send_error(404)
             return
