@@ -26,8 +26,6 @@ def poster(video: Path, out: Path, *, duration_s: float) -> Path:
     raise NotImplementedError("poster: built by the media helper")
 
 
-def sprite_sheet(
-    video: Path, out_image: Path, out_vtt: Path, *, duration_s: float, interval_s: float, image_uri: str
-) -> Sprite:
+def sprite_sheet(video: Path, out_image: Path, out_vtt: Path, *, duration_s: float, interval_s: float, image_uri: str) -> Sprite:
     """Tiles every `interval_s` seconds in one JPEG, and a WebVTT whose cues point at `image_uri#xywh=...`."""
     raise NotImplementedError("sprite_sheet: built by the media helper")
