@@ -39,6 +39,8 @@ GOOD: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "interlaced": ("interlaced.mp4", samples.interlaced),
     "short": ("short.mp4", samples.short),
     "audio_only": ("memo.m4a", samples.audio_only),
+    "hlg": ("hlg.mp4", lambda p: samples.hdr10(p, transfer="arib-std-b67", duration_s=1.0)),
+    "recording": ("recording.webm", samples.browser_recording),
 }
 BAD: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "empty": ("empty.mp4", samples.empty),
@@ -111,6 +113,21 @@ def test_hdr10_is_ten_bit_pq(clips: dict[str, Path]) -> None:
     v = facts_of(clips, "hdr").video
     assert (v.codec, v.pix_fmt, v.bit_depth) == ("hevc", "yuv420p10le", 10)
     assert v.color_transfer == "smpte2084" and v.hdr
+
+
+def test_hlg_is_hdr(clips: dict[str, Path]) -> None:
+    v = facts_of(clips, "hlg").video
+    assert v.color_transfer == "arib-std-b67" and v.hdr and v.bit_depth == 10
+
+
+def test_duration_of_a_recording_without_one_is_read_from_its_packets(clips: dict[str, Path]) -> None:
+    import av
+
+    with av.open(str(clips["recording"])) as container:
+        assert container.duration is None  # the premise: MediaRecorder-style, no duration element
+    facts = facts_of(clips, "recording")
+    assert facts.duration_s == pytest.approx(2.0, abs=0.05)
+    assert (facts.video.codec, facts.audio.codec) == ("vp8", "opus")
 
 
 def test_interlaced_clip_is_detected(clips: dict[str, Path]) -> None:

@@ -70,7 +70,8 @@ def filter_graph(plan: Plan, outputs: list[Rendition], *, watermark: bool) -> st
         chain.append(DEINTERLACE)
     if plan.tonemap:
         chain.append(TONEMAP)
-    chain.append(f"fps={fps_fraction(plan.fps)}")
+    # start_time=0: a part starts at its segment's instant even when the source has no frame there (VFR).
+    chain.append(f"fps=fps={fps_fraction(plan.fps)}:start_time=0")
     n = len(outputs)
     graph = [f"[0:v]{','.join(chain)},split={n}{''.join(f'[s{i}]' for i in range(n))}"]
     if watermark:

@@ -179,10 +179,11 @@ def output_info(path: Path, *, kind: str, key: str) -> dict[str, Any]:
     """What a record says of a produced output: {kind, codec, width, height, duration_s, bitrate, bytes, key}.
 
     The codec, size and duration are read back from the file (its first video stream, else its
-    first audio stream); `bitrate` is bits/s over the whole file."""
+    first audio stream); `bitrate` is bits/s over the whole file. An HLS playlist counts the bytes
+    of everything it references (a master: every rendition); a still image has no duration or bitrate."""
     import av
 
-    size = path.stat().st_size
+    size = _package_bytes(path) if path.suffix == ".m3u8" else path.stat().st_size
     info: dict[str, Any] = {
         "kind": kind,
         "codec": None,
@@ -200,11 +201,23 @@ def output_info(path: Path, *, kind: str, key: str) -> dict[str, Any]:
             info["codec"] = stream.codec_context.name
         if video is not None:
             info["width"], info["height"] = video.codec_context.width, video.codec_context.height
-        duration = _container_duration(container) or (_stream_duration(stream) if stream is not None else None)
+        still = container.format.name.endswith("_pipe") or container.format.name == "image2"
+        duration = None if still else _container_duration(container) or (stream and _stream_duration(stream))
         if duration:
             info["duration_s"] = round(duration, 3)
             info["bitrate"] = round(size * 8 / duration)
     return info
+
+
+def _package_bytes(playlist: Path) -> int:
+    """A playlist's bytes plus those of every file (and playlist) it references."""
+    total = playlist.stat().st_size
+    for line in playlist.read_text(encoding="utf-8").splitlines():
+        uri = line.strip()
+        if uri and not uri.startswith("#"):
+            target = playlist.parent / uri
+            total += _package_bytes(target) if target.suffix == ".m3u8" else target.stat().st_size
+    return total
 
 
 def _open(source: str) -> av.container.InputContainer:

@@ -118,16 +118,17 @@ MAX_FPS = 60.0
 STANDARD_FPS = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0)
 FPS_SNAP = 0.02
 
-# The CPU cost model of one transcode task, in CPU-nanoseconds per pixel (measured with bench/video.py's
-# clips on x86_64: libx264 -preset veryfast capped CRF 13.9 ns per output pixel, libvpx-vp9 realtime
-# -cpu-used 6 14.7 ns, H.264 decode 1.6 ns per source pixel (HEVC and 10-bit more: 4 is assumed),
-# bwdif and zscale+tonemap measured in the bench). Lambda's arm64 cores are taken as ARM64_FACTOR slower;
-# ffmpeg's threads use the vCPUs at PARALLEL_EFFICIENCY.
-X264_NS_PER_PX = 14.0
-VP9_NS_PER_PX = 15.0
+# The CPU cost model of one transcode task, in CPU-nanoseconds per pixel, measured here (x86_64,
+# ffmpeg 9.0.2, testsrc2 at 720p and 1080p; user+sys time): libx264 -preset veryfast capped CRF
+# 13.9-14.6 ns per output pixel; libvpx-vp9 realtime -cpu-used 6 9.8-14.7 ns; decoding 1.6 ns per
+# source pixel for H.264, 3.9 for 10-bit HEVC (4 is taken for any source); bwdif 0.7 ns; the zscale +
+# tonemap chain 13.5 ns. Lambda's arm64 cores are taken as ARM64_FACTOR slower (bench/video.py checks
+# the whole against a measured run); ffmpeg's threads use the vCPUs at PARALLEL_EFFICIENCY.
+X264_NS_PER_PX = 14.5
+VP9_NS_PER_PX = 13.0
 DECODE_NS_PER_PX = 4.0
-DEINTERLACE_NS_PER_PX = 3.0
-TONEMAP_NS_PER_PX = 25.0
+DEINTERLACE_NS_PER_PX = 1.0
+TONEMAP_NS_PER_PX = 15.0
 ARM64_FACTOR = 1.5
 PARALLEL_EFFICIENCY = 0.8
 LAMBDA_MB_PER_VCPU = 1769
