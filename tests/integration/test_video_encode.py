@@ -202,6 +202,16 @@ def test_landscape_clip_with_audio_makes_every_output(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_ntsc_rate_keeps_every_planned_frame(tmp_path: Path) -> None:
+    # 29.97 fps for 9 s: the container (the audio) runs past the last video frame, and the keyframes
+    # fall a frame after the whole seconds; every rendition still has round(duration * fps) frames.
+    source = samples.landscape(tmp_path / "ntsc.mp4", width=160, height=90, duration_s=9.0, fps=30000 / 1001)
+    run = run_chain(source, tmp_path / "out", VideoOptions(webm=False, segment_budget_s=1.0))
+    assert run.plan.fps == pytest.approx(30000 / 1001, abs=1e-4) and len(run.plan.segments) == 3
+    assert_outputs(run, display=(160, 90))
+
+
+@pytest.mark.slow
 def test_rotated_portrait_clip_stays_portrait_and_upright(tmp_path: Path) -> None:
     run = chain(tmp_path, lambda p: samples.portrait(p, duration_s=3.0), "portrait clip é.mp4")
     assert run.facts.video.rotation == 90
@@ -230,6 +240,14 @@ def test_odd_dimensions_become_even(tmp_path: Path) -> None:
     run = chain(tmp_path, samples.odd_dimensions)
     assert [(r.width, r.height) for r in run.plan.renditions] == [(640, 360)]
     assert_outputs(run, display=(641, 361))
+
+
+@pytest.mark.slow
+def test_non_square_pixels_become_square_at_the_displayed_size(tmp_path: Path) -> None:
+    run = chain(tmp_path, samples.anamorphic)
+    assert_outputs(run, display=(640, 360))
+    with av.open(str(run.mp4["360p"])) as c:
+        assert c.streams.video[0].sample_aspect_ratio in (None, 0, 1)
 
 
 @pytest.mark.slow

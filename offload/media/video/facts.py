@@ -66,7 +66,8 @@ class Limits(BaseModel):
 
 
 class VideoStreamFacts(BaseModel):
-    """The first video stream. `width`/`height` are coded; `display_*` are as shown (rotation applied)."""
+    """The first video stream. `width`/`height` are coded; `display_*` are as shown (rotation and a
+    non-square sample aspect ratio applied: a 720x480 DV frame with SAR 32:27 shows as 853x480)."""
 
     codec: str
     profile: str | None = None
@@ -327,6 +328,8 @@ def _video_facts(
     trc = ctx.color_trc if ctx.color_trc in COLOR_TRANSFERS else (frames[0].color_trc if frames else None)
     transfer = COLOR_TRANSFERS.get(int(trc)) if trc is not None else None
     interlaced = any(f.interlaced_frame for f in frames) or int(ctx.field_order or 0) in INTERLACED_FIELD_ORDERS
+    sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+    shown_width = round(width * sar) if sar and sar > 0 else width
     rotated = rotation in (90, 270)
     return VideoStreamFacts(
         codec=ctx.name,
@@ -334,8 +337,8 @@ def _video_facts(
         width=width,
         height=height,
         rotation=rotation,
-        display_width=height if rotated else width,
-        display_height=width if rotated else height,
+        display_width=height if rotated else shown_width,
+        display_height=shown_width if rotated else height,
         fps=round(fps, 3),
         variable_fps=_variable(intervals, stream, fps, interlaced),
         pix_fmt=pix_fmt,

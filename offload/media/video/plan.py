@@ -19,7 +19,7 @@ import itertools
 import math
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from offload.media.video.facts import Limits, MediaFacts
 
@@ -55,6 +55,16 @@ class VideoOptions(BaseModel):
     transcode_memory_mb: int = Field(
         default=3538, ge=1769, le=10240, description="the transcode function's memory (3,538 MB = 2 vCPUs)"
     )
+
+    @model_validator(mode="after")
+    def _segments_align(self) -> VideoOptions:
+        # HLS cuts only at keyframes: a segment length off the keyframe grid would stretch every segment.
+        if self.gop_s <= 0 or self.hls_time_s <= 0 or round(self.hls_time_s * 1000) % round(self.gop_s * 1000):
+            raise ValueError(
+                f"hls_time_s ({self.hls_time_s:g}) must be a positive multiple of gop_s ({self.gop_s:g}), "
+                "e.g. gop_s=2, hls_time_s=4 or 6"
+            )
+        return self
 
 
 class Rendition(BaseModel):

@@ -91,6 +91,15 @@ def odd_dimensions(out: Path, *, width: int = 641, height: int = 361, duration_s
     )
 
 
+def anamorphic(out: Path, *, width: int = 480, height: int = 360, sar: str = "4/3", duration_s: float = 1.0) -> Path:
+    """Non-square pixels (DV, HDV, some broadcast files): a 480x360 frame with SAR 4:3, shown 640x360."""
+    return _run(
+        [*_pattern(width, height, 25, duration_s), "-vf", f"setsar={sar}", *_X264],
+        out,
+        "anamorphic",
+    )
+
+
 def variable_frame_rate(out: Path, *, width: int = 320, height: int = 180, duration_s: float = 4.0) -> Path:
     """A variable frame rate clip: 30 fps for the first second, 30/7 fps after (a phone in low light),
     with no frame on the whole seconds after the first."""
