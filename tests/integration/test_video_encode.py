@@ -219,18 +219,20 @@ def test_rotated_portrait_clip_stays_portrait_and_upright(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_upright_output_shows_what_the_player_showed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clockwise", [90, 180, 270])
+def test_upright_output_shows_what_the_player_showed(tmp_path: Path, clockwise: int) -> None:
     # testsrc2's pattern is not symmetric: the turned source's first frame, as a player shows it
     # (PyAV doesn't rotate), equals the output's first frame.
     from PIL import Image, ImageChops
 
-    source = samples.portrait(tmp_path / "p.mp4", duration_s=1.0, rotation=90)
+    source = samples.portrait(tmp_path / "p.mp4", duration_s=1.0, rotation=clockwise)
     run = run_chain(source, tmp_path / "out", VideoOptions(webm=False))
+    turn = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
     with av.open(str(source)) as c:
-        shown = next(c.decode(video=0)).to_image().transpose(Image.Transpose.ROTATE_270)  # 90 clockwise
+        shown = next(c.decode(video=0)).to_image().transpose(turn[clockwise])  # PIL turns counter-clockwise
     with av.open(str(run.mp4[run.plan.renditions[0].name])) as c:
         out = next(c.decode(video=0)).to_image()
-    assert out.size == shown.size == (180, 320)
+    assert out.size == shown.size == ((320, 180) if clockwise == 180 else (180, 320))
     diff = ImageChops.difference(out.convert("L"), shown.convert("L"))
     assert sum(diff.get_flattened_data()) / (180 * 320) < 12, "the output is turned differently from the player's view"
 
@@ -350,8 +352,12 @@ def test_http_source_transcodes_like_a_path(tmp_path: Path) -> None:
     assert d.keyframe_times == pytest.approx([0.0, 1.0, 2.0], abs=0.034)
 
 
-def test_truncated_http_source_is_refused(tmp_path: Path) -> None:
+def test_truncated_http_source_is_refused_and_a_missing_one_retried(tmp_path: Path) -> None:
     samples.truncated(tmp_path / "cut.mp4")
-    with serve_files(tmp_path) as base, pytest.raises(MediaInputError) as caught:
-        probe(f"{base}/cut.mp4")
+    with serve_files(tmp_path) as base:
+        with pytest.raises(MediaInputError) as caught:
+            probe(f"{base}/cut.mp4")
+        # An unreachable source is not the upload's fault: not a MediaInputError, so it is retried.
+        with pytest.raises(av.error.HTTPNotFoundError):
+            probe(f"{base}/gone.mp4", size=1000)
     assert caught.value.code == "truncated"

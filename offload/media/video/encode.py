@@ -64,7 +64,7 @@ def encode_segment(
 
 
 def filter_graph(plan: Plan, outputs: list[Rendition], *, watermark: bool) -> str:
-    """The filtergraph: [0:v] -> deinterlace? -> tone map? -> constant fps -> split -> per output
+    """The filtergraph: [0:V:0] -> deinterlace? -> tone map? -> constant fps -> split -> per output
     scale (-> watermark) -> yuv420p as [v0], [v1], ... (input 1 is the watermark PNG)."""
     chain = []
     if plan.deinterlace:
@@ -77,7 +77,8 @@ def filter_graph(plan: Plan, outputs: list[Rendition], *, watermark: bool) -> st
     # clones of the last frame (at most END_PAD_S) make the planned frame count, so video meets audio.
     chain.append(f"tpad=stop_mode=clone:stop_duration={END_PAD_S:g}")
     n = len(outputs)
-    graph = [f"[0:v]{','.join(chain)},split={n}{''.join(f'[s{i}]' for i in range(n))}"]
+    # 0:V:0 is the first video stream that is not cover art, the one `probe` describes.
+    graph = [f"[0:V:0]{','.join(chain)},split={n}{''.join(f'[s{i}]' for i in range(n))}"]
     if watermark:
         graph.append(f"[1:v]split={n}{''.join(f'[m{i}]' for i in range(n))}")
     for i, r in enumerate(outputs):

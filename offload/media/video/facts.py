@@ -226,9 +226,9 @@ def _open(source: str) -> av.container.InputContainer:
 
     try:
         return av.open(source, timeout=HTTP_TIMEOUT_S if is_url(source) else None)
-    except av.error.HTTPError:
-        raise  # the source itself is unreachable (expired URL, S3 down): not the upload's fault
-    except (av.error.InvalidDataError, av.error.EOFError, av.error.PatchWelcomeError) as exc:
+    except av.error.FFmpegError as exc:
+        if _unreachable(exc):
+            raise  # the source is unreachable (a missing path, an expired URL, S3 down): not the upload's fault
         # ffmpeg picks the MP4 demuxer for any "*.mp4" and says "moov atom not found" even of a text
         # file, so the file's own first box decides whether it is an MP4 cut short.
         if _looks_iso_bmff(source):
@@ -240,6 +240,13 @@ def _open(source: str) -> av.container.InputContainer:
         raise MediaInputError(
             "not_media", f"the upload is not a video or audio file ffmpeg can read ({_reason(exc)})"
         ) from None
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Whether an ffmpeg error is about reaching the source (HTTP status, I/O), not its content."""
+    import av
+
+    return isinstance(exc, av.error.HTTPError | av.error.HTTPClientError | av.error.HTTPServerError | OSError)
 
 
 def _facts(container: av.container.InputContainer, source: str, size: int | None, limits: Limits) -> MediaFacts:
@@ -347,11 +354,11 @@ def _video_facts(
         hdr=transfer in HDR_TRANSFERS,
         interlaced=interlaced,
         frames=stream.frames or None,
-        bitrate=ctx.bit_rate or stream_bitrate(stream) or None,
+        bitrate=ctx.bit_rate or _stream_bitrate(stream) or None,
     )
 
 
-def stream_bitrate(stream: av.stream.Stream) -> int | None:
+def _stream_bitrate(stream: av.stream.Stream) -> int | None:
     """A stream's bits/s from its own metadata (Matroska's BPS tag), when the codec doesn't say."""
     bps = stream.metadata.get("BPS") or stream.metadata.get("BPS-eng")
     return int(bps) if bps and bps.isdigit() else None
@@ -363,7 +370,7 @@ def _audio_facts(stream: av.audio.stream.AudioStream) -> AudioStreamFacts:
         codec=ctx.name,
         channels=ctx.channels or ctx.layout.nb_channels,
         sample_rate=ctx.sample_rate,
-        bitrate=ctx.bit_rate or stream_bitrate(stream) or None,
+        bitrate=ctx.bit_rate or _stream_bitrate(stream) or None,
     )
 
 
@@ -398,8 +405,10 @@ def _sample(
                 frames.extend(packet.decode())
             if len(pts) >= PTS_SAMPLE_PACKETS and len(frames) >= DECODE_SAMPLE_FRAMES:
                 break
-    except av.error.InvalidDataError:
-        pass  # a damaged tail: what was read is enough for the facts
+    except av.error.FFmpegError as exc:
+        if _unreachable(exc):
+            raise
+        # A damaged stream: what was read is enough for the facts, if anything decoded.
     if not frames:
         raise MediaInputError("truncated", "the video stream has no decodable frame: upload the complete file")
     return sorted(pts), frames
