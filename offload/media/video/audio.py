@@ -26,6 +26,7 @@ import math
 import re
 from array import array
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Literal
@@ -56,13 +57,13 @@ _ENCODERS: dict[AudioFormat, list[str]] = {
 _LOUDNORM_JSON = re.compile(r"\{[^{}]*\"input_i\"[^{}]*\}", re.S)
 
 
+@dataclass(frozen=True, slots=True)
 class AudioTrack:
     """The facts of a source's first audio track this module needs (channels, rate, duration)."""
 
-    def __init__(self, channels: int, sample_rate: int, duration_s: float | None) -> None:
-        self.channels = channels
-        self.sample_rate = sample_rate
-        self.duration_s = duration_s
+    channels: int
+    sample_rate: int
+    duration_s: float | None
 
 
 def first_audio_track(source: str) -> AudioTrack | None:
