@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test test-unit lint synth layers demo local bench deploy lock clean
+.PHONY: setup test test-unit lint synth layers demo local bench bench-video deploy lock clean
 
 setup: $(STAMP) node_modules/.installed
 
@@ -52,6 +52,11 @@ deploy: setup
 
 bench: setup
 	$(BIN)/python bench/job_overhead.py
+
+# The video pipeline against one ffmpeg command: CPU, parallel wall time, VMAF, cost (docs/cost.md).
+# A 60 s 1080p run takes several minutes on 2 CPUs; `$(BIN)/python bench/video.py --quick` is a smoke run.
+bench-video: setup
+	$(BIN)/python bench/video.py
 
 lock: setup
 	$(BIN)/pip freeze --exclude-editable | grep -viE '^(pip|setuptools|wheel)==' \
