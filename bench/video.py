@@ -475,11 +475,22 @@ def parallel_wall(source: Path, plan: Plan, workers: int, work: Path) -> float:
 _BY_INDEX = f"settb=AVTB,setpts=N/{FPS}/TB"
 
 
-def vmaf(distorted: str, reference: Path, width: int, height: int, subsample: int, log: Path) -> dict[str, float]:
+def vmaf(
+    distorted: str,
+    reference: Path,
+    width: int,
+    height: int,
+    subsample: int,
+    log: Path,
+    *,
+    through: tuple[int, int] | None = None,
+) -> dict[str, float]:
     """VMAF (vmaf_v0.6.1) and PSNR-Y of `distorted` scaled (bicubic) to width x height, against
-    `reference` scaled to the same size (a no-op when it is that size already)."""
+    `reference` scaled to the same size (a no-op when it is that size already). `through`: scale the
+    distorted to that size first (the source through a rung's size, unencoded: the ceiling)."""
+    first = f"scale={through[0]}:{through[1]}:flags=bicubic," if through else ""
     graph = (
-        f"[0:v]scale={width}:{height}:flags=bicubic,{_BY_INDEX}[d];"
+        f"[0:v]{first}scale={width}:{height}:flags=bicubic,{_BY_INDEX}[d];"
         f"[1:v]scale={width}:{height}:flags=bicubic,{_BY_INDEX}[r];"
         f"[d][r]libvmaf=model=version=vmaf_v0.6.1:feature=name=psnr:n_threads={os.cpu_count() or 1}:"
         f"n_subsample={subsample}:eof_action=endall:log_fmt=json:log_path={log}"
@@ -493,7 +504,7 @@ def vmaf(distorted: str, reference: Path, width: int, height: int, subsample: in
 _PSNR_LINE = re.compile(r"PSNR y:([\d.inf]+) u:([\d.inf]+) v:([\d.inf]+) average:([\d.inf]+)")
 
 
-def psnr(distorted: Path, reference: Path, width: int, height: int) -> float:
+def psnr(distorted: str | Path, reference: Path, width: int, height: int) -> float:
     """PSNR-Y (dB) of `distorted` upscaled (bicubic) to the source's size, against the source."""
     graph = f"[0:v]scale={width}:{height}:flags=bicubic,{_BY_INDEX}[d];[1:v]{_BY_INDEX}[r];[d][r]psnr=eof_action=endall"
     stderr = run_ffmpeg(["-i", str(distorted), "-i", str(reference), "-lavfi", graph, "-f", "null", "-"],
@@ -706,6 +717,8 @@ def verdict(ok: bool) -> str:
 
 def bench(args: argparse.Namespace, work: Path, say: Say) -> dict[str, Any]:
     source = source_clip(Path(args.cache), args.duration, args.height, say)
+    # Other processes stretch wall times (CPU-seconds much less): the 1-minute load average as each part starts.
+    loads = {"start": os.getloadavg()[0]}
     options = VideoOptions()
     facts = probe(str(source), size=source.stat().st_size)
     video = facts.video
@@ -720,10 +733,12 @@ def bench(args: argparse.Namespace, work: Path, say: Say) -> dict[str, Any]:
         + (f", webm {plan.webm.width}x{plan.webm.height}" if plan.webm else "")
     )
     say("ours: the media functions, segment by segment ...")
+    loads["ours"] = os.getloadavg()[0]
     run = run_pipeline(source, options, args.segment_s, work / "ours", say)
     ours = total(run.stages)
     say(f"  {ours.cpu_s:.1f} CPU-s, {ours.wall_s:.1f} s wall")
     say("reference: one ffmpeg command ...")
+    loads["reference"] = os.getloadavg()[0]
     ref = run_reference(source, run.plan, run.sprite, work / "reference")  # the same sprite grid
     say(f"  {ref.cpu_s:.1f} CPU-s, {ref.wall_s:.1f} s wall")
     short = short_task_cpu(source, run.plan, work / "short")
@@ -737,6 +752,7 @@ def bench(args: argparse.Namespace, work: Path, say: Say) -> dict[str, Any]:
             walls[1] = transcode.wall_s
             continue
         say(f"transcode tasks on {w} workers ...")
+        loads[f"{w} workers"] = os.getloadavg()[0]
         walls[w] = parallel_wall(source, run.plan, w, work / f"pool{w}")
     # Quality.
     say("quality: VMAF and PSNR ...")
@@ -750,15 +766,32 @@ def bench(args: argparse.Namespace, work: Path, say: Say) -> dict[str, Any]:
     q_native = vmaf(
         str(run.joined[rung.name]), source, rung.width, rung.height, args.vmaf_subsample, work / "vmaf-native.json"
     )
-    psnrs = {"video.mp4": psnr(run.out / "video.mp4", source, width, height)}
-    if run.plan.webm is not None:
-        psnrs["video.webm"] = psnr(run.out / "video.webm", source, width, height)
-    for r in run.plan.renditions:
-        psnrs[f"hls {r.name}"] = psnr(run.joined[r.name], source, width, height)
+    q_ceiling = vmaf(
+        str(source), source, width, height, args.vmaf_subsample, work / "vmaf-ceiling.json",
+        through=(rung.width, rung.height),
+    )  # fmt: skip
+    psnrs: dict[str, dict[str, float]] = {}
+    for side, out, hls in (("ours", run.out, None), ("reference", work / "reference", work / "reference" / "hls")):
+        found = {"video.mp4": psnr(out / "video.mp4", source, width, height)}
+        if run.plan.webm is not None:
+            found["video.webm"] = psnr(out / "video.webm", source, width, height)
+        for r in run.plan.renditions:
+            rung_file = run.joined[r.name] if hls is None else hls / r.name / "index.m3u8"
+            found[f"hls {r.name}"] = psnr(rung_file, source, width, height)
+        psnrs[side] = found
+    loads["end"] = os.getloadavg()[0]
     sizes = output_sizes(run.out, run.plan)
     ref_sizes = output_sizes(work / "reference", run.plan)
     minutes = facts.duration_s / 60
     model = lambda_model(run, fit, sizes, args.model_minutes, args.arm64_factor)
+    model["arm64_sensitivity"] = {
+        f"{factor:g}": {
+            "wall_s": m["wall_s"]["total"],
+            "usd_per_output_minute": m["usd_per_output_minute"],
+        }
+        for factor in (1.0, 1.5, 2.0)
+        for m in (lambda_model(run, fit, sizes, args.model_minutes, factor),)
+    }
     overhead = ours.cpu_s / ref.cpu_s - 1
     production = math.ceil(run.plan.duration_s / own_plan.segment_s)
     at_own = (ours.cpu_s - fit.a * (len(run.plan.segments) - production)) / ref.cpu_s - 1
@@ -772,7 +805,7 @@ def bench(args: argparse.Namespace, work: Path, say: Say) -> dict[str, Any]:
             "bytes": facts.bytes,
             "audio": facts.audio is not None,
         },
-        "machine": {"cpus": os.cpu_count(), "cpu": _cpu_model()},
+        "machine": {"cpus": os.cpu_count(), "cpu": _cpu_model(), "load": loads},
         "plan": {
             "segment_s": run.plan.segment_s,
             "segments": len(run.plan.segments),
@@ -807,7 +840,9 @@ def bench(args: argparse.Namespace, work: Path, say: Say) -> dict[str, Any]:
             "ours": q_ours,
             "reference": q_ref,
             "ours_at_rung_size": q_native,
-            "psnr_y": psnrs,
+            "ceiling": q_ceiling,
+            "psnr_y": psnrs["ours"],
+            "reference_psnr_y": psnrs["reference"],
         },
         "bytes": sizes,
         "bytes_per_minute": {k: v / minutes for k, v in sizes.items()},
@@ -854,6 +889,8 @@ def report(r: dict[str, Any], quick: bool) -> int:
         f"{r['machine']['cpu']}; {plan['segments']} segments of {plan['segment_s']:g} s "
         f"(the plan's own for this clip: {plan['own_segment_s']:g} s)"
     )
+    loads = ", ".join(f"{k} {v:.1f}" for k, v in r["machine"]["load"].items())
+    print(f"1-minute load average as each part started (other work on the machine): {loads}")
     print("\n== CPU-seconds: ours (media functions, serial) vs one ffmpeg command")
     print(f"   {'':34}{'wall s':>9}{'CPU s':>9}{'of which Python':>17}")
     grouped: dict[str, list[dict[str, Any]]] = {}
@@ -905,15 +942,22 @@ def report(r: dict[str, Any], quick: bool) -> int:
         f"   ours vs the source scaled to {q['rung']}:   VMAF {q['ours_at_rung_size']['vmaf']:.2f}, "
         f"PSNR-Y {q['ours_at_rung_size']['psnr_y']:.2f} dB (encoding loss alone)"
     )
-    print(f"   {'output':16}{'bytes':>12}{'MB per min':>12}{'kbit/s':>9}{'PSNR-Y':>9}{'vs reference':>14}")
+    print(
+        f"   the source through {q['rung']}, not encoded:  VMAF {q['ceiling']['vmaf']:.2f}, "
+        f"PSNR-Y {q['ceiling']['psnr_y']:.2f} dB (the ceiling of any {q['rung']} rendition of this clip)"
+    )
+    print(
+        f"   {'output':16}{'bytes':>12}{'MB per min':>12}{'kbit/s':>9}{'PSNR-Y':>9}"
+        f"{'bytes vs ref':>14}{'ref PSNR-Y':>12}"
+    )
     for name, size in r["bytes"].items():
         per_min = r["bytes_per_minute"][name]
-        p = q["psnr_y"].get(name)
+        p, rp = q["psnr_y"].get(name), q["reference_psnr_y"].get(name)
         ref = r["reference_bytes"].get(name)
         ratio = f"{size / ref:.3f}x" if ref else "-"
         print(
             f"   {name:16}{size:>12,}{per_min / 1e6:>12.2f}{per_min * 8 / 60 / 1000:>9.0f}"
-            f"{(f'{p:.2f}' if p is not None else '-'):>9}{ratio:>14}"
+            f"{(f'{p:.2f}' if p is not None else '-'):>9}{ratio:>14}{(f'{rp:.2f}' if rp is not None else '-'):>12}"
         )
     c = lam["cost_usd"]
     mc = lam["mediaconvert_usd_per_source_minute"]
@@ -930,6 +974,11 @@ def report(r: dict[str, Any], quick: bool) -> int:
         f"output minute), Professional ${mc['pro']:.4f} (${lam['mediaconvert_usd_per_output_minute']['pro']:.4f}); "
         f"ours is {mc['basic'] / lam['usd_per_source_minute']:.1f}x cheaper than Basic"
     )
+    sens = "; ".join(
+        f"{k}x: {v['wall_s']:.0f} s, ${v['usd_per_output_minute']:.5f} per output minute"
+        for k, v in lam["arm64_sensitivity"].items()
+    )
+    print(f"   arm64 time per CPU-second here, {sens}")
     checks = targets(r)
     print()
     for text, ok in checks:
@@ -954,6 +1003,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--arm64-factor", type=float, help="Lambda arm64 CPU time per CPU-second here (default: the plan's)")
     p.add_argument("--vmaf-subsample", type=int, default=1, help="score every Nth frame (default 1: all)")
     p.add_argument("--cache", default=str(CACHE), help="where the generated clips are kept (default bench/.cache)")
+    p.add_argument("--save", help="also write the figures as JSON to this file")
     p.add_argument("--keep", help="keep the outputs in this directory (default: a temporary one, deleted)")
     args = p.parse_args(argv)
     args.duration = args.duration or (10.0 if args.quick else 60.0)
@@ -977,8 +1027,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    result["targets"] = [{"target": text, "met": ok} for text, ok in targets(result)]
+    if args.save:
+        Path(args.save).write_text(json.dumps(result, indent=2), encoding="utf-8")
     if args.json:
-        result["targets"] = [{"target": text, "met": ok} for text, ok in targets(result)]
         print(json.dumps(result, indent=2))
         return 1 if not args.quick and not all(t["met"] for t in result["targets"]) else 0
     return 1 if report(result, args.quick) else 0
