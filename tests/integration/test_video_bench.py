@@ -36,7 +36,7 @@ def test_the_pipeline_and_the_reference_command_both_spend_cpu_and_match_setting
     assert -0.5 < cpu["overhead"] < 5.0
     stages = {s["name"] for s in cpu["stages"]}
     assert {"probe", "plan", "transcode segment 0", "transcode segment 1", "transcode audio", "join mp4"} <= stages
-    assert {"join webm", "join hls 360p", "package"} <= stages
+    assert {"join webm", "join hls 360p", "package poster", "package sprite"} <= stages
     assert cpu["x264_settings_differ"] == []
 
 
