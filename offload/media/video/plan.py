@@ -132,13 +132,16 @@ FPS_SNAP = 0.02
 # ffmpeg 9.0.2, testsrc2 at 720p and 1080p; user+sys time): libx264 -preset veryfast capped CRF
 # 13.9-14.6 ns per output pixel; libvpx-vp9 realtime -cpu-used 6 9.8-14.7 ns; decoding 1.6 ns per
 # source pixel for H.264, 3.9 for 10-bit HEVC (4 is taken for any source); bwdif 0.7 ns; the zscale +
-# tonemap chain 13.5 ns. Lambda's arm64 cores are taken as ARM64_FACTOR slower (bench/video.py checks
+# tonemap chain 13.5 ns; scaling and the pixel-format conversion about 3 ns per output pixel (the
+# whole, checked on a 4 s 1080p30 segment with the full ladder and VP9: 12.7 CPU-s measured, 12.7
+# modelled for x86_64). Lambda's arm64 cores are taken as ARM64_FACTOR slower (bench/video.py checks
 # the whole against a measured run); ffmpeg's threads use the vCPUs at PARALLEL_EFFICIENCY.
 X264_NS_PER_PX = 14.5
 VP9_NS_PER_PX = 13.0
 DECODE_NS_PER_PX = 4.0
 DEINTERLACE_NS_PER_PX = 1.0
 TONEMAP_NS_PER_PX = 15.0
+SCALE_NS_PER_PX = 3.0
 ARM64_FACTOR = 1.5
 PARALLEL_EFFICIENCY = 0.8
 LAMBDA_MB_PER_VCPU = 1769
@@ -267,7 +270,7 @@ def cpu_s_per_source_s(
     if tonemap:
         ns += source_pixels * TONEMAP_NS_PER_PX
     for r in renditions:
-        ns += r.width * r.height * (VP9_NS_PER_PX if r.codec == "vp9" else X264_NS_PER_PX)
+        ns += r.width * r.height * (SCALE_NS_PER_PX + (VP9_NS_PER_PX if r.codec == "vp9" else X264_NS_PER_PX))
     return ns * fps * ARM64_FACTOR / 1e9
 
 
