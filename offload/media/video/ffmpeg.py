@@ -63,8 +63,9 @@ def run_ffmpeg(args: Sequence[str | os.PathLike[str]], *, what: str, timeout_s: 
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
-        tail = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        raise FfmpegError(what, -9, f"timed out after {timeout_s} s\n{tail}") from None
+        # TimeoutExpired carries bytes whatever `text` says.
+        partial = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        raise FfmpegError(what, -9, f"timed out after {timeout_s} s\n{partial}") from None
     if result.returncode != 0:
         raise FfmpegError(what, result.returncode, result.stderr)
     return result.stderr
