@@ -101,6 +101,19 @@ def decode(path: Path) -> Decoded:
     )
 
 
+def top_level_boxes(path: Path) -> list[str]:
+    """The MP4's top-level box types, in file order."""
+    boxes = []
+    with path.open("rb") as f:
+        while header := f.read(8):
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
+            if size == 1:
+                size = int.from_bytes(f.read(8), "big") - 8
+            boxes.append(kind)
+            f.seek(size - 8, 1)
+    return boxes
+
+
 def assert_constant_rate(times: list[float], fps: float) -> None:
     steps = [b - a for a, b in itertools.pairwise(times)]
     assert steps, "one frame only"
@@ -129,6 +142,9 @@ def assert_outputs(run: Run, *, display: tuple[int, int]) -> None:
         assert d.duration_s == pytest.approx(facts.duration_s, abs=tolerance), path.name
         assert (d.audio is not None) == (facts.audio is not None), path.name
         assert_constant_rate(d.times, plan.fps)
+        if path.suffix == ".mp4":
+            boxes = top_level_boxes(path)
+            assert boxes.index("moov") < boxes.index("mdat"), f"{path.name} is not faststart: {boxes}"
         expected = [t * plan.gop_s for t in range(int(facts.duration_s / plan.gop_s - 1e-6) + 1)]
         assert d.keyframe_times == pytest.approx(expected, abs=1.01 / plan.fps), f"{path.name} keyframes"
     assert_hls(run)
@@ -186,6 +202,16 @@ def test_landscape_clip_with_audio_makes_every_output(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_ntsc_rate_keeps_every_planned_frame(tmp_path: Path) -> None:
+    # 29.97 fps for 9 s: the container (the audio) runs past the last video frame, and the keyframes
+    # fall a frame after the whole seconds; every rendition still has round(duration * fps) frames.
+    source = samples.landscape(tmp_path / "ntsc.mp4", width=160, height=90, duration_s=9.0, fps=30000 / 1001)
+    run = run_chain(source, tmp_path / "out", VideoOptions(webm=False, segment_budget_s=1.0))
+    assert run.plan.fps == pytest.approx(30000 / 1001, abs=1e-4) and len(run.plan.segments) == 3
+    assert_outputs(run, display=(160, 90))
+
+
+@pytest.mark.slow
 def test_rotated_portrait_clip_stays_portrait_and_upright(tmp_path: Path) -> None:
     run = chain(tmp_path, lambda p: samples.portrait(p, duration_s=3.0), "portrait clip é.mp4")
     assert run.facts.video.rotation == 90
@@ -193,18 +219,20 @@ def test_rotated_portrait_clip_stays_portrait_and_upright(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_upright_output_shows_what_the_player_showed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clockwise", [90, 180, 270])
+def test_upright_output_shows_what_the_player_showed(tmp_path: Path, clockwise: int) -> None:
     # testsrc2's pattern is not symmetric: the turned source's first frame, as a player shows it
     # (PyAV doesn't rotate), equals the output's first frame.
     from PIL import Image, ImageChops
 
-    source = samples.portrait(tmp_path / "p.mp4", duration_s=1.0, rotation=90)
+    source = samples.portrait(tmp_path / "p.mp4", duration_s=1.0, rotation=clockwise)
     run = run_chain(source, tmp_path / "out", VideoOptions(webm=False))
+    turn = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
     with av.open(str(source)) as c:
-        shown = next(c.decode(video=0)).to_image().transpose(Image.Transpose.ROTATE_270)  # 90 clockwise
+        shown = next(c.decode(video=0)).to_image().transpose(turn[clockwise])  # PIL turns counter-clockwise
     with av.open(str(run.mp4[run.plan.renditions[0].name])) as c:
         out = next(c.decode(video=0)).to_image()
-    assert out.size == shown.size == (180, 320)
+    assert out.size == shown.size == ((320, 180) if clockwise == 180 else (180, 320))
     diff = ImageChops.difference(out.convert("L"), shown.convert("L"))
     assert sum(diff.get_flattened_data()) / (180 * 320) < 12, "the output is turned differently from the player's view"
 
@@ -214,6 +242,14 @@ def test_odd_dimensions_become_even(tmp_path: Path) -> None:
     run = chain(tmp_path, samples.odd_dimensions)
     assert [(r.width, r.height) for r in run.plan.renditions] == [(640, 360)]
     assert_outputs(run, display=(641, 361))
+
+
+@pytest.mark.slow
+def test_non_square_pixels_become_square_at_the_displayed_size(tmp_path: Path) -> None:
+    run = chain(tmp_path, samples.anamorphic)
+    assert_outputs(run, display=(640, 360))
+    with av.open(str(run.mp4["360p"])) as c:
+        assert c.streams.video[0].sample_aspect_ratio in (None, 0, 1)
 
 
 @pytest.mark.slow
@@ -238,6 +274,51 @@ def test_ten_bit_hdr_becomes_eight_bit_sdr(tmp_path: Path) -> None:
     with av.open(str(run.mp4[run.plan.renditions[0].name])) as c:
         ctx = c.streams.video[0].codec_context
         assert (ctx.pix_fmt, ctx.color_trc) == ("yuv420p", 1)  # BT.709
+
+
+@pytest.mark.slow
+def test_hlg_becomes_eight_bit_sdr(tmp_path: Path) -> None:
+    run = chain(tmp_path, lambda p: samples.hdr10(p, transfer="arib-std-b67", duration_s=1.0))
+    assert run.plan.tonemap
+    assert_outputs(run, display=(320, 180))
+
+
+@pytest.mark.slow
+def test_browser_recording_without_a_duration_transcodes(tmp_path: Path) -> None:
+    run = chain(tmp_path, lambda p: samples.browser_recording(p, duration_s=3.0), "rec.webm")
+    assert len(run.plan.segments) == 1 or run.plan.segments[1].start_s == 2.0
+    assert_outputs(run, display=(320, 180))
+
+
+@pytest.mark.slow
+def test_watermark_changes_only_its_corner(tmp_path: Path) -> None:
+    from PIL import Image, ImageChops
+
+    from offload.media.video.plan import WatermarkSpec
+    from offload.media.video.watermark import overlay_filter, watermark_png
+
+    spec = WatermarkSpec(text="offload", position="bottom-right", opacity=1.0)
+    try:
+        overlay_filter(spec, 320, 180, video="a", mark="b", out="c")
+        mark = watermark_png(spec, tmp_path / "mark.png")
+    except NotImplementedError:
+        pytest.skip("the watermark helper is not merged yet")
+    source = samples.no_audio(tmp_path / "src.mp4", duration_s=1.0)
+    facts = probe(str(source))
+    frames = {}
+    for name, options, png in [
+        ("plain", VideoOptions(webm=False), None),
+        ("marked", VideoOptions(webm=False, watermark=spec), mark),
+    ]:
+        plan = make_plan(facts, options)
+        part = encode_segment(str(source), plan, plan.segments[0], tmp_path / name, watermark_png=png)["180p"]
+        with av.open(str(part)) as c:
+            frames[name] = next(c.decode(video=0)).to_image().convert("L")
+    diff = ImageChops.difference(frames["plain"], frames["marked"]).point(lambda v: 255 if v > 40 else 0)
+    box = diff.getbbox()
+    assert box is not None, "the watermark is not visible"
+    assert box[0] >= 320 // 2 and box[1] >= 180 // 2, f"the watermark is outside the bottom-right: {box}"
+    assert isinstance(frames["plain"], Image.Image)
 
 
 @pytest.mark.slow
@@ -271,8 +352,12 @@ def test_http_source_transcodes_like_a_path(tmp_path: Path) -> None:
     assert d.keyframe_times == pytest.approx([0.0, 1.0, 2.0], abs=0.034)
 
 
-def test_truncated_http_source_is_refused(tmp_path: Path) -> None:
+def test_truncated_http_source_is_refused_and_a_missing_one_retried(tmp_path: Path) -> None:
     samples.truncated(tmp_path / "cut.mp4")
-    with serve_files(tmp_path) as base, pytest.raises(MediaInputError) as caught:
-        probe(f"{base}/cut.mp4")
+    with serve_files(tmp_path) as base:
+        with pytest.raises(MediaInputError) as caught:
+            probe(f"{base}/cut.mp4")
+        # An unreachable source is not the upload's fault: not a MediaInputError, so it is retried.
+        with pytest.raises(av.error.HTTPNotFoundError):
+            probe(f"{base}/gone.mp4", size=1000)
     assert caught.value.code == "truncated"

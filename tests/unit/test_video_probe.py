@@ -39,6 +39,9 @@ GOOD: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "interlaced": ("interlaced.mp4", samples.interlaced),
     "short": ("short.mp4", samples.short),
     "audio_only": ("memo.m4a", samples.audio_only),
+    "hlg": ("hlg.mp4", lambda p: samples.hdr10(p, transfer="arib-std-b67", duration_s=1.0)),
+    "recording": ("recording.webm", samples.browser_recording),
+    "anamorphic": ("dv.mp4", samples.anamorphic),
 }
 BAD: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "empty": ("empty.mp4", samples.empty),
@@ -96,6 +99,11 @@ def test_odd_dimensions_are_reported_as_coded(clips: dict[str, Path]) -> None:
     assert (v.width, v.height) == (641, 361)
 
 
+def test_non_square_pixels_widen_the_displayed_size(clips: dict[str, Path]) -> None:
+    v = facts_of(clips, "anamorphic").video
+    assert (v.width, v.height, v.display_width, v.display_height) == (480, 360, 640, 360)
+
+
 def test_variable_frame_rate_is_detected(clips: dict[str, Path]) -> None:
     v = facts_of(clips, "vfr").video
     assert v.variable_fps
@@ -111,6 +119,21 @@ def test_hdr10_is_ten_bit_pq(clips: dict[str, Path]) -> None:
     v = facts_of(clips, "hdr").video
     assert (v.codec, v.pix_fmt, v.bit_depth) == ("hevc", "yuv420p10le", 10)
     assert v.color_transfer == "smpte2084" and v.hdr
+
+
+def test_hlg_is_hdr(clips: dict[str, Path]) -> None:
+    v = facts_of(clips, "hlg").video
+    assert v.color_transfer == "arib-std-b67" and v.hdr and v.bit_depth == 10
+
+
+def test_duration_of_a_recording_without_one_is_read_from_its_packets(clips: dict[str, Path]) -> None:
+    import av
+
+    with av.open(str(clips["recording"])) as container:
+        assert container.duration is None  # the premise: MediaRecorder-style, no duration element
+    facts = facts_of(clips, "recording")
+    assert facts.duration_s == pytest.approx(2.0, abs=0.05)
+    assert (facts.video.codec, facts.audio.codec) == ("vp8", "opus")
 
 
 def test_interlaced_clip_is_detected(clips: dict[str, Path]) -> None:
@@ -354,3 +377,12 @@ def test_scratch_space_covers_the_longest_accepted_source() -> None:
     plan = make_plan(video_facts(1920, 1080, duration_s=600.0), VideoOptions())
     assert plan.scratch_mb <= scratch_mb_for(VideoOptions())
     assert RUNGS[0] == 1080
+
+
+@pytest.mark.parametrize(("gop_s", "hls_time_s"), [(2.0, 5.0), (3.0, 4.0), (0.0, 4.0)])
+def test_hls_segments_must_be_whole_keyframe_intervals(gop_s: float, hls_time_s: float) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="multiple of gop_s"):
+        VideoOptions(gop_s=gop_s, hls_time_s=hls_time_s)
+    assert VideoOptions(gop_s=2.0, hls_time_s=6.0).hls_time_s == 6.0

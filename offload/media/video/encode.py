@@ -34,6 +34,7 @@ TONEMAP = (
 )
 # bwdif: one output frame per input frame (the output rate stays the frame rate), auto field order.
 DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=all"
+END_PAD_S = 1.0
 # Reading the source over HTTP(S): retry dropped connections instead of failing the task.
 HTTP_INPUT = ["-reconnect", "1", "-reconnect_on_network_error", "1", "-reconnect_delay_max", "5"]
 
@@ -63,16 +64,21 @@ def encode_segment(
 
 
 def filter_graph(plan: Plan, outputs: list[Rendition], *, watermark: bool) -> str:
-    """The filtergraph: [0:v] -> deinterlace? -> tone map? -> constant fps -> split -> per output
+    """The filtergraph: [0:V:0] -> deinterlace? -> tone map? -> constant fps -> split -> per output
     scale (-> watermark) -> yuv420p as [v0], [v1], ... (input 1 is the watermark PNG)."""
     chain = []
     if plan.deinterlace:
         chain.append(DEINTERLACE)
     if plan.tonemap:
         chain.append(TONEMAP)
-    chain.append(f"fps={fps_fraction(plan.fps)}")
+    # start_time=0: a part starts at its segment's instant even when the source has no frame there (VFR).
+    chain.append(f"fps=fps={fps_fraction(plan.fps)}:start_time=0")
+    # The container's duration (often the audio's) can run a frame or two past the last video frame:
+    # clones of the last frame (at most END_PAD_S) make the planned frame count, so video meets audio.
+    chain.append(f"tpad=stop_mode=clone:stop_duration={END_PAD_S:g}")
     n = len(outputs)
-    graph = [f"[0:v]{','.join(chain)},split={n}{''.join(f'[s{i}]' for i in range(n))}"]
+    # 0:V:0 is the first video stream that is not cover art, the one `probe` describes.
+    graph = [f"[0:V:0]{','.join(chain)},split={n}{''.join(f'[s{i}]' for i in range(n))}"]
     if watermark:
         graph.append(f"[1:v]split={n}{''.join(f'[m{i}]' for i in range(n))}")
     for i, r in enumerate(outputs):

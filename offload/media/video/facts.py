@@ -66,7 +66,8 @@ class Limits(BaseModel):
 
 
 class VideoStreamFacts(BaseModel):
-    """The first video stream. `width`/`height` are coded; `display_*` are as shown (rotation applied)."""
+    """The first video stream. `width`/`height` are coded; `display_*` are as shown (rotation and a
+    non-square sample aspect ratio applied: a 720x480 DV frame with SAR 32:27 shows as 853x480)."""
 
     codec: str
     profile: str | None = None
@@ -179,10 +180,11 @@ def output_info(path: Path, *, kind: str, key: str) -> dict[str, Any]:
     """What a record says of a produced output: {kind, codec, width, height, duration_s, bitrate, bytes, key}.
 
     The codec, size and duration are read back from the file (its first video stream, else its
-    first audio stream); `bitrate` is bits/s over the whole file."""
+    first audio stream); `bitrate` is bits/s over the whole file. An HLS playlist counts the bytes
+    of everything it references (a master: every rendition); a still image has no duration or bitrate."""
     import av
 
-    size = path.stat().st_size
+    size = _package_bytes(path) if path.suffix == ".m3u8" else path.stat().st_size
     info: dict[str, Any] = {
         "kind": kind,
         "codec": None,
@@ -200,11 +202,23 @@ def output_info(path: Path, *, kind: str, key: str) -> dict[str, Any]:
             info["codec"] = stream.codec_context.name
         if video is not None:
             info["width"], info["height"] = video.codec_context.width, video.codec_context.height
-        duration = _container_duration(container) or (_stream_duration(stream) if stream is not None else None)
+        still = container.format.name.endswith("_pipe") or container.format.name == "image2"
+        duration = None if still else _container_duration(container) or (stream and _stream_duration(stream))
         if duration:
             info["duration_s"] = round(duration, 3)
             info["bitrate"] = round(size * 8 / duration)
     return info
+
+
+def _package_bytes(playlist: Path) -> int:
+    """A playlist's bytes plus those of every file (and playlist) it references."""
+    total = playlist.stat().st_size
+    for line in playlist.read_text(encoding="utf-8").splitlines():
+        uri = line.strip()
+        if uri and not uri.startswith("#"):
+            target = playlist.parent / uri
+            total += _package_bytes(target) if target.suffix == ".m3u8" else target.stat().st_size
+    return total
 
 
 def _open(source: str) -> av.container.InputContainer:
@@ -212,9 +226,9 @@ def _open(source: str) -> av.container.InputContainer:
 
     try:
         return av.open(source, timeout=HTTP_TIMEOUT_S if is_url(source) else None)
-    except av.error.HTTPError:
-        raise  # the source itself is unreachable (expired URL, S3 down): not the upload's fault
-    except (av.error.InvalidDataError, av.error.EOFError, av.error.PatchWelcomeError) as exc:
+    except av.error.FFmpegError as exc:
+        if _unreachable(exc):
+            raise  # the source is unreachable (a missing path, an expired URL, S3 down): not the upload's fault
         # ffmpeg picks the MP4 demuxer for any "*.mp4" and says "moov atom not found" even of a text
         # file, so the file's own first box decides whether it is an MP4 cut short.
         if _looks_iso_bmff(source):
@@ -226,6 +240,13 @@ def _open(source: str) -> av.container.InputContainer:
         raise MediaInputError(
             "not_media", f"the upload is not a video or audio file ffmpeg can read ({_reason(exc)})"
         ) from None
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Whether an ffmpeg error is about reaching the source (HTTP status, I/O), not its content."""
+    import av
+
+    return isinstance(exc, av.error.HTTPError | av.error.HTTPClientError | av.error.HTTPServerError | OSError)
 
 
 def _facts(container: av.container.InputContainer, source: str, size: int | None, limits: Limits) -> MediaFacts:
@@ -314,6 +335,8 @@ def _video_facts(
     trc = ctx.color_trc if ctx.color_trc in COLOR_TRANSFERS else (frames[0].color_trc if frames else None)
     transfer = COLOR_TRANSFERS.get(int(trc)) if trc is not None else None
     interlaced = any(f.interlaced_frame for f in frames) or int(ctx.field_order or 0) in INTERLACED_FIELD_ORDERS
+    sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+    shown_width = round(width * sar) if sar and sar > 0 else width
     rotated = rotation in (90, 270)
     return VideoStreamFacts(
         codec=ctx.name,
@@ -321,8 +344,8 @@ def _video_facts(
         width=width,
         height=height,
         rotation=rotation,
-        display_width=height if rotated else width,
-        display_height=width if rotated else height,
+        display_width=height if rotated else shown_width,
+        display_height=shown_width if rotated else height,
         fps=round(fps, 3),
         variable_fps=_variable(intervals, stream, fps, interlaced),
         pix_fmt=pix_fmt,
@@ -331,11 +354,11 @@ def _video_facts(
         hdr=transfer in HDR_TRANSFERS,
         interlaced=interlaced,
         frames=stream.frames or None,
-        bitrate=ctx.bit_rate or stream_bitrate(stream) or None,
+        bitrate=ctx.bit_rate or _stream_bitrate(stream) or None,
     )
 
 
-def stream_bitrate(stream: av.stream.Stream) -> int | None:
+def _stream_bitrate(stream: av.stream.Stream) -> int | None:
     """A stream's bits/s from its own metadata (Matroska's BPS tag), when the codec doesn't say."""
     bps = stream.metadata.get("BPS") or stream.metadata.get("BPS-eng")
     return int(bps) if bps and bps.isdigit() else None
@@ -347,7 +370,7 @@ def _audio_facts(stream: av.audio.stream.AudioStream) -> AudioStreamFacts:
         codec=ctx.name,
         channels=ctx.channels or ctx.layout.nb_channels,
         sample_rate=ctx.sample_rate,
-        bitrate=ctx.bit_rate or stream_bitrate(stream) or None,
+        bitrate=ctx.bit_rate or _stream_bitrate(stream) or None,
     )
 
 
@@ -382,8 +405,10 @@ def _sample(
                 frames.extend(packet.decode())
             if len(pts) >= PTS_SAMPLE_PACKETS and len(frames) >= DECODE_SAMPLE_FRAMES:
                 break
-    except av.error.InvalidDataError:
-        pass  # a damaged tail: what was read is enough for the facts
+    except av.error.FFmpegError as exc:
+        if _unreachable(exc):
+            raise
+        # A damaged stream: what was read is enough for the facts, if anything decoded.
     if not frames:
         raise MediaInputError("truncated", "the video stream has no decodable frame: upload the complete file")
     return sorted(pts), frames

@@ -19,7 +19,7 @@ import itertools
 import math
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from offload.media.video.facts import Limits, MediaFacts
 
@@ -55,6 +55,16 @@ class VideoOptions(BaseModel):
     transcode_memory_mb: int = Field(
         default=3538, ge=1769, le=10240, description="the transcode function's memory (3,538 MB = 2 vCPUs)"
     )
+
+    @model_validator(mode="after")
+    def _segments_align(self) -> VideoOptions:
+        # HLS cuts only at keyframes: a segment length off the keyframe grid would stretch every segment.
+        if self.gop_s <= 0 or self.hls_time_s <= 0 or round(self.hls_time_s * 1000) % round(self.gop_s * 1000):
+            raise ValueError(
+                f"hls_time_s ({self.hls_time_s:g}) must be a positive multiple of gop_s ({self.gop_s:g}), "
+                "e.g. gop_s=2, hls_time_s=4 or 6"
+            )
+        return self
 
 
 class Rendition(BaseModel):
@@ -118,16 +128,20 @@ MAX_FPS = 60.0
 STANDARD_FPS = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0)
 FPS_SNAP = 0.02
 
-# The CPU cost model of one transcode task, in CPU-nanoseconds per pixel (measured with bench/video.py's
-# clips on x86_64: libx264 -preset veryfast capped CRF 13.9 ns per output pixel, libvpx-vp9 realtime
-# -cpu-used 6 14.7 ns, H.264 decode 1.6 ns per source pixel (HEVC and 10-bit more: 4 is assumed),
-# bwdif and zscale+tonemap measured in the bench). Lambda's arm64 cores are taken as ARM64_FACTOR slower;
-# ffmpeg's threads use the vCPUs at PARALLEL_EFFICIENCY.
-X264_NS_PER_PX = 14.0
-VP9_NS_PER_PX = 15.0
+# The CPU cost model of one transcode task, in CPU-nanoseconds per pixel, measured here (x86_64,
+# ffmpeg 9.0.2, testsrc2 at 720p and 1080p; user+sys time): libx264 -preset veryfast capped CRF
+# 13.9-14.6 ns per output pixel; libvpx-vp9 realtime -cpu-used 6 9.8-14.7 ns; decoding 1.6 ns per
+# source pixel for H.264, 3.9 for 10-bit HEVC (4 is taken for any source); bwdif 0.7 ns; the zscale +
+# tonemap chain 13.5 ns; scaling and the pixel-format conversion about 3 ns per output pixel (the
+# whole, checked on a 4 s 1080p30 segment with the full ladder and VP9: 12.7 CPU-s measured, 12.7
+# modelled for x86_64). Lambda's arm64 cores are taken as ARM64_FACTOR slower (bench/video.py checks
+# the whole against a measured run); ffmpeg's threads use the vCPUs at PARALLEL_EFFICIENCY.
+X264_NS_PER_PX = 14.5
+VP9_NS_PER_PX = 13.0
 DECODE_NS_PER_PX = 4.0
-DEINTERLACE_NS_PER_PX = 3.0
-TONEMAP_NS_PER_PX = 25.0
+DEINTERLACE_NS_PER_PX = 1.0
+TONEMAP_NS_PER_PX = 15.0
+SCALE_NS_PER_PX = 3.0
 ARM64_FACTOR = 1.5
 PARALLEL_EFFICIENCY = 0.8
 LAMBDA_MB_PER_VCPU = 1769
@@ -256,7 +270,7 @@ def cpu_s_per_source_s(
     if tonemap:
         ns += source_pixels * TONEMAP_NS_PER_PX
     for r in renditions:
-        ns += r.width * r.height * (VP9_NS_PER_PX if r.codec == "vp9" else X264_NS_PER_PX)
+        ns += r.width * r.height * (SCALE_NS_PER_PX + (VP9_NS_PER_PX if r.codec == "vp9" else X264_NS_PER_PX))
     return ns * fps * ARM64_FACTOR / 1e9
 
 

@@ -4,9 +4,11 @@ Both read the joined top rendition (upright, SDR, constant frame rate), not the 
 
 Frames are taken with PyAV, not one ffmpeg run with fps+scale+tile: that run decodes every frame of
 the video (minutes for two hours of 1080p), while seeking to each wanted time decodes at most one
-GOP per frame (the renditions have a keyframe every `gop_s`), about 100 GOPs for a whole sprite sheet.
-When the next wanted time is close ahead (less than `SEEK_AHEAD_S`), decoding simply carries on
-instead of seeking back to the same keyframe again.
+GOP per frame (the renditions have a keyframe every `gop_s`, at the sprite times when the interval is
+a multiple of it: one frame decoded per tile), at most 100 GOPs for a whole sprite sheet. When the
+next wanted time is close ahead (less than `SEEK_AHEAD_S`), decoding simply carries on instead of
+seeking back to a keyframe. Measured on a 60 s 720p clip with a 2 s GOP: 30 tiles in 0.4 s against
+1.5 s for ffmpeg's fps+scale+tile run (which decodes all 1,500 frames).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import BaseModel
 POSTER_SAMPLES = 10
 POSTER_SKIP_S = 0.5  # the opening instant is often black, a fade or a title card
 POSTER_JPEG_QUALITY = 85
+DETAIL_SIDE = 320  # frames are scored on a copy this large
 # A frame this dark, this bright or this flat is "uniform": any other frame beats it.
 FLAT_STDDEV = 10.0
 DARK_MEAN = 16.0
@@ -30,7 +33,9 @@ SPRITE_TILE_WIDTH = 160
 SPRITE_COLUMNS = 10
 SPRITE_MAX_TILES = 100
 SPRITE_JPEG_QUALITY = 75
-SEEK_AHEAD_S = 2.0
+# Decode on (rather than seek) to a time less than this ahead: half the renditions' 2 s GOP, where
+# decoding on and seeking back to the keyframe before the time cost the same on average.
+SEEK_AHEAD_S = 1.0
 
 
 class Sprite(BaseModel):
@@ -54,7 +59,7 @@ def poster(video: Path, out: Path, *, duration_s: float) -> Path:
     skip = POSTER_SKIP_S if duration_s > 2 * POSTER_SKIP_S else 0.0
     span = max(duration_s - skip, 0.0)
     times = [skip + (i + 0.5) * span / POSTER_SAMPLES for i in range(POSTER_SAMPLES)]
-    best: Image.Image | None = None
+    best: av.VideoFrame | None = None
     best_score: tuple[bool, float] | None = None
     for frame in _frames_at(video, times):
         score = _detail(frame)
@@ -63,7 +68,7 @@ def poster(video: Path, out: Path, *, duration_s: float) -> Path:
     if best is None:
         raise ValueError(f"poster: no frame could be decoded from {video}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    best.convert("RGB").save(out, format="JPEG", quality=POSTER_JPEG_QUALITY, optimize=True, progressive=True)
+    best.to_image().save(out, format="JPEG", quality=POSTER_JPEG_QUALITY, optimize=True, progressive=True)
     return out
 
 
@@ -89,7 +94,7 @@ def sprite_sheet(
     placed = 0
     last: Image.Image | None = None
     for i, frame in enumerate(_frames_at(video, times)):
-        last = frame.convert("RGB").resize((tile_w, tile_h), Image.Resampling.LANCZOS)
+        last = frame.to_image(width=tile_w, height=tile_h, interpolation="AREA")
         sheet.paste(last, ((i % columns) * tile_w, (i // columns) * tile_h))
         placed = i + 1
     if last is None:
@@ -110,10 +115,12 @@ def sprite_sheet(
     )
 
 
-def _detail(image: Image.Image) -> tuple[bool, float]:
+def _detail(frame: av.VideoFrame) -> tuple[bool, float]:
     """(not uniform, luminance standard deviation) of a small greyscale copy: higher is better."""
-    small = image.convert("L")
-    small.thumbnail((320, 320))
+    scale = min(1.0, DETAIL_SIDE / max(frame.width, frame.height))
+    small = frame.to_image(
+        width=max(2, round(frame.width * scale)), height=max(2, round(frame.height * scale)), interpolation="AREA"
+    ).convert("L")
     stat = ImageStat.Stat(small)
     mean, stddev = stat.mean[0], stat.stddev[0]
     return (stddev >= FLAT_STDDEV and DARK_MEAN <= mean <= BRIGHT_MEAN, stddev)
@@ -139,33 +146,33 @@ def _vtt_time(ms: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
 
 
-def _frames_at(video: Path, times: Sequence[float]) -> Iterator[Image.Image]:
-    """For each time (ascending), the first frame at or after it less half a frame (so the frame whose
-    timestamp rounds to it), or the last frame when past the end.
+def _frames_at(video: Path, times: Sequence[float]) -> Iterator[av.VideoFrame]:
+    """For each time (ascending, from the video's start), the first frame at or after it less half a
+    frame (so the frame whose timestamp rounds to it), or the last frame when past the end.
 
-    Seeks to the keyframe at or before a time, unless the time is less than SEEK_AHEAD_S past the
-    last decoded frame: then decoding carries on, which is cheaper than going back to a keyframe."""
+    Seeks to the keyframe at or before the time plus half a frame (so a keyframe exactly at the time,
+    as the renditions have every `gop_s`, is decoded alone), unless the time is less than SEEK_AHEAD_S
+    past the last decoded frame: then decoding carries on, cheaper than going back to a keyframe."""
     with av.open(str(video)) as container:
         if not container.streams.video:
             raise ValueError(f"{video} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         time_base = stream.time_base
+        start = float(stream.start_time * time_base) if stream.start_time and time_base else 0.0
+        half_frame = 0.5 / float(stream.average_rate) if stream.average_rate else 0.0
         frames: Iterator[av.VideoFrame] | None = None
         current: av.VideoFrame | None = None
         ended = False
-        half_frame = 0.5 / float(stream.average_rate) if stream.average_rate else 0.0
         for t in times:
-            target = t - half_frame  # a frame whose timestamp rounds to t counts as "at" t
+            target = start + t - half_frame
             if current is not None and current.time is not None and current.time >= target:
-                yield current.to_image()
+                yield current
                 continue
             ahead = current is not None and current.time is not None and target - current.time < SEEK_AHEAD_S
             if frames is None or not (ahead or ended):
-                if time_base is not None and target > 0:
-                    container.seek(int(target / time_base), stream=stream, backward=True)
-                else:
-                    container.seek(0, stream=stream)
+                seek_to = target + 2 * half_frame
+                container.seek(int(seek_to / time_base) if time_base and seek_to > 0 else 0, stream=stream)
                 frames = container.decode(stream)
                 ended = False
             for frame in frames:
@@ -175,4 +182,4 @@ def _frames_at(video: Path, times: Sequence[float]) -> Iterator[Image.Image]:
             else:
                 ended = True  # past the end: `current` is the last frame
             if current is not None:
-                yield current.to_image()
+                yield current

@@ -91,14 +91,24 @@ def odd_dimensions(out: Path, *, width: int = 641, height: int = 361, duration_s
     )
 
 
-def variable_frame_rate(out: Path, *, width: int = 320, height: int = 180, duration_s: float = 3.0) -> Path:
-    """A variable frame rate clip: 30 fps for the first second, 10 fps after (a phone in low light)."""
+def anamorphic(out: Path, *, width: int = 480, height: int = 360, sar: str = "4/3", duration_s: float = 1.0) -> Path:
+    """Non-square pixels (DV, HDV, some broadcast files): a 480x360 frame with SAR 4:3, shown 640x360."""
+    return _run(
+        [*_pattern(width, height, 25, duration_s), "-vf", f"setsar={sar}", *_X264],
+        out,
+        "anamorphic",
+    )
+
+
+def variable_frame_rate(out: Path, *, width: int = 320, height: int = 180, duration_s: float = 4.0) -> Path:
+    """A variable frame rate clip: 30 fps for the first second, 30/7 fps after (a phone in low light),
+    with no frame on the whole seconds after the first."""
     return _run(
         [
             *_pattern(width, height, 30, duration_s),
             *_tone(duration_s),
             "-vf",
-            "select='lt(n\\,30)+not(mod(n\\,3))'",
+            "select='lt(n\\,30)+not(mod(n\\,7))'",
             "-fps_mode",
             "vfr",
             *_X264,
@@ -110,9 +120,18 @@ def variable_frame_rate(out: Path, *, width: int = 320, height: int = 180, durat
     )
 
 
-def hdr10(out: Path, *, width: int = 320, height: int = 180, fps: float = 30, duration_s: float = 2.0) -> Path:
-    """A 10-bit HDR10 clip: HEVC Main 10, yuv420p10le, BT.2020 primaries, PQ (smpte2084) transfer, with audio."""
-    colour = ["-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc"]
+def hdr10(
+    out: Path,
+    *,
+    width: int = 320,
+    height: int = 180,
+    fps: float = 30,
+    duration_s: float = 2.0,
+    transfer: str = "smpte2084",
+) -> Path:
+    """A 10-bit HDR clip: HEVC Main 10, yuv420p10le, BT.2020 primaries, with audio. `transfer` is
+    "smpte2084" (PQ: HDR10) or "arib-std-b67" (HLG: phones' HDR)."""
+    colour = ["-color_primaries", "bt2020", "-color_trc", transfer, "-colorspace", "bt2020nc"]
     return _run(
         [
             *_pattern(width, height, fps, duration_s),
@@ -124,7 +143,7 @@ def hdr10(out: Path, *, width: int = 320, height: int = 180, fps: float = 30, du
             "-preset",
             "ultrafast",
             "-x265-params",
-            "log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc",
+            f"log-level=error:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc",
             *colour,
             "-tag:v",
             "hvc1",
@@ -132,7 +151,7 @@ def hdr10(out: Path, *, width: int = 320, height: int = 180, fps: float = 30, du
             "-shortest",
         ],
         out,
-        "hdr10",
+        "hdr",
     )
 
 
@@ -165,6 +184,35 @@ def interlaced(out: Path, *, width: int = 320, height: int = 180, duration_s: fl
 def short(out: Path, *, duration_s: float = 0.5, width: int = 320, height: int = 180) -> Path:
     """A clip under one second, with audio."""
     return landscape(out, width=width, height=height, duration_s=duration_s)
+
+
+def browser_recording(out: Path, *, width: int = 320, height: int = 180, duration_s: float = 2.0) -> Path:
+    """A VP8 + Opus WebM written as a live stream, as a browser's MediaRecorder does: no duration, no cues."""
+    return _run(
+        [
+            *_pattern(width, height, 30, duration_s),
+            *_tone(duration_s),
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "500k",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "64k",
+            "-shortest",
+            "-f",
+            "webm",
+            "-live",
+            "1",
+        ],
+        out,
+        "browser recording",
+    )
 
 
 def audio_only(out: Path, *, duration_s: float = 2.0) -> Path:
