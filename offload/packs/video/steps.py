@@ -109,22 +109,34 @@ class VideoPipeline:
             return str(path)
         return str(self.rt.clients.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=URL_EXPIRES_S))
 
-    def put(self, path: Path, key: str, *, immutable: bool = True) -> dict[str, Any]:
-        """Upload one output or part; returns its key and size."""
+    def put(
+        self, path: Path, key: str, *, immutable: bool = True, metadata: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Upload one output or part (with user `metadata`, x-amz-meta-*); returns its key and size."""
         content_type = (
             CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         )
-        extra = {"ContentType": content_type}
+        extra: dict[str, Any] = {"ContentType": content_type}
         if immutable:
             extra["CacheControl"] = CACHE_CONTROL
-        self.rt.clients.s3.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+        if metadata:
+            extra["Metadata"] = metadata
+        self.transfer.upload_file(str(path), self.bucket, key, extra_args=extra)
         return {"key": key, "bytes": path.stat().st_size}
 
     def fetch(self, key: str, path: Path) -> Path:
         """Download one object of the media bucket to `path`."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.rt.clients.s3.download_file(self.bucket, key, str(path))
+        self.transfer.download_file(self.bucket, key, str(path))
         return path
+
+    @cached_property
+    def transfer(self) -> Any:
+        """Multipart, parallel uploads and downloads (s3transfer: what boto3's upload_file is; the
+        runtime's botocore clients don't have those methods)."""
+        from s3transfer import S3Transfer
+
+        return S3Transfer(self.rt.clients.s3)
 
     def record(self, state: dict[str, Any], status: Any, **fields: Any) -> VideoRecord | None:
         """Move the execution's record to `status` with `fields` (refused, None, once it is final or
@@ -387,6 +399,10 @@ def _fail(p: VideoPipeline, state: dict[str, Any]) -> dict[str, Any]:
     """The Catch target: record the failed step and reason, drop the scratch parts, alert the admins."""
     step, reason = failure(state)
     upload = state["video"]
+    if state.get("kind") in ("live_segment", "live_end"):
+        from offload.packs.video.live import live_failed
+
+        live_failed(p, state, step, reason)  # the stream's record, not one per segment
     p.record(state, "failed", error={"step": step, "reason": reason})
     logger.error("video failed", video_key=upload["key"], failed_step=step, reason=reason)
     try:
