@@ -270,6 +270,27 @@ def test_a_recorders_continuous_timestamps_run_on_across_segments(
 
 
 @pytest.mark.slow
+def test_mp4_segments_work_and_one_without_audio_keeps_the_streams_audio_track(
+    pipeline: VideoPipeline, tmp_path: Path
+) -> None:
+    # Given a stream of MP4 segments whose second one has no audio track
+    with_audio = samples.landscape(tmp_path / "a.mp4", duration_s=2.0)
+    silent = samples.no_audio(tmp_path / "b.mp4", duration_s=2.0)
+    for i, path in enumerate((with_audio, silent)):
+        assert (
+            execute(pipeline, arrive(pipeline, f"uploads/live/mp4/seg-{i}.mp4", path.read_bytes()))["published"]
+            == i + 1
+        )
+    # Then both are MPEG-TS segments of the 180p rendition, each with an AAC track (silence in the second)
+    for uri in segment_uris("mp4", "180p"):
+        path = download(f"live/mp4/180p/{uri}", tmp_path / uri)
+        with av.open(str(path)) as container:
+            assert container.format.name == "mpegts"
+            assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
+        assert first_packet_is_keyframe(path)
+
+
+@pytest.mark.slow
 def test_a_bad_segment_fails_alone_and_the_stream_goes_on_without_it(
     pipeline: VideoPipeline, segments: list[Path], tmp_path: Path
 ) -> None:
