@@ -55,15 +55,22 @@ class MediaStore(Generic[R]):
     """Conditional writes of one pack's records (`model`) in its table (partition key `key`).
 
     `plain` names the attributes stored as plain strings (keys, and what conditions and indexes
-    compare); everything else is JSON text."""
+    compare), `counters` the numbers `increment` adds to; everything else is JSON text."""
 
     def __init__(
-        self, client: Any, table: str, model: type[R], *, plain: tuple[str, ...] = ("key", "status", "version_tag")
+        self,
+        client: Any,
+        table: str,
+        model: type[R],
+        *,
+        plain: tuple[str, ...] = ("key", "status", "version_tag"),
+        counters: tuple[str, ...] = (),
     ) -> None:
         self._db = client
         self.table = table
         self.model = model
         self.plain = plain
+        self.counters = counters
 
     def get(self, key: str) -> R | None:
         """The record of an upload key, or None."""
@@ -101,6 +108,8 @@ class MediaStore(Generic[R]):
 
     def increment(self, key: str, name: str, *, version: str | None = None, by: int = 1) -> R | None:
         """Add `by` to the counter `name` of a running record (atomic: concurrent tasks each count)."""
+        if name not in self.counters:
+            raise ValueError(f"{name!r} is not a counter of {self.model.__name__}: counters are {self.counters}")
         states, values = status_condition(RUNNING)
         condition = f"attribute_exists(#k) AND {states}"
         values = {**values, ":by": {"N": str(by)}}
@@ -164,6 +173,8 @@ class MediaStore(Generic[R]):
         return self._from_item(item) if item is not None else None
 
     def _encode(self, name: str, value: Any) -> dict[str, Any]:
+        if name in self.counters:
+            return {"N": str(int(value))}
         return {"S": str(value)} if name in self.plain else {"S": json.dumps(value, separators=(",", ":"))}
 
     def _to_item(self, record: R) -> dict[str, Any]:

@@ -85,6 +85,13 @@ class VideoPipeline:
     def options(self) -> VideoOptions:
         return VideoOptions.model_validate(self.settings.options)
 
+    @cached_property
+    def transfer(self) -> Any:
+        """Multipart, parallel uploads and downloads (outputs of a long video run to gigabytes)."""
+        from boto3.s3.transfer import S3Transfer
+
+        return S3Transfer(self.rt.clients.s3)
+
     @property
     def bucket(self) -> str:
         return self.settings.media_bucket
@@ -117,13 +124,13 @@ class VideoPipeline:
         extra = {"ContentType": content_type}
         if immutable:
             extra["CacheControl"] = CACHE_CONTROL
-        self.rt.clients.s3.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+        self.transfer.upload_file(str(path), self.bucket, key, extra_args=extra)
         return {"key": key, "bytes": path.stat().st_size}
 
     def fetch(self, key: str, path: Path) -> Path:
         """Download one object of the media bucket to `path`."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.rt.clients.s3.download_file(self.bucket, key, str(path))
+        self.transfer.download_file(self.bucket, key, str(path))
         return path
 
     def record(self, state: dict[str, Any], status: Any, **fields: Any) -> VideoRecord | None:

@@ -81,7 +81,13 @@ class VideoStore(MediaStore[VideoRecord]):
     """Conditional writes of video records in the videos table (partition key `key`)."""
 
     def __init__(self, client: Any, table: str) -> None:
-        super().__init__(client, table, VideoRecord, plain=("key", "status", "version_tag", "updated_at"))
+        super().__init__(
+            client,
+            table,
+            VideoRecord,
+            plain=("key", "status", "version_tag", "updated_at"),
+            counters=("segments_done",),
+        )
 
     def by_status(self, status: MediaStatus, *, limit: int = 100) -> list[VideoRecord]:
         """Records of one status, most recently updated first (the `by-status` index)."""
