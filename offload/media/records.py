@@ -113,6 +113,8 @@ class MediaStore(Generic[R]):
 
     def increment(self, key: str, name: str, *, version: str | None = None, by: int = 1) -> R | None:
         """Add `by` to the counter `name` of a running record (atomic: concurrent tasks each count)."""
+        if name not in self.counters:
+            raise ValueError(f"{name!r} is not a counter of {self.model.__name__}: counters are {self.counters}")
         return self._update_running(key, "ADD #c :by", {"#c": name}, {":by": {"N": str(by)}}, version)
 
     def append(self, key: str, name: str, value: Any, *, version: str | None = None) -> R | None:
@@ -220,7 +222,7 @@ class MediaStore(Generic[R]):
 
     def _encode(self, name: str, value: Any) -> dict[str, Any]:
         if name in self.counters:
-            return {"N": str(int(value or 0))}
+            return {"N": str(int(value))}
         if name in self.lists:
             return {"L": [self._encode_item(v) for v in value or []]}
         return {"S": str(value)} if name in self.plain else {"S": json.dumps(value, separators=(",", ":"))}

@@ -36,6 +36,16 @@ class WatermarkSpec(BaseModel):
     margin: float = Field(default=0.03, ge=0.0, le=0.4, description="gap to the edges, as a fraction of the width")
     scale: float = Field(default=0.18, gt=0.0, le=1.0, description="watermark width, as a fraction of the width")
 
+    @model_validator(mode="after")
+    def _one_mark(self) -> WatermarkSpec:
+        """Exactly one of a text and a logo: refused when the catalog or the job is read, not mid-run."""
+        text = bool(self.text and self.text.strip())
+        if text == bool(self.image_key):
+            raise ValueError(
+                "a watermark needs exactly one of text (a caption) and image_key (a logo's key in the media bucket)"
+            )
+        return self
+
 
 class VideoOptions(BaseModel):
     """The video pack's options (the catalog's `video_pack(...)`; a job's own options override some)."""

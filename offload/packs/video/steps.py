@@ -85,6 +85,13 @@ class VideoPipeline:
     def options(self) -> VideoOptions:
         return VideoOptions.model_validate(self.settings.options)
 
+    @cached_property
+    def transfer(self) -> Any:
+        """Multipart, parallel uploads and downloads (outputs of a long video run to gigabytes)."""
+        from boto3.s3.transfer import S3Transfer
+
+        return S3Transfer(self.rt.clients.s3)
+
     @property
     def bucket(self) -> str:
         return self.settings.media_bucket
@@ -129,14 +136,6 @@ class VideoPipeline:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.transfer.download_file(self.bucket, key, str(path))
         return path
-
-    @cached_property
-    def transfer(self) -> Any:
-        """Multipart, parallel uploads and downloads (s3transfer: what boto3's upload_file is; the
-        runtime's botocore clients don't have those methods)."""
-        from s3transfer import S3Transfer
-
-        return S3Transfer(self.rt.clients.s3)
 
     def record(self, state: dict[str, Any], status: Any, **fields: Any) -> VideoRecord | None:
         """Move the execution's record to `status` with `fields` (refused, None, once it is final or
