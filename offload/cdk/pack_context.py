@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PackContext:
-    """The catalog and pack, the queues by catalog name, and what every function shares."""
+    """The catalog and pack, the queues by catalog name, what every function shares, and the media bucket."""
 
     catalog: Catalog
     pack: Pack
@@ -39,6 +39,8 @@ class PackContext:
     access_logs: s3.IBucket
     cache: RateLimitCache | None
     config: Any  # the stack's OffloadConfig
+    # The media bucket (offload.cdk.constructs.media_bucket), when the catalog has any S3 trigger.
+    media: s3.Bucket | None = None
 
     def packs_env(self, settings: Mapping[str, Any]) -> dict[str, str]:
         """OFFLOAD_PACKS for a function of this pack that needs the pack's own settings."""
