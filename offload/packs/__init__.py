@@ -16,7 +16,8 @@ from offload.packs.core import pack as core
 from offload.packs.images import pack as images
 from offload.packs.maintenance import pack as maintenance
 from offload.packs.video import pack as video
+from offload.packs.video import video_pack
 
-__all__ = ["core", "everything", "images", "maintenance", "video"]
+__all__ = ["core", "everything", "images", "maintenance", "video", "video_pack"]
 
 everything = Catalog.compose(core, maintenance, images, video)

@@ -20,7 +20,7 @@ import m3u8
 import pytest
 
 from offload.aws import Clients
-from offload.errors import NonRetryableError, RetryableError
+from offload.errors import NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
 from offload.jobs.model import Job, now_iso
 from offload.media.video import samples
@@ -209,7 +209,7 @@ def test_segments_out_of_order_roll_into_event_playlists_and_end_as_a_vod(
     # END while 1 is uploaded but not processed: the state machine is told to retry.
     end = arrive(pipeline, key("END"), b"")
     assert end["kind"] == "live_end"
-    with pytest.raises(RetryableError, match=r"waiting for 1 segments .*000001\.ts"):
+    with pytest.raises(RateLimitedError, match=r"waiting for 1 segments .*000001\.ts"):
         call(pipeline, "live_end", end)
     assert stream_record(pipeline, "show").status == "processing"
 

@@ -11,8 +11,8 @@ to S3 as HLS segments; docs/live.md says how they get here). Each object under
   republish the rolling playlists: per rendition an EVENT media playlist of the contiguous run of
   segments from the stream's first (a segment that arrives early waits until the gap before it
   fills), and the master playlist;
-- `END` -> `live_end`: once every uploaded segment is processed (until then RetryableError, and
-  the state machine retries), the final VOD playlists (ENDLIST), `live/<stream>/vod.mp4` (the top
+- `END` -> `live_end`: once every uploaded segment is processed (until then RateLimitedError, which
+  the state machine waits out for about 15 minutes), the final VOD playlists (ENDLIST), `live/<stream>/vod.mp4` (the top
   rendition's segments by stream copy, +faststart) and the stream's record `completed`.
 
 Timestamps: the outputs keep the source's timeline (plus TS_OFFSET_S), so segments a recorder cut
@@ -40,7 +40,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from offload.errors import NonRetryableError, RetryableError
+from offload.errors import NonRetryableError, RateLimitedError, RetryableError
 from offload.jobs.context import JobContext
 from offload.jobs.model import now_iso
 from offload.media.records import MEDIA_LIFECYCLE, execution_name, new_record, version_tag
@@ -625,7 +625,11 @@ def live_end(p: VideoPipeline, state: dict[str, Any]) -> dict[str, Any]:
     pending = sorted(uploaded - done - failed)
     if pending:
         shown = ", ".join(segment_name(s) for s in pending[:5]) + (", ..." if len(pending) > 5 else "")
-        raise RetryableError(f"waiting for {len(pending)} segments of live stream {obj.stream!r} ({shown})")
+        # Not a failure: the state machine waits (RateLimitedError's retry: from 6 s, growing by half, capped at
+        # 60 s, about 15 minutes) without using up the step's error retries.
+        raise RateLimitedError(
+            f"waiting for {len(pending)} segments of live stream {obj.stream!r} ({shown})", retry_after_s=10.0
+        )
     if ladder is None or not done:
         reason = (
             f"none of the stream's {len(uploaded)} segments could be processed (see errors)"
