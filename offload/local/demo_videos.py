@@ -36,8 +36,8 @@ def upload_videos(rt: Runtime) -> list[VideoUpload]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         files = [
-            samples.landscape(work / "a.mp4", width=640, height=360, duration_s=6.0),
-            samples.portrait(work / "b.mp4", rotation=90),
+            samples.landscape(work / "a.mp4", width=1280, height=720, duration_s=6.0),
+            samples.portrait(work / "b.mp4", width=640, height=360, duration_s=4.0, rotation=90),
             samples.truncated(work / "c.mp4"),
         ]
         for upload, path in zip(made, files, strict=True):
