@@ -21,9 +21,10 @@ PATCHED_ATTRIBUTE = "_invoke_lambda"
 _ROLE = "offload-local-lambda"
 
 
-def enable_execution(endpoint: str) -> None:
-    """Tell the moto server to really execute state machines (off by default)."""
-    body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+def enable_execution(endpoint: str, enabled: bool = True) -> None:
+    """Tell the moto server to really execute state machines (off by default; `enabled=False` turns it
+    back off for a server that shares its process, and moto's config, with other tests)."""
+    body = json.dumps({"stepfunctions": {"execute_state_machine": enabled}}).encode()
     request = urllib.request.Request(f"{endpoint}/moto-api/config", data=body, method="POST")
     request.add_header("Content-Type", "application/json")
     urllib.request.urlopen(request, timeout=10)

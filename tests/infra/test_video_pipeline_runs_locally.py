@@ -118,6 +118,7 @@ def machine(template_json: dict, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
     finally:
         if undo is not None:
             undo()
+        enable_execution(endpoint, enabled=False)
         server.stop()
 
 
