@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any, Generic, Literal, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -36,6 +36,9 @@ MEDIA_LIFECYCLE: Lifecycle[MediaStatus] = Lifecycle(
     }
 )
 RUNNING: tuple[MediaStatus, ...] = tuple(s for s in MEDIA_LIFECYCLE.states if s not in MEDIA_LIFECYCLE.final)
+
+if TYPE_CHECKING:
+    from offload.jobs.notify import Alert
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -103,27 +106,27 @@ class MediaStore(Generic[R]):
         """Move to `status` and set `fields`, in one conditional write: only from the statuses
         MEDIA_LIFECYCLE allows and, when `version` (a `version_tag`) is given, only for that version
         of the object. None when the record is missing or the write is refused."""
-        states, values = status_condition(MEDIA_LIFECYCLE.sources_of(status))
-        return self._write(key, states, values, version, {**fields, "status": status})
+        return self._write(key, MEDIA_LIFECYCLE.sources_of(status), version, {**fields, "status": status})
 
     def annotate(self, key: str, *, version: str | None = None, **fields: Any) -> R | None:
         """Set `fields` of a record that is still running (not final), keeping its status."""
-        states, values = status_condition(RUNNING)
-        return self._write(key, states, values, version, fields)
+        return self._write(key, RUNNING, version, fields)
 
     def increment(self, key: str, name: str, *, version: str | None = None, by: int = 1) -> R | None:
         """Add `by` to the counter `name` of a running record (atomic: concurrent tasks each count)."""
         if name not in self.counters:
             raise ValueError(f"{name!r} is not a counter of {self.model.__name__}: counters are {self.counters}")
-        return self._update_running(key, "ADD #c :by", {"#c": name}, {":by": {"N": str(by)}}, version)
+        return self._conditional(key, RUNNING, version, "ADD #c :by", {"#c": name}, {":by": {"N": str(by)}})
 
     def append(self, key: str, name: str, value: Any, *, version: str | None = None) -> R | None:
         """Add `value` to the end of the list `name` (one of `lists`) of a running record (atomic:
         concurrent tasks each add theirs)."""
         if name not in self.lists:
             raise ValueError(f"{name!r} is not a list field of {self.model.__name__} (lists: {self.lists})")
-        return self._update_running(
+        return self._conditional(
             key,
+            RUNNING,
+            version,
             "SET #l = list_append(if_not_exists(#l, :empty), :item), #u = :now",
             {"#l": name, "#u": "updated_at"},
             {
@@ -131,16 +134,22 @@ class MediaStore(Generic[R]):
                 ":empty": {"L": []},
                 ":now": self._encode("updated_at", now_iso()),
             },
-            version,
         )
 
-    def _update_running(
-        self, key: str, expression: str, names: dict[str, str], values: dict[str, Any], version: str | None
+    def _conditional(
+        self,
+        key: str,
+        statuses: Sequence[str],
+        version: str | None,
+        expression: str,
+        names: dict[str, str],
+        values: dict[str, Any],
     ) -> R | None:
-        """One UpdateItem `expression` on a running record (of that `version`, when given)."""
-        states, running = status_condition(RUNNING)
+        """One UpdateItem `expression` on a record in one of `statuses` (and of that `version`, when
+        given): the record after it, or None when it is missing or the condition refuses the write."""
+        states, allowed = status_condition(statuses)
         condition = f"attribute_exists(#k) AND {states}"
-        values = {**running, **values}
+        values = {**allowed, **values}
         if version is not None:
             condition += " AND version_tag = :version"
             values[":version"] = {"S": version}
@@ -191,34 +200,19 @@ class MediaStore(Generic[R]):
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _write(
-        self, key: str, states: str, values: dict[str, Any], version: str | None, fields: dict[str, Any]
-    ) -> R | None:
+    def _write(self, key: str, statuses: Sequence[str], version: str | None, fields: dict[str, Any]) -> R | None:
         known = set(self.model.model_fields)
         unknown = sorted((set(fields) - known) | (set(fields) & {"key", "created_at"}))
         if unknown:
             raise ValueError(f"not {self.model.__name__} fields that can be updated: {unknown}")
-        names = {"#k": "key", "#s": "status"}
-        values = {**values}
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
         parts = []
         for i, (name, value) in enumerate({**fields, "updated_at": now_iso()}.items()):
             names[f"#f{i}"] = name
             values[f":f{i}"] = self._encode(name, value)
             parts.append(f"#f{i} = :f{i}")
-        condition = f"attribute_exists(#k) AND {states}"
-        if version is not None:
-            condition += " AND version_tag = :version"
-            values[":version"] = {"S": version}
-        item = conditional_update(
-            self._db,
-            TableName=self.table,
-            Key={"key": {"S": key}},
-            UpdateExpression="SET " + ", ".join(parts),
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-        return self._from_item(item) if item is not None else None
+        return self._conditional(key, statuses, version, "SET " + ", ".join(parts), names, values)
 
     def _encode(self, name: str, value: Any) -> dict[str, Any]:
         if name in self.counters:
@@ -306,6 +300,32 @@ def failure(state: Mapping[str, Any]) -> tuple[str, str]:
         reason = str(error.get("Cause", ""))
     step = str(state.get("failed_step", "unknown"))
     return step, str(reason).removeprefix(f"{step}: ") or error.get("Error", "unknown error")
+
+
+def upload_alert(
+    noun: str, pipeline: str, upload: Mapping[str, Any], step: str, reason: str, get_command: str
+) -> Alert:
+    """The admins' alert for an upload whose pipeline failed (`notify.Alert`); the original is never touched."""
+    import shlex
+
+    from offload.jobs.notify import Alert
+
+    key, bucket = upload["key"], upload["bucket"]
+    original = f"s3://{bucket}/{key}"
+    return Alert(
+        subject=f"offload: {noun} {key} failed at {step}",
+        what=f"{noun.capitalize()} {key} failed in the {pipeline}. The original is kept in {original}.",
+        step=step,
+        reason=reason,
+        commands=(
+            ("Inspect it", f"{get_command} {shlex.quote(key)}"),
+            (
+                "Retry it (a new version of the object restarts the pipeline)",
+                f"aws s3 cp {shlex.quote(original)} - | aws s3 cp - {shlex.quote(original)}",
+            ),
+        ),
+        details={"bucket": bucket, "key": key, "version_id": upload.get("version_id"), "etag": upload.get("etag")},
+    )
 
 
 class CancelError(RuntimeError):

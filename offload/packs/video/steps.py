@@ -10,10 +10,8 @@ NonRetryableError (`offload.media.pipeline.run_step`); a bad source is MediaInpu
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import posixpath
-import shlex
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -441,19 +439,6 @@ _HANDLERS: dict[str, Callable[[VideoPipeline, dict[str, Any]], dict[str, Any]]] 
 
 def video_alert(upload: dict[str, Any], step: str, reason: str) -> Alert:
     """The admins' alert for an upload whose pipeline failed; the original is never touched."""
-    key, bucket = upload["key"], upload["bucket"]
-    original = f"s3://{bucket}/{key}"
-    return Alert(
-        subject=f"offload: video {key} failed at {step}",
-        what=f"{key} failed in the video pipeline. The original is kept in {original}.",
-        step=step,
-        reason=reason,
-        commands=(
-            ("Inspect it", f"offload videos get {shlex.quote(key)}"),
-            (
-                "Retry it (a new version of the object restarts the pipeline)",
-                f"aws s3 cp {shlex.quote(original)} - | aws s3 cp - {shlex.quote(original)}",
-            ),
-        ),
-        details={"bucket": bucket, "key": key, "version_id": upload.get("version_id"), "json": json.dumps(upload)},
-    )
+    from offload.media.records import upload_alert
+
+    return upload_alert("video", "video pipeline", upload, step, reason, "offload videos get")
