@@ -30,7 +30,7 @@ from offload.jobs.model import Job, JobStatus
 from offload.jobs.notify import SIGNATURE_HEADER, verify
 from offload.local import samples
 from offload.local.cloud import LocalCloud, free_port
-from offload.local.demo_videos import summarise_videos, upload_videos, video_table, videos_done
+from offload.local.demo_videos import Upload, summarise_videos, upload_videos, video_table, videos_done
 from offload.packs.images.search import get_image, search
 from offload.packs.images.settings import images_settings
 from offload.runtime import Runtime
@@ -259,14 +259,6 @@ def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, recei
     for p in problems:
         console.print(f"[bold red]problem:[/] {p}")
     return 1 if problems else code
-
-
-@dataclass
-class Upload:
-    name: str
-    key: str
-    expect: str
-    record: Any = None
 
 
 def _upload_images(rt: Runtime) -> list[Upload]:

@@ -18,20 +18,22 @@ from offload.runtime import Runtime
 
 
 @dataclass
-class VideoUpload:
+class Upload:
+    """One demo upload, the status it should end in, and its record as last read."""
+
     name: str
     key: str
     expect: str
     record: Any = None
 
 
-def upload_videos(rt: Runtime) -> list[VideoUpload]:
+def upload_videos(rt: Runtime) -> list[Upload]:
     """A landscape clip with audio, a rotated portrait one without, and an MP4 cut short (no moov)."""
     bucket = video_settings(rt).media_bucket
     made = [
-        VideoUpload("landscape with audio.mp4", "uploads/videos/landscape with audio.mp4", "completed"),
-        VideoUpload("portrait phone clip.mp4", "uploads/videos/portrait phone clip.mp4", "completed"),
-        VideoUpload("cut short.mp4", "uploads/videos/bad/cut short.mp4", "failed"),
+        Upload("landscape with audio.mp4", "uploads/videos/landscape with audio.mp4", "completed"),
+        Upload("portrait phone clip.mp4", "uploads/videos/portrait phone clip.mp4", "completed"),
+        Upload("cut short.mp4", "uploads/videos/bad/cut short.mp4", "failed"),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -45,7 +47,7 @@ def upload_videos(rt: Runtime) -> list[VideoUpload]:
     return made
 
 
-def video_table(rt: Runtime, uploads: list[VideoUpload]) -> Table:
+def video_table(rt: Runtime, uploads: list[Upload]) -> Table:
     """The live view: each upload's status, stage and progress, outputs, or the failed step and reason."""
     table = Table(title="videos (uploads/videos/ -> state machine with a Map)", expand=True, title_justify="left")
     for col in ("upload", "status", "shown as", "progress", "outputs / reason"):
@@ -65,11 +67,11 @@ def video_table(rt: Runtime, uploads: list[VideoUpload]) -> Table:
     return table
 
 
-def videos_done(uploads: list[VideoUpload]) -> bool:
+def videos_done(uploads: list[Upload]) -> bool:
     return all(u.record is not None and u.record.status == u.expect for u in uploads)
 
 
-def summarise_videos(rt: Runtime, uploads: list[VideoUpload], out: Path) -> list[str]:
+def summarise_videos(rt: Runtime, uploads: list[Upload], out: Path) -> list[str]:
     """Write each video's record.json and outputs (HLS folders included) to out/<name>/; the problems found."""
     problems = []
     pipeline = VideoPipeline(rt)

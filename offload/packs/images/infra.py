@@ -19,7 +19,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from offload.catalog import CatalogError
 from offload.cdk.constructs.job_queue import VPC_ENI_ACTIONS, check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
@@ -43,12 +42,7 @@ class ImagePipeline(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ctx: PackContext) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        if ctx.media is None:
-            raise CatalogError(
-                f"pack {ctx.pack.name!r}: the images pipeline needs the stack's media bucket, which exists only "
-                "when the catalog has S3 triggers: keep the images pack's uploads/images/ trigger"
-            )
-        self.media = ctx.media
+        self.media = ctx.require_media("images pipeline")
         self.table = dynamodb.Table(
             self,
             "Images",

@@ -72,12 +72,7 @@ class VideoPipeline(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, ctx: PackContext) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        if ctx.media is None:
-            raise CatalogError(
-                f"pack {ctx.pack.name!r}: the video pipeline needs the stack's media bucket, which exists only "
-                "when the catalog has S3 triggers: keep the video pack's upload triggers"
-            )
-        self.media = ctx.media
+        self.media = ctx.require_media("video pipeline")
         self.options = _options(ctx)
         self.scratch_mb = ephemeral_storage_mb(scratch_mb_for(self.options), self.options)
         self.table = dynamodb.Table(
