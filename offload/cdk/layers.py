@@ -1,15 +1,18 @@
 """Build Lambda layers without Docker: pip wheels for the Lambda platform, plus (for the runtime
 layer) the offload package itself.
 
-Two layers use this one builder:
+Three layers use this one builder:
 - the runtime layer: offload's own runtime dependencies (`[project].dependencies` in offload's
   pyproject.toml, or the installed package's metadata) and the offload package, minus what never
   runs on Lambda;
-- the app layer: the requirements file the app names (`offload:appRequirements` in cdk.json).
+- the app layer: the requirements file the app names (`offload:appRequirements` in cdk.json);
+- the ffmpeg layer (the video pack's functions only): the static ffmpeg from the imageio-ffmpeg
+  wheel as `bin/ffmpeg` (/opt/bin/ffmpeg on Lambda), PyAV for probing under `python/`, and a
+  NOTICE for the GPL, from the pins of offload's `video` extra.
 
-`python -m offload.cdk.layers` builds the runtime layer; the CDK constructs call `build_layer()`
-before they zip the directory. A stamp file holds a hash of everything that goes in, so a second
-build with nothing changed only hashes the inputs and returns.
+`python -m offload.cdk.layers [--layer ffmpeg]` builds one; the CDK constructs call `build_layer()`
+or `build_ffmpeg_layer()` before they zip the directory. A stamp file holds a hash of everything
+that goes in, so a second build with nothing changed only hashes the inputs and returns.
 """
 
 from __future__ import annotations
@@ -25,11 +28,17 @@ import sys
 import tempfile
 import time
 import tomllib
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from offload.cdk import elf
+
 PACKAGE = Path(__file__).resolve().parents[1]  # the offload package, wherever it is installed
 STAMP_NAME = ".stamp"
+# How a layer is built is an input of every layer: this module and the ELF rewriter it uses.
+BUILDER_SOURCES = (Path(__file__), Path(elf.__file__))
 
 # The Lambda runtime the layers target: keep in step with the functions (offload/cdk/constructs).
 # Lambda's python3.14 runtime is Amazon Linux 2023 (glibc 2.34): wheels up to manylinux_2_28 run
@@ -42,6 +51,13 @@ PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
 # pack's construct and commands.
 PACKAGE_EXCLUDES = ("local", "cli", "cdk", "testing", "init_template")
 PACK_EXCLUDES = ("infra.py", "cli.py")
+# The ffmpeg layer: the binary comes out of this wheel, under bin/ of the layer; the rest of the video
+# extra (PyAV) is installed under python/.
+VIDEO_EXTRA = "video"
+FFMPEG_WHEEL = "imageio-ffmpeg"
+FFMPEG_IN_WHEEL = re.compile(r"^imageio_ffmpeg/binaries/ffmpeg-linux-aarch64-v(?P<version>[0-9][0-9.]*)$")
+LAYER_FFMPEG = Path("bin") / "ffmpeg"
+NOTICE_NAME = "NOTICE"
 
 
 def layers_dir(app_root: Path | None = None) -> Path:
@@ -49,18 +65,24 @@ def layers_dir(app_root: Path | None = None) -> Path:
     return (app_root or Path.cwd()) / "layers"
 
 
-def runtime_requirements(package: Path = PACKAGE) -> list[str]:
-    """offload's runtime dependencies: from pyproject.toml in a source checkout, else the installed metadata.
+def runtime_requirements(package: Path = PACKAGE, *, extra: str | None = None) -> list[str]:
+    """offload's runtime dependencies (or one extra's): from pyproject.toml in a source checkout, else the
+    installed metadata.
 
-    Extras (cdk, cli, local) never ship to Lambda.
+    Of the extras only `video` ships to Lambda, in its own layer; cdk, cli and local never do.
     """
     pyproject = package.parent / "pyproject.toml"
     if pyproject.is_file():
         project = tomllib.loads(pyproject.read_text()).get("project", {})
         if project.get("name") == "offload":
-            return [str(r) for r in project.get("dependencies", [])]
+            if extra is None:
+                return [str(r) for r in project.get("dependencies", [])]
+            return [str(r) for r in project.get("optional-dependencies", {}).get(extra, [])]
     declared = importlib.metadata.requires("offload") or []
-    return [r for r in declared if "extra ==" not in r]
+    if extra is None:
+        return [r for r in declared if "extra ==" not in r]
+    marker = re.compile(rf"""\s*;\s*extra\s*==\s*["']{re.escape(extra)}["']\s*$""")
+    return [marker.sub("", r) for r in declared if marker.search(r)]
 
 
 def default_constraints(app_root: Path | None = None) -> Path | None:
@@ -101,7 +123,21 @@ def build_layer(
     out_dir = Path(out_dir or layers_dir() / "runtime" / "build")
     requirements = runtime_requirements() if requirements is None else requirements
     constraints = constraints if constraints is not None else default_constraints()
-    digest = _inputs_digest(requirements, constraints, package)
+
+    def fill(staging: Path) -> None:
+        site = staging / "python"
+        if requirements:
+            _pip_install(site, requirements, constraints)
+        _prune(site)
+        if package is not None:
+            shutil.copytree(package, site / package.name, ignore=_shipped_only(package))
+
+    return _build_once(out_dir, _inputs_digest(requirements, constraints, package), fill)
+
+
+def _build_once(out_dir: Path, digest: str, fill: Callable[[Path], None]) -> LayerBuild:
+    """`fill(staging)` builds the layer into an empty directory (with `python/` made), unless `out_dir`'s
+    stamp already says `digest`; the staging directory then replaces `out_dir` whole."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # Two synths at once (tests, a watch) must not interleave pip runs into one directory.
     lock_path = Path(tempfile.gettempdir()) / f"offload-layer-{hashlib.sha1(bytes(out_dir.resolve())).hexdigest()}.lock"
@@ -113,19 +149,161 @@ def build_layer(
         # Build next to the target and swap it in, so a failed pip run never leaves a half layer behind.
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
         try:
-            site = staging / "python"
-            site.mkdir()
-            if requirements:
-                _pip_install(site, requirements, constraints)
-            _prune(site)
-            if package is not None:
-                shutil.copytree(package, site / package.name, ignore=_shipped_only(package))
+            (staging / "python").mkdir()
+            fill(staging)
             (staging / STAMP_NAME).write_text(digest + "\n")
             shutil.rmtree(out_dir, ignore_errors=True)
             staging.rename(out_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return LayerBuild(out_dir, digest, rebuilt=True)
+
+
+def build_ffmpeg_layer(
+    out_dir: Path | None = None, *, requirements: list[str] | None = None, constraints: Path | None = None
+) -> LayerBuild:
+    """Build the ffmpeg layer into `out_dir` (default `layers/ffmpeg/build`) unless its stamp says it is current.
+
+    `requirements` default to offload's `video` extra: the imageio-ffmpeg pin gives `bin/ffmpeg`, the
+    others (PyAV) are installed under `python/` with their debug info dropped (elf.strip_debug): with it,
+    PyAV alone would leave the video functions no room under Lambda's 250 MB.
+    """
+    out_dir = Path(out_dir or layers_dir() / "ffmpeg" / "build")
+    requirements = runtime_requirements(extra=VIDEO_EXTRA) if requirements is None else requirements
+    constraints = constraints if constraints is not None else default_constraints()
+    wheel_pins = [r for r in requirements if _requirement_name(r) == FFMPEG_WHEEL]
+    if len(wheel_pins) != 1:
+        raise RuntimeError(
+            f"the ffmpeg layer takes its binary from one {FFMPEG_WHEEL} requirement, got {wheel_pins or 'none'} "
+            f"in {requirements}: pin {FFMPEG_WHEEL} in offload's [project.optional-dependencies].{VIDEO_EXTRA}"
+        )
+    others = [r for r in requirements if r not in wheel_pins]
+
+    def fill(staging: Path) -> None:
+        downloads = staging / ".download"
+        _pip("download", "--no-deps", "--dest", str(downloads), requirements=wheel_pins, constraints=constraints)
+        (wheel,) = downloads.glob("*.whl")
+        binary = staging / LAYER_FFMPEG
+        build = read_ffmpeg_build(binary, _extract_ffmpeg(wheel, binary))
+        notice = ffmpeg_notice(build, wheel.name, _sha256(wheel), others)
+        shutil.rmtree(downloads)
+        site = staging / "python"
+        if others:
+            _pip_install(site, others, constraints)
+        _prune(site)
+        shutil.rmtree(site / "bin", ignore_errors=True)  # PyAV's `pyav` command: nothing on Lambda runs it
+        for library in sorted(site.rglob("*.so*")):
+            if library.is_file() and elf.is_elf64_le(library):
+                elf.strip_debug(library)
+        (staging / NOTICE_NAME).write_text(notice)
+
+    return _build_once(out_dir, _inputs_digest(requirements, constraints, None), fill)
+
+
+@dataclass(frozen=True)
+class FfmpegBuild:
+    """What the layer's ffmpeg says about itself: its version string and configure line (read from the binary,
+    which can't run on this machine)."""
+
+    version: str  # from the wheel's file name: 9.0.2
+    revision: str  # the version string the binary prints: n9.0.2-17-g2a571b6068-20260930
+    configuration: str  # its ./configure arguments
+
+    @property
+    def licence(self) -> str:
+        """GPL version 3 or later, GPL version 2 or later, or LGPL: what FFmpeg's configure makes of its flags."""
+        flags = self.configuration.split()
+        if "--enable-gpl" in flags:
+            return f"GNU General Public License, version {'3' if '--enable-version3' in flags else '2'} or later"
+        return f"GNU Lesser General Public License, version {'3' if '--enable-version3' in flags else '2.1'} or later"
+
+
+def read_ffmpeg_build(binary: Path, version: str) -> FfmpegBuild:
+    """The version string and configure line embedded in an ffmpeg binary (as `ffmpeg -version` prints them)."""
+    data = binary.read_bytes()
+
+    def string_around(index: int) -> str:
+        if index < 0:
+            return ""
+        return data[data.rfind(b"\0", 0, index) + 1 : data.find(b"\0", index)].decode("ascii", "replace")
+
+    revision = string_around(data.find(f"n{version}".encode())) or version
+    return FfmpegBuild(version, revision, string_around(data.find(b"--prefix=")))
+
+
+def ffmpeg_notice(build: FfmpegBuild, wheel: str, wheel_sha256: str, python_requirements: list[str]) -> str:
+    """The layer's NOTICE: what the binaries are, where they come from, and their licence (GPL)."""
+    gpl = [f for f in build.configuration.split() if f in ("--enable-gpl", "--enable-version3", "--enable-nonfree")]
+    return f"""This layer (built by offload, offload/cdk/layers.py) holds third-party binaries.
+
+bin/ffmpeg: FFmpeg {build.version} ({build.revision}), a static build for Linux aarch64 (glibc),
+taken unmodified from the wheel {wheel} on PyPI
+(sha256 {wheel_sha256}), published by the imageio-ffmpeg project
+(https://github.com/imageio/imageio-ffmpeg; its own Python code is BSD-2-Clause). The binary was
+configured with {" ".join(gpl) or "no GPL flags"} and links the libraries its configuration names:
+it is licensed under the {build.licence} (https://www.gnu.org/licenses/).
+Its source: FFmpeg at {build.revision} (https://git.ffmpeg.org/ffmpeg.git) and the libraries
+this configuration names:
+{build.configuration}
+
+python/: {", ".join(python_requirements) or "nothing"}, wheels for Linux aarch64 from PyPI. PyAV (av)
+is BSD-3-Clause; its wheel bundles FFmpeg shared libraries (LGPL version 3 or later) with libx264 and
+libx265 (GPL version 2 or later) in av.libs/, so treat those as GPL too. Their licence files are in
+the *.dist-info directories. Only debug information was removed from the extension modules.
+
+Running these binaries in your own AWS account is use, not distribution. If you give the layer (or a
+function package or image with these binaries) to anyone else, the GPL requires that you pass this
+licence on and give them, or offer them, the corresponding source code of the binaries.
+"""
+
+
+def _extract_ffmpeg(wheel: Path, binary: Path) -> str:
+    """Write the wheel's aarch64 ffmpeg to `binary` (mode 755); returns its version from the file name."""
+    with zipfile.ZipFile(wheel) as archive:
+        found = [(info, m) for info in archive.infolist() if (m := FFMPEG_IN_WHEEL.match(info.filename))]
+        if len(found) != 1:
+            raise RuntimeError(
+                f"{wheel.name} holds {len(found)} files like imageio_ffmpeg/binaries/ffmpeg-linux-aarch64-v*, "
+                "expected one: pin an imageio-ffmpeg version whose aarch64 wheel carries the binary"
+            )
+        ((info, match),) = found
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(info) as source, open(binary, "wb") as target:
+            shutil.copyfileobj(source, target, length=1 << 20)
+    binary.chmod(0o755)
+    return match["version"]
+
+
+def _requirement_name(requirement: str) -> str:
+    """`imageio_ffmpeg==0.8.1` -> `imageio-ffmpeg` (the normalised project name)."""
+    name = re.split(r"[\s<>=!~;\[@]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def unzipped_bytes(path: Path) -> int:
+    """What a directory asset (a layer, a function's code) takes unzipped on Lambda: its files' sizes,
+    without what the assets exclude (bytecode, the layer stamp). A .zip asset: its members' sizes."""
+    path = Path(path)
+    if path.is_file():
+        if not zipfile.is_zipfile(path):
+            return path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    total = 0
+    for f in path.rglob("*"):
+        rel = f.relative_to(path)
+        if "__pycache__" in rel.parts or f.suffix == ".pyc" or rel == Path(STAMP_NAME) or not f.is_file():
+            continue
+        total += f.lstat().st_size
+    return total
 
 
 def read_requirements(path: Path) -> list[str]:
@@ -139,7 +317,8 @@ def read_requirements(path: Path) -> list[str]:
 def _inputs_digest(requirements: list[str], constraints: Path | None, package: Path | None) -> str:
     """Hash of this builder, the requirements, the constraints and every shipped source file."""
     h = hashlib.sha256()
-    h.update(Path(__file__).read_bytes())  # how the layer is built is an input too
+    for source in BUILDER_SOURCES:  # how the layer is built is an input too
+        h.update(source.read_bytes())
     h.update("\n".join(requirements).encode() + b"\0")
     if constraints is not None:
         h.update(constraints.read_bytes() + b"\0")
@@ -174,11 +353,15 @@ def _shipped_only(package: Path):
 
 def _pip_install(site: Path, requirements: list[str], constraints: Path | None) -> None:
     """Install Lambda-platform wheels (never sdists: nothing compiles for the wrong machine)."""
+    _pip("install", "--no-compile", "--target", str(site), requirements=requirements, constraints=constraints)
+
+
+def _pip(command: str, *args: str, requirements: list[str], constraints: Path | None) -> None:
+    """`pip install` or `pip download` of Lambda-platform wheels, with one error for both when pip fails."""
     cmd = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+        sys.executable, "-m", "pip", command, "--quiet", "--disable-pip-version-check", *args,
         *(arg for platform in PLATFORMS for arg in ("--platform", platform)),
-        "--only-binary=:all:", "--python-version", PYTHON_VERSION,
-        "--implementation", "cp", "--target", str(site),
+        "--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp",
         *requirements, *(("-c", str(constraints)) if constraints else ()),
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -203,14 +386,18 @@ def _prune(site: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: build the layer and say whether it was rebuilt."""
+    """Command line: build a layer and say whether it was rebuilt, and how big it is."""
     parser = argparse.ArgumentParser(prog="python -m offload.cdk.layers", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default layers/runtime/build)")
+    parser.add_argument("--layer", choices=("runtime", "ffmpeg"), default="runtime", help="which layer")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default layers/<layer>/build)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = build_layer(args.out)
+    result = build_ffmpeg_layer(args.out) if args.layer == "ffmpeg" else build_layer(args.out)
     state = "built" if result.rebuilt else "up to date"
-    print(f"runtime layer {state}: {result.path} ({time.perf_counter() - started:.2f} s, {result.digest[:12]})")
+    print(
+        f"{args.layer} layer {state}: {result.path}, {unzipped_bytes(result.path) / 1e6:.1f} MB unzipped "
+        f"({time.perf_counter() - started:.2f} s, {result.digest[:12]})"
+    )
     return 0
 
 

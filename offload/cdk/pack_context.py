@@ -17,7 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
-from offload.catalog import Catalog, Pack
+from offload.catalog import Catalog, CatalogError, Pack
 
 if TYPE_CHECKING:
     from offload.cdk.constructs.job_queue import JobQueue
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PackContext:
-    """The catalog and pack, the queues by catalog name, and what every function shares."""
+    """The catalog and pack, the queues by catalog name, what every function shares, and the media bucket."""
 
     catalog: Catalog
     pack: Pack
@@ -39,6 +39,17 @@ class PackContext:
     access_logs: s3.IBucket
     cache: RateLimitCache | None
     config: Any  # the stack's OffloadConfig
+    # The media bucket (offload.cdk.constructs.media_bucket), when the catalog has any S3 trigger.
+    media: s3.Bucket | None = None
+
+    def require_media(self, what: str) -> s3.Bucket:
+        """The media bucket, or a CatalogError saying `what` needs the pack's upload triggers kept."""
+        if self.media is None:
+            raise CatalogError(
+                f"pack {self.pack.name!r}: the {what} needs the stack's media bucket, which exists only when the "
+                f"catalog has S3 triggers: keep the {self.pack.name} pack's upload triggers"
+            )
+        return self.media
 
     def packs_env(self, settings: Mapping[str, Any]) -> dict[str, str]:
         """OFFLOAD_PACKS for a function of this pack that needs the pack's own settings."""

@@ -13,8 +13,9 @@ from constructs import Construct
 from offload.catalog import DEFAULT_CATALOG, METRICS_NAMESPACE, Catalog, import_object
 from offload.cdk.constructs.alert_topic import AlertTopic
 from offload.cdk.constructs.job_events import JobEvents
-from offload.cdk.constructs.job_queue import JobQueue, WorkerRuntime, empty_code, pascal
+from offload.cdk.constructs.job_queue import JobQueue, WorkerRuntime, check_every_function_sized, empty_code, pascal
 from offload.cdk.constructs.jobs_table import JobsTable
+from offload.cdk.constructs.media_bucket import MediaBucket
 from offload.cdk.constructs.network import MAX_AZS, Network
 from offload.cdk.constructs.payload_bucket import PayloadBucket
 from offload.cdk.constructs.rate_limit_cache import RateLimitCache
@@ -114,6 +115,13 @@ class OffloadStack(Stack):
         )
 
         queues = [JobQueue(self, f"Queue{pascal(spec.name)}", spec=spec, alert_topic=alerts) for spec in catalog.queues]
+        by_name = {q.spec.name: q for q in queues}
+        # One bucket for every pack's uploads, when the catalog has uploads at all.
+        media = (
+            MediaBucket(self, "Media", catalog=catalog, queues=by_name, access_logs=payloads.access_logs)
+            if catalog.s3_triggers
+            else None
+        )
         queue_urls = {
             q.spec.name: {
                 "url": q.queue.queue_url,
@@ -151,7 +159,6 @@ class OffloadStack(Stack):
         environment["OFFLOAD_CATALOG"] = catalog_path or DEFAULT_CATALOG
         client_config["catalog"] = catalog_path or DEFAULT_CATALOG
         code = code or empty_code()
-        by_name = {q.spec.name: q for q in queues}
         self.pack_constructs: dict[str, Construct] = {}
         pack_settings: dict[str, Any] = {}
         for pack in catalog.packs:
@@ -170,6 +177,7 @@ class OffloadStack(Stack):
                 access_logs=payloads.access_logs,
                 cache=cache,
                 config=config,
+                media=media.bucket if media else None,
             )
             construct = infra_class(self, f"{pascal(pack.name)}Pack", ctx=ctx)
             self.pack_constructs[pack.name] = construct
@@ -209,6 +217,13 @@ class OffloadStack(Stack):
         CfnOutput(self, "AlertTopicArn", value=alerts.topic_arn)
         CfnOutput(self, "PayloadBucketName", value=bucket.bucket_name)
         CfnOutput(self, "WebhookSecretArn", value=secret.secret_arn)
+        if media is not None:
+            CfnOutput(
+                self,
+                "MediaBucketName",
+                value=media.bucket.bucket_name,
+                description=f"upload to {', '.join(media.prefixes)}",
+            )
         if cache is not None:
             CfnOutput(self, "RateLimitCacheUrl", value=cache.url, description="rate-limit cache, VPC only")
             CfnOutput(self, "RateLimitCacheAuthSecretArn", value=cache.auth_secret.secret_arn)
@@ -230,6 +245,7 @@ class OffloadStack(Stack):
                 value=q.worker.function_name,
                 description=f"worker of queue {q.spec.name}",
             )
+        check_every_function_sized(self)
 
     @property
     def availability_zones(self) -> list[str]:

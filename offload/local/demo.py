@@ -30,6 +30,7 @@ from offload.jobs.model import Job, JobStatus
 from offload.jobs.notify import SIGNATURE_HEADER, verify
 from offload.local import samples
 from offload.local.cloud import LocalCloud, free_port
+from offload.local.demo_videos import Upload, summarise_videos, upload_videos, video_table, videos_done
 from offload.packs.images.search import get_image, search
 from offload.packs.images.settings import images_settings
 from offload.runtime import Runtime
@@ -189,6 +190,8 @@ def run_demo(console: Console) -> int:
 def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, receiver: Receiver, began: float) -> int:
     uploads = _upload_images(rt)
     console.print(f"uploaded {len(uploads)} images to s3://{images_settings(rt).media_bucket}/uploads/images/")
+    videos = upload_videos(rt)
+    console.print(f"uploaded {len(videos)} videos (two generated clips, one cut short) to uploads/videos/")
     setup_s = time.time() - began
     t0 = time.time()
     tracked: list[Tracked] = []
@@ -220,7 +223,7 @@ def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, recei
         while time.time() - t0 < TIMEOUT_S:
             jobs_view = _job_table(rt, tracked)
             images_view = _image_table(rt, uploads)
-            live.update(Group(_queue_table(rt), jobs_view, images_view))
+            live.update(Group(_queue_table(rt), jobs_view, images_view, video_table(rt, videos)))
             flaky_job = next(t.job for t in tracked if t.job_id == flaky)
             if not redriven and flaky_job and flaky_job.status == JobStatus.FAILED:
                 if not audited:
@@ -235,23 +238,27 @@ def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, recei
             if (
                 redriven
                 and images_done
+                and videos_done(videos)
                 and all(t.job and t.job.status == t.expect for t in tracked)
                 and _audit_done(rt)
             ):
                 break
             time.sleep(0.25)
-        live.update(Group(_queue_table(rt), _job_table(rt, tracked), _image_table(rt, uploads)))
+        live.update(
+            Group(_queue_table(rt), _job_table(rt, tracked), _image_table(rt, uploads), video_table(rt, videos))
+        )
     elapsed = time.time() - t0
     code = _summarise(console, rt, tracked, receiver, elapsed, setup_s)
-    return _summarise_images(console, rt, uploads) or code
-
-
-@dataclass
-class Upload:
-    name: str
-    key: str
-    expect: str
-    record: Any = None
+    code = _summarise_images(console, rt, uploads) or code
+    problems = summarise_videos(rt, videos, OUTPUT / "videos")
+    done = sum(1 for v in videos if v.expect == "completed")
+    console.print(
+        f"{done} videos completed with MP4, WebM, HLS, poster and sprite in demo-output/videos/; "
+        f"{len(videos) - done} bad one failed with its reason"
+    )
+    for p in problems:
+        console.print(f"[bold red]problem:[/] {p}")
+    return 1 if problems else code
 
 
 def _upload_images(rt: Runtime) -> list[Upload]:

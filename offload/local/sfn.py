@@ -21,9 +21,10 @@ PATCHED_ATTRIBUTE = "_invoke_lambda"
 _ROLE = "offload-local-lambda"
 
 
-def enable_execution(endpoint: str) -> None:
-    """Tell the moto server to really execute state machines (off by default)."""
-    body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+def enable_execution(endpoint: str, enabled: bool = True) -> None:
+    """Tell the moto server to really execute state machines (off by default; `enabled=False` turns it
+    back off for a server that shares its process, and moto's config, with other tests)."""
+    body = json.dumps({"stepfunctions": {"execute_state_machine": enabled}}).encode()
     request = urllib.request.Request(f"{endpoint}/moto-api/config", data=body, method="POST")
     request.add_header("Content-Type", "application/json")
     urllib.request.urlopen(request, timeout=10)
@@ -69,4 +70,39 @@ def route_lambda_tasks(invoke: Callable[[str, Any], Any]) -> Callable[[], None]:
         return json.dumps(result), False, ""
 
     setattr(LambdaFunction, PATCHED_ATTRIBUTE, invoke_in_process)
-    return lambda: setattr(LambdaFunction, PATCHED_ATTRIBUTE, original)
+    undo_stop = keep_stopped_executions_aborted()
+
+    def undo() -> None:
+        setattr(LambdaFunction, PATCHED_ATTRIBUTE, original)
+        undo_stop()
+
+    return undo
+
+
+def keep_stopped_executions_aborted() -> Callable[[], None]:
+    """A stopped execution ends ABORTED, as on AWS, even when a Map was running: moto's executor lets
+    the Map's interrupted iterations end the program as an error (FAILED). Returns the undo function."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    original_stop = Execution.stop
+    original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        self.offload_stopped = True
+        original_stop(self, stop_date, error, cause)
+
+    def reflect(self: Any) -> None:
+        original_reflect(self)
+        if getattr(self.execution, "offload_stopped", False):
+            self.execution.exec_status = ExecutionStatus.ABORTED
+            self.execution.error = self.execution.cause = None
+
+    Execution.stop = stop  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
+
+    def undo() -> None:
+        Execution.stop = original_stop  # type: ignore[method-assign]
+        BaseExecutionWorkerCommunication._reflect_execution_status = original_reflect  # type: ignore[method-assign]
+
+    return undo

@@ -3,7 +3,8 @@
 The one home of what the image and video packs share about their records:
 - `MediaStore`: every status change is one conditional DynamoDB update whose condition comes from
   MEDIA_LIFECYCLE (`offload.lifecycle`) and, when given, the object version the caller works on.
-  Each field is its own attribute (JSON text), so an update sets only the fields it names;
+  Each field is its own attribute (JSON text; a list named in `lists` is a native list of JSON
+  texts, so `append` can add to it atomically), so an update sets only the fields it names;
 - `start_pipeline`: how an upload becomes a registered record and one Standard execution per
   object version (a duplicate S3 event does nothing);
 - `cancel_record`: how an operator stops one (the execution is stopped, the record ends cancelled).
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any, Generic, Literal, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -36,6 +37,9 @@ MEDIA_LIFECYCLE: Lifecycle[MediaStatus] = Lifecycle(
 )
 RUNNING: tuple[MediaStatus, ...] = tuple(s for s in MEDIA_LIFECYCLE.states if s not in MEDIA_LIFECYCLE.final)
 
+if TYPE_CHECKING:
+    from offload.jobs.notify import Alert
+
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -55,15 +59,26 @@ class MediaStore(Generic[R]):
     """Conditional writes of one pack's records (`model`) in its table (partition key `key`).
 
     `plain` names the attributes stored as plain strings (keys, and what conditions and indexes
-    compare); everything else is JSON text."""
+    compare), `counters` the numbers `increment` adds to (native numbers: DynamoDB's ADD needs
+    one), `lists` the list fields `append` adds to (native lists of JSON texts); everything else
+    is JSON text."""
 
     def __init__(
-        self, client: Any, table: str, model: type[R], *, plain: tuple[str, ...] = ("key", "status", "version_tag")
+        self,
+        client: Any,
+        table: str,
+        model: type[R],
+        *,
+        plain: tuple[str, ...] = ("key", "status", "version_tag"),
+        counters: tuple[str, ...] = (),
+        lists: tuple[str, ...] = (),
     ) -> None:
         self._db = client
         self.table = table
         self.model = model
         self.plain = plain
+        self.counters = counters
+        self.lists = lists
 
     def get(self, key: str) -> R | None:
         """The record of an upload key, or None."""
@@ -91,19 +106,50 @@ class MediaStore(Generic[R]):
         """Move to `status` and set `fields`, in one conditional write: only from the statuses
         MEDIA_LIFECYCLE allows and, when `version` (a `version_tag`) is given, only for that version
         of the object. None when the record is missing or the write is refused."""
-        states, values = status_condition(MEDIA_LIFECYCLE.sources_of(status))
-        return self._write(key, states, values, version, {**fields, "status": status})
+        return self._write(key, MEDIA_LIFECYCLE.sources_of(status), version, {**fields, "status": status})
 
     def annotate(self, key: str, *, version: str | None = None, **fields: Any) -> R | None:
         """Set `fields` of a record that is still running (not final), keeping its status."""
-        states, values = status_condition(RUNNING)
-        return self._write(key, states, values, version, fields)
+        return self._write(key, RUNNING, version, fields)
 
     def increment(self, key: str, name: str, *, version: str | None = None, by: int = 1) -> R | None:
         """Add `by` to the counter `name` of a running record (atomic: concurrent tasks each count)."""
-        states, values = status_condition(RUNNING)
+        if name not in self.counters:
+            raise ValueError(f"{name!r} is not a counter of {self.model.__name__}: counters are {self.counters}")
+        return self._conditional(key, RUNNING, version, "ADD #c :by", {"#c": name}, {":by": {"N": str(by)}})
+
+    def append(self, key: str, name: str, value: Any, *, version: str | None = None) -> R | None:
+        """Add `value` to the end of the list `name` (one of `lists`) of a running record (atomic:
+        concurrent tasks each add theirs)."""
+        if name not in self.lists:
+            raise ValueError(f"{name!r} is not a list field of {self.model.__name__} (lists: {self.lists})")
+        return self._conditional(
+            key,
+            RUNNING,
+            version,
+            "SET #l = list_append(if_not_exists(#l, :empty), :item), #u = :now",
+            {"#l": name, "#u": "updated_at"},
+            {
+                ":item": {"L": [self._encode_item(value)]},
+                ":empty": {"L": []},
+                ":now": self._encode("updated_at", now_iso()),
+            },
+        )
+
+    def _conditional(
+        self,
+        key: str,
+        statuses: Sequence[str],
+        version: str | None,
+        expression: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> R | None:
+        """One UpdateItem `expression` on a record in one of `statuses` (and of that `version`, when
+        given): the record after it, or None when it is missing or the condition refuses the write."""
+        states, allowed = status_condition(statuses)
         condition = f"attribute_exists(#k) AND {states}"
-        values = {**values, ":by": {"N": str(by)}}
+        values = {**allowed, **values}
         if version is not None:
             condition += " AND version_tag = :version"
             values[":version"] = {"S": version}
@@ -111,12 +157,32 @@ class MediaStore(Generic[R]):
             self._db,
             TableName=self.table,
             Key={"key": {"S": key}},
-            UpdateExpression="ADD #c :by",
+            UpdateExpression=expression,
             ConditionExpression=condition,
-            ExpressionAttributeNames={"#k": "key", "#s": "status", "#c": name},
+            ExpressionAttributeNames={"#k": "key", "#s": "status", **names},
             ExpressionAttributeValues=values,
         )
         return self._from_item(item) if item is not None else None
+
+    def set_once(self, key: str, name: str, value: Any) -> R | None:
+        """Set the field `name` of a running record unless it is set already (not None); the record
+        as it now is, with whichever value was first. None when the record is missing or final."""
+        states, values = status_condition(RUNNING)
+        item = conditional_update(
+            self._db,
+            TableName=self.table,
+            Key={"key": {"S": key}},
+            UpdateExpression="SET #f = :v",
+            ConditionExpression=f"attribute_exists(#k) AND {states} AND (attribute_not_exists(#f) OR #f = :null)",
+            ExpressionAttributeNames={"#k": "key", "#s": "status", "#f": name},
+            ExpressionAttributeValues={**values, ":v": self._encode(name, value), ":null": self._encode(name, None)},
+        )
+        if item is not None:
+            return self._from_item(item)
+        current = self.get(key)
+        if current is None or current.model_dump()["status"] not in RUNNING:
+            return None
+        return current
 
     def scan(self, *, status: MediaStatus | None = None) -> Iterator[R]:
         """Every record (of one status), in no particular order."""
@@ -134,37 +200,30 @@ class MediaStore(Generic[R]):
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _write(
-        self, key: str, states: str, values: dict[str, Any], version: str | None, fields: dict[str, Any]
-    ) -> R | None:
+    def _write(self, key: str, statuses: Sequence[str], version: str | None, fields: dict[str, Any]) -> R | None:
         known = set(self.model.model_fields)
         unknown = sorted((set(fields) - known) | (set(fields) & {"key", "created_at"}))
         if unknown:
             raise ValueError(f"not {self.model.__name__} fields that can be updated: {unknown}")
-        names = {"#k": "key", "#s": "status"}
-        values = {**values}
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
         parts = []
         for i, (name, value) in enumerate({**fields, "updated_at": now_iso()}.items()):
             names[f"#f{i}"] = name
             values[f":f{i}"] = self._encode(name, value)
             parts.append(f"#f{i} = :f{i}")
-        condition = f"attribute_exists(#k) AND {states}"
-        if version is not None:
-            condition += " AND version_tag = :version"
-            values[":version"] = {"S": version}
-        item = conditional_update(
-            self._db,
-            TableName=self.table,
-            Key={"key": {"S": key}},
-            UpdateExpression="SET " + ", ".join(parts),
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-        return self._from_item(item) if item is not None else None
+        return self._conditional(key, statuses, version, "SET " + ", ".join(parts), names, values)
 
     def _encode(self, name: str, value: Any) -> dict[str, Any]:
+        if name in self.counters:
+            return {"N": str(int(value))}
+        if name in self.lists:
+            return {"L": [self._encode_item(v) for v in value or []]}
         return {"S": str(value)} if name in self.plain else {"S": json.dumps(value, separators=(",", ":"))}
+
+    @staticmethod
+    def _encode_item(value: Any) -> dict[str, Any]:
+        return {"S": json.dumps(value, separators=(",", ":"))}
 
     def _to_item(self, record: R) -> dict[str, Any]:
         doc = record.model_dump(mode="json")
@@ -175,6 +234,7 @@ class MediaStore(Generic[R]):
     def _from_item(self, item: dict[str, Any]) -> R:
         raw: dict[str, Any] = {n: int(v["N"]) for n, v in item.items() if "N" in v}  # counters (`increment`)
         raw |= {name: v["S"] if name in self.plain else json.loads(v["S"]) for name, v in item.items() if "S" in v}
+        raw |= {name: [json.loads(e["S"]) for e in v["L"]] for name, v in item.items() if "L" in v}  # `lists`
         raw.pop("version_tag", None)
         return self.model.model_validate(raw)
 
@@ -240,6 +300,32 @@ def failure(state: Mapping[str, Any]) -> tuple[str, str]:
         reason = str(error.get("Cause", ""))
     step = str(state.get("failed_step", "unknown"))
     return step, str(reason).removeprefix(f"{step}: ") or error.get("Error", "unknown error")
+
+
+def upload_alert(
+    noun: str, pipeline: str, upload: Mapping[str, Any], step: str, reason: str, get_command: str
+) -> Alert:
+    """The admins' alert for an upload whose pipeline failed (`notify.Alert`); the original is never touched."""
+    import shlex
+
+    from offload.jobs.notify import Alert
+
+    key, bucket = upload["key"], upload["bucket"]
+    original = f"s3://{bucket}/{key}"
+    return Alert(
+        subject=f"offload: {noun} {key} failed at {step}",
+        what=f"{noun.capitalize()} {key} failed in the {pipeline}. The original is kept in {original}.",
+        step=step,
+        reason=reason,
+        commands=(
+            ("Inspect it", f"{get_command} {shlex.quote(key)}"),
+            (
+                "Retry it (a new version of the object restarts the pipeline)",
+                f"aws s3 cp {shlex.quote(original)} - | aws s3 cp - {shlex.quote(original)}",
+            ),
+        ),
+        details={"bucket": bucket, "key": key, "version_id": upload.get("version_id"), "etag": upload.get("etag")},
+    )
 
 
 class CancelError(RuntimeError):

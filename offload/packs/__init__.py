@@ -15,7 +15,9 @@ from offload.catalog import Catalog
 from offload.packs.core import pack as core
 from offload.packs.images import pack as images
 from offload.packs.maintenance import pack as maintenance
+from offload.packs.video import pack as video
+from offload.packs.video import video_pack
 
-__all__ = ["core", "everything", "images", "maintenance"]
+__all__ = ["core", "everything", "images", "maintenance", "video", "video_pack"]
 
-everything = Catalog.compose(core, maintenance, images)
+everything = Catalog.compose(core, maintenance, images, video)

@@ -1,33 +1,23 @@
-"""The image pipeline in the template: uploads wired to SQS, a Standard state machine with retries and a catch."""
+"""The image pipeline in the template: a Standard state machine with retries and a catch, started by its queue's
+worker only. (The uploads' S3 -> SQS wiring is the media bucket's: test_media_bucket.py.)"""
 
 from __future__ import annotations
 
 import json
 
-from offload.packs import everything as CATALOG
 from tests.infra.conftest import resources_of
 
 
 def _machine(template_json: dict) -> dict:
-    (machine,) = resources_of(template_json, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = (
+        m for lid, m in resources_of(template_json, "AWS::StepFunctions::StateMachine").items() if "ImagesPack" in lid
+    )
     return machine
 
 
 def _definition(machine: dict) -> dict:
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     return json.loads("".join(p if isinstance(p, str) else "X" for p in parts))
-
-
-def test_uploads_under_each_catalog_trigger_prefix_notify_that_job_types_queue(template_json: dict) -> None:
-    configs = [
-        c
-        for b in resources_of(template_json, "AWS::S3::Bucket").values()
-        for c in b["Properties"].get("NotificationConfiguration", {}).get("QueueConfigurations", [])
-    ]
-    assert [c["Filter"]["S3Key"]["Rules"] for c in configs] == [
-        [{"Name": "prefix", "Value": t.prefix}] for t in CATALOG.s3_triggers
-    ]
-    assert all(c["Event"] == "s3:ObjectCreated:*" and "QueueImagesQueue" in json.dumps(c["Queue"]) for c in configs)
 
 
 def test_state_machine_is_standard_with_logging_and_tracing(template_json: dict) -> None:
@@ -55,10 +45,14 @@ def test_steps_run_in_order_retry_3_times_from_1s_doubling_and_wait_out_rate_lim
 
 
 def test_only_the_starter_queues_worker_may_start_executions(template_json: dict) -> None:
+    (machine_id,) = (
+        lid for lid in resources_of(template_json, "AWS::StepFunctions::StateMachine") if "ImagesPack" in lid
+    )
     starters = [
         p
         for p in resources_of(template_json, "AWS::IAM::Policy").values()
-        if "states:StartExecution" in json.dumps(p["Properties"]["PolicyDocument"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "states:StartExecution" in json.dumps(s["Action"]) and machine_id in json.dumps(s["Resource"])
     ]
     assert len(starters) == 1
     assert any("QueueImagesWorkerRole" in json.dumps(r) for r in starters[0]["Properties"]["Roles"])

@@ -74,6 +74,16 @@ def test_moto_lambda_backend_still_has_the_method_the_local_cloud_replaces():
     )
 
 
+def test_moto_step_functions_executor_still_has_what_the_stop_fix_wraps():
+    """offload.local.sfn.keep_stopped_executions_aborted wraps these two; a rename breaks it by name here."""
+    import inspect
+
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    assert list(inspect.signature(Execution.stop).parameters) == ["self", "stop_date", "error", "cause"]
+    assert callable(getattr(BaseExecutionWorkerCommunication, "_reflect_execution_status", None))
+
+
 def test_moto_config_still_has_the_step_functions_execution_switch():
     """The local cloud turns moto's state machine execution on through /moto-api/config."""
     from moto.core.config import default_user_config

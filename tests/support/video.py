@@ -49,10 +49,16 @@ def call(pipeline: VideoPipeline, step: str, state: dict[str, Any]) -> dict[str,
     return json.loads(json.dumps(pipeline.run(step, json.loads(json.dumps(state)))))
 
 
-def run_execution(pipeline: VideoPipeline, video: dict[str, Any], *, kind: str = "video") -> dict[str, Any]:
-    """Register the upload as the starter does, then run the state machine's steps in order."""
-    pipeline.store.register(new_record(VideoRecord, video, kind=kind, stage="probe"))
-    state: dict[str, Any] = {"video": video, "kind": kind}
+def run_execution(
+    pipeline: VideoPipeline, video: dict[str, Any], *, kind: str = "video", **fields: Any
+) -> dict[str, Any]:
+    """Register the upload as the starter does, then run the state machine's steps in order.
+
+    A live object's execution (kind live_segment or live_end, `stream=` in `fields`) has no record
+    of its own: its starter registered the stream's."""
+    if kind in ("video", "audio"):
+        pipeline.store.register(new_record(VideoRecord, video, kind=kind, stage="probe"))
+    state: dict[str, Any] = {"video": video, "kind": kind, **fields}
     step = "probe"
     try:
         state = call(pipeline, "probe", state)

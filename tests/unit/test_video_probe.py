@@ -377,6 +377,9 @@ def test_scratch_space_covers_the_longest_accepted_source() -> None:
     plan = make_plan(video_facts(1920, 1080, duration_s=600.0), VideoOptions())
     assert plan.scratch_mb <= scratch_mb_for(VideoOptions())
     assert RUNGS[0] == 1080
+    # Not capped at Lambda's 10,240 MB: the construct refuses limits that need more, instead of
+    # deploying functions whose /tmp a long upload would overflow.
+    assert scratch_mb_for(VideoOptions(limits=Limits(max_duration_s=6 * 3600))) > 10240
 
 
 @pytest.mark.parametrize(("gop_s", "hls_time_s"), [(2.0, 5.0), (3.0, 4.0), (0.0, 4.0)])

@@ -175,17 +175,21 @@ def test_a_logo_in_any_pillow_format_becomes_rgba(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "fields",
+    [{}, {"text": "  "}, {"text": "a", "image_key": "b.png"}],
+)
+def test_a_spec_that_is_not_exactly_one_mark_is_refused_when_read(fields: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match=r"exactly one of text .* and image_key"):
+        WatermarkSpec.model_validate(fields)
+
+
+@pytest.mark.parametrize(
     ("spec", "logo", "fix"),
     [
-        (WatermarkSpec(), None, "set text .* or image_key"),
-        (WatermarkSpec(text="  "), None, "set text .* or image_key"),
-        (WatermarkSpec(text="a", image_key="b.png"), None, "set exactly one of them"),
         (WatermarkSpec(image_key="b.png"), None, "pass its bytes"),
         (WatermarkSpec(text="a"), b"png", "pass logo only for a spec with image_key"),
     ],
 )
-def test_a_spec_that_is_not_exactly_one_mark_is_refused(
-    tmp_path: Path, spec: WatermarkSpec, logo: bytes | None, fix: str
-) -> None:
+def test_logo_bytes_must_match_the_spec(tmp_path: Path, spec: WatermarkSpec, logo: bytes | None, fix: str) -> None:
     with pytest.raises(ValueError, match=fix):
         watermark_png(spec, tmp_path / "mark.png", logo=logo)

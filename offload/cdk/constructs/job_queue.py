@@ -6,8 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import CfnResource, Duration, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -25,7 +26,8 @@ from constructs import Construct, IConstruct
 from offload.catalog import METRICS_NAMESPACE, CatalogError, QueueSpec
 from offload.cdk.constructs.network import WORKER_SUBNETS
 from offload.cdk.constructs.rate_limit_cache import RateLimitCache
-from offload.cdk.constructs.runtime_layer import ARCHITECTURE, RUNTIME
+from offload.cdk.constructs.runtime_layer import ARCHITECTURE, RUNTIME, BuiltLayer
+from offload.cdk.layers import unzipped_bytes
 from offload.cdk.nag import acknowledge
 
 # The generic worker handler ships in the runtime layer; the code asset holds the app's own packages.
@@ -85,6 +87,82 @@ def _resolved_length(value: object) -> int:
     return len(str(value))
 
 
+# Lambda refuses a function whose code and layers together exceed 250 MB (MiB) unzipped.
+LAMBDA_UNZIPPED_LIMIT = 262_144_000
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class PackageSize:
+    """What one function takes unzipped on Lambda: its code asset and each of its layers, in bytes."""
+
+    function: str
+    parts: tuple[tuple[str, int], ...]  # ("code", n), (layer, n), ...
+
+    @property
+    def total(self) -> int:
+        """Code plus every layer."""
+        return sum(size for _, size in self.parts)
+
+    def describe(self) -> str:
+        """`code 0.0 MB + RuntimeLayer 51.3 MB + ... = 256.7 MB`."""
+        parts = " + ".join(f"{name} {size / MB:.1f} MB" for name, size in self.parts)
+        return f"{parts} = {self.total / MB:.1f} MB"
+
+
+def check_package_size(
+    scope: Construct, what: str, code: lambda_.Code, layers: Sequence[lambda_.ILayerVersion]
+) -> PackageSize:
+    """The function's code plus layers unzipped; a CatalogError when that passes Lambda's 250 MB.
+
+    moto never checks the limit either: without this a catalog synthesizes, runs locally and fails only
+    at `cdk deploy` (or, for a layer, when the function is created)."""
+    parts = [("code", _code_bytes(code, what))]
+    for layer in layers:
+        if not isinstance(layer, BuiltLayer):
+            raise CatalogError(
+                f"{what}: layer {layer.node.path} was not built by offload (a BuiltLayer), so its size is unknown "
+                "and the 250 MB check can't be made: build it with offload.cdk.constructs.runtime_layer.layer_version"
+            )
+        parts.append(("/".join(layer.node.path.split("/")[1:-1]) or layer.node.id, layer.unzipped_bytes))
+    size = PackageSize(what, tuple(parts))
+    if size.total > LAMBDA_UNZIPPED_LIMIT:
+        largest = max(size.parts, key=lambda part: part[1])[0]
+        raise CatalogError(
+            f"{what}: code plus layers would be {size.describe()} unzipped, over Lambda's limit of "
+            f"{LAMBDA_UNZIPPED_LIMIT:,} bytes ({LAMBDA_UNZIPPED_LIMIT / MB:.1f} MB); make {largest} smaller: fewer "
+            "requirements in offload:appRequirements, fewer packages in offload:codePackages, or leave the pack "
+            "that adds the largest layer out of the catalog"
+        )
+    return size
+
+
+def _code_bytes(code: lambda_.Code, what: str) -> int:
+    if isinstance(code, lambda_.AssetCode):
+        return unzipped_bytes(Path(code.path))
+    if isinstance(code, lambda_.InlineCode):
+        return 0  # at most 4 KB, inline in the template
+    raise CatalogError(
+        f"{what}: its code is a {type(code).__name__}, whose size can't be checked at synth against Lambda's "
+        "250 MB: give the stack an asset directory (lambda_.Code.from_asset)"
+    )
+
+
+def check_every_function_sized(stack: Stack) -> None:
+    """Every Lambda function of the stack was built by `offload_function`, so its size was checked."""
+    for construct in stack.node.find_all():
+        if (
+            isinstance(construct, CfnResource)
+            and construct.cfn_resource_type == "AWS::Lambda::Function"
+            and not isinstance(construct.node.scope, OffloadFunction)
+        ):
+            raise CatalogError(
+                f"Lambda function {construct.node.path} was not built with offload_function, so its code plus "
+                "layers were not checked against Lambda's 250 MB: build it with "
+                "offload.cdk.constructs.job_queue.offload_function"
+            )
+
+
 def offload_function(
     scope: Construct,
     construct_id: str,
@@ -100,10 +178,15 @@ def offload_function(
     role: iam.IRole,
     environment: Mapping[str, str],
     cache: RateLimitCache | None,
-) -> lambda_.Function:
+    ephemeral_storage_mb: int | None = None,
+) -> OffloadFunction:
     """A function of the stack (a worker, a pipeline step): the runtime and architecture the layers are
-    built for, active tracing, JSON logs, and the cache's VPC when it takes a shared limit."""
-    return lambda_.Function(
+    built for, active tracing, JSON logs, and the cache's VPC when it takes a shared limit.
+
+    Its code plus layers are checked against Lambda's 250 MB unzipped (a CatalogError when over);
+    the result is its `package_size`."""
+    size = check_package_size(scope, f"function {scope.node.path}/{construct_id}", code, layers)
+    return OffloadFunction(
         scope,
         construct_id,
         description=description,
@@ -124,7 +207,17 @@ def offload_function(
         vpc=cache.vpc if cache else None,
         vpc_subnets=WORKER_SUBNETS if cache else None,
         security_groups=[cache.client_security_group] if cache else None,
+        ephemeral_storage_size=Size.mebibytes(ephemeral_storage_mb) if ephemeral_storage_mb else None,
+        package_size=size,
     )
+
+
+class OffloadFunction(lambda_.Function):
+    """A lambda_.Function that carries its checked `package_size` (what `offload_function` returns)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, package_size: PackageSize, **props: Any) -> None:
+        super().__init__(scope, construct_id, **props)
+        self.package_size = package_size
 
 
 def empty_code() -> lambda_.Code:

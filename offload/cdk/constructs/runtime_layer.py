@@ -1,4 +1,8 @@
-"""The runtime layer: offload + its dependencies as Lambda-platform wheels, built without Docker."""
+"""The runtime layer: offload + its dependencies as Lambda-platform wheels, built without Docker.
+
+Every layer of the stack is a `BuiltLayer`: it knows its directory's unzipped size, so
+`offload_function` can check a function's code plus layers against Lambda's 250 MB at synth.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from offload.cdk.layers import (
     build_layer,
     layers_dir,
     read_requirements,
+    unzipped_bytes,
 )
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -28,16 +33,25 @@ if RUNTIME.name != f"python{PYTHON_VERSION}" or not all(p.endswith("aarch64") fo
     )
 
 
-def layer_version(scope: Construct, built: LayerBuild, description: str) -> lambda_.LayerVersion:
+class BuiltLayer(lambda_.LayerVersion):
+    """A layer version from a directory built here, with the size it takes unzipped on Lambda."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, built: LayerBuild, description: str) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            code=lambda_.Code.from_asset(str(built.path), exclude=ASSET_EXCLUDES),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description=description,
+        )
+        self.directory = built.path
+        self.unzipped_bytes = unzipped_bytes(built.path)
+
+
+def layer_version(scope: Construct, built: LayerBuild, description: str) -> BuiltLayer:
     """A built layer directory as a layer version for the functions' runtime and architecture."""
-    return lambda_.LayerVersion(
-        scope,
-        "Layer",
-        code=lambda_.Code.from_asset(str(built.path), exclude=ASSET_EXCLUDES),
-        compatible_runtimes=[RUNTIME],
-        compatible_architectures=[ARCHITECTURE],
-        description=description,
-    )
+    return BuiltLayer(scope, "Layer", built=built, description=description)
 
 
 class RuntimeLayer(Construct):

@@ -25,15 +25,8 @@ SHADOW_FILL = (0, 0, 0, 140)
 
 
 def check_spec(spec: WatermarkSpec, *, logo: bytes | None = None) -> None:
-    """Refuse a spec that is neither or both a text and a logo, and a logo spec without the logo's bytes."""
-    text = spec.text is not None and spec.text.strip() != ""
-    if text and spec.image_key:
-        raise ValueError(
-            f"watermark has both text {spec.text!r} and image_key {spec.image_key!r}: set exactly one of them"
-        )
-    if not text and not spec.image_key:
-        raise ValueError("watermark has neither text nor image_key: set text (a caption) or image_key (a logo's key)")
-    if text and logo is not None:
+    """Refuse logo bytes that don't match the spec (WatermarkSpec itself ensures exactly one of text and logo)."""
+    if spec.text and logo is not None:
         raise ValueError("watermark is a text, yet logo bytes were given: pass logo only for a spec with image_key")
     if spec.image_key and logo is None:
         raise ValueError(f"watermark image_key {spec.image_key!r}: read the logo from the bucket and pass its bytes")

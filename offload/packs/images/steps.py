@@ -10,7 +10,6 @@ backoff, NonRetryableError goes straight to the fail step.
 from __future__ import annotations
 
 import posixpath
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -201,19 +200,6 @@ _HANDLERS: dict[str, Callable[[ImagePipeline, dict[str, Any]], dict[str, Any]]] 
 
 def image_alert(image: dict[str, Any], step: str, reason: str) -> Alert:
     """The admins' alert for an upload whose pipeline failed; the original is never touched."""
-    key, bucket = image["key"], image["bucket"]
-    original = f"s3://{bucket}/{key}"
-    return Alert(
-        subject=f"offload: image {key} failed at {step}",
-        what=f"Image {key} failed in the image pipeline. The original is kept in {original}.",
-        step=step,
-        reason=reason,
-        commands=(
-            ("Inspect it", f"offload images get {shlex.quote(key)}"),
-            (
-                "Retry it (a new version of the object restarts the pipeline)",
-                f"aws s3 cp {shlex.quote(original)} - | aws s3 cp - {shlex.quote(original)}",
-            ),
-        ),
-        details={"bucket": bucket, "key": key, "version_id": image.get("version_id"), "etag": image.get("etag")},
-    )
+    from offload.media.records import upload_alert
+
+    return upload_alert("image", "image pipeline", image, step, reason, "offload images get")

@@ -10,10 +10,8 @@ NonRetryableError (`offload.media.pipeline.run_step`); a bad source is MediaInpu
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import posixpath
-import shlex
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +83,13 @@ class VideoPipeline:
     def options(self) -> VideoOptions:
         return VideoOptions.model_validate(self.settings.options)
 
+    @cached_property
+    def transfer(self) -> Any:
+        """Multipart, parallel uploads and downloads (outputs of a long video run to gigabytes)."""
+        from boto3.s3.transfer import S3Transfer
+
+        return S3Transfer(self.rt.clients.s3)
+
     @property
     def bucket(self) -> str:
         return self.settings.media_bucket
@@ -109,21 +114,25 @@ class VideoPipeline:
             return str(path)
         return str(self.rt.clients.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=URL_EXPIRES_S))
 
-    def put(self, path: Path, key: str, *, immutable: bool = True) -> dict[str, Any]:
-        """Upload one output or part; returns its key and size."""
+    def put(
+        self, path: Path, key: str, *, immutable: bool = True, metadata: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Upload one output or part (with user `metadata`, x-amz-meta-*); returns its key and size."""
         content_type = (
             CONTENT_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         )
-        extra = {"ContentType": content_type}
+        extra: dict[str, Any] = {"ContentType": content_type}
         if immutable:
             extra["CacheControl"] = CACHE_CONTROL
-        self.rt.clients.s3.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+        if metadata:
+            extra["Metadata"] = metadata
+        self.transfer.upload_file(str(path), self.bucket, key, extra_args=extra)
         return {"key": key, "bytes": path.stat().st_size}
 
     def fetch(self, key: str, path: Path) -> Path:
         """Download one object of the media bucket to `path`."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.rt.clients.s3.download_file(self.bucket, key, str(path))
+        self.transfer.download_file(self.bucket, key, str(path))
         return path
 
     def record(self, state: dict[str, Any], status: Any, **fields: Any) -> VideoRecord | None:
@@ -387,6 +396,10 @@ def _fail(p: VideoPipeline, state: dict[str, Any]) -> dict[str, Any]:
     """The Catch target: record the failed step and reason, drop the scratch parts, alert the admins."""
     step, reason = failure(state)
     upload = state["video"]
+    if state.get("kind") in ("live_segment", "live_end"):
+        from offload.packs.video.live import live_failed
+
+        live_failed(p, state, step, reason)  # the stream's record, not one per segment
     p.record(state, "failed", error={"step": step, "reason": reason})
     logger.error("video failed", video_key=upload["key"], failed_step=step, reason=reason)
     try:
@@ -426,19 +439,6 @@ _HANDLERS: dict[str, Callable[[VideoPipeline, dict[str, Any]], dict[str, Any]]] 
 
 def video_alert(upload: dict[str, Any], step: str, reason: str) -> Alert:
     """The admins' alert for an upload whose pipeline failed; the original is never touched."""
-    key, bucket = upload["key"], upload["bucket"]
-    original = f"s3://{bucket}/{key}"
-    return Alert(
-        subject=f"offload: video {key} failed at {step}",
-        what=f"{key} failed in the video pipeline. The original is kept in {original}.",
-        step=step,
-        reason=reason,
-        commands=(
-            ("Inspect it", f"offload videos get {shlex.quote(key)}"),
-            (
-                "Retry it (a new version of the object restarts the pipeline)",
-                f"aws s3 cp {shlex.quote(original)} - | aws s3 cp - {shlex.quote(original)}",
-            ),
-        ),
-        details={"bucket": bucket, "key": key, "version_id": upload.get("version_id"), "json": json.dumps(upload)},
-    )
+    from offload.media.records import upload_alert
+
+    return upload_alert("video", "video pipeline", upload, step, reason, "offload videos get")

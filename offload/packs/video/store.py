@@ -61,6 +61,9 @@ class VideoRecord(BaseModel):
     outputs: list[dict[str, Any]] = Field(default_factory=list)
     execution_arn: str | None = None
     error: dict[str, str] | None = None
+    # A live stream's segments that failed ({seq, key, version, step, reason, at}), added by
+    # MediaStore.append; the stream goes on without them.
+    errors: list[dict[str, Any]] = Field(default_factory=list)
     created_at: str
     updated_at: str
 
@@ -81,7 +84,14 @@ class VideoStore(MediaStore[VideoRecord]):
     """Conditional writes of video records in the videos table (partition key `key`)."""
 
     def __init__(self, client: Any, table: str) -> None:
-        super().__init__(client, table, VideoRecord, plain=("key", "status", "version_tag", "updated_at"))
+        super().__init__(
+            client,
+            table,
+            VideoRecord,
+            plain=("key", "status", "version_tag", "updated_at"),
+            counters=("segments_total", "segments_done"),
+            lists=("errors",),
+        )
 
     def by_status(self, status: MediaStatus, *, limit: int = 100) -> list[VideoRecord]:
         """Records of one status, most recently updated first (the `by-status` index)."""
