@@ -588,6 +588,7 @@ def fit_task_cost(run: PipelineRun, short: Stage) -> Fit:
 
 def lambda_model(run: PipelineRun, fit: Fit, sizes: dict[str, int], minutes: float, arm64: float) -> dict[str, Any]:
     """Modelled wall time and cost of a `minutes`-long upload like the clip, on Lambda (see the docstring)."""
+    from offload.packs.video.infra import MEDIA_MEMORY_MB  # the light steps' function (imports the CDK)
     from offload.packs.video.steps import DOWNLOAD_MAX_BYTES
 
     options = VideoOptions()
@@ -642,13 +643,17 @@ def lambda_model(run: PipelineRun, fit: Fit, sizes: dict[str, int], minutes: flo
     complete_wall = 0.2
     tasks_n = len(tasks)
     outputs_n = len(joins)
-    transitions = 7 + tasks_n + outputs_n  # Probe, Kind, Plan, TranscodeMap, JoinMap, Package, Complete + items
+    # offload/packs/video/infra.py: Probe, Kind, Plan, Transcode (Map), Join (Map), Package, Complete,
+    # VideoCompleted, and one per Map item.
+    transitions = 8 + tasks_n + outputs_n
     wall = (
         probe_wall + plan_wall + transcode_wall + join_wall + package_wall + complete_wall + transitions * TRANSITION_S
     )
-    # Cost: every step on the transcode function's memory (one step Lambda), billed per ms incl. init.
+    # Cost, billed per ms including init: the Transcode function (transcode_memory_mb) runs the Map
+    # items, the Media function (MEDIA_MEMORY_MB) probe, plan, package and complete.
     gb = options.transcode_memory_mb / 1024
-    billed_s = probe_wall + plan_wall + sum(tasks) + sum(joins) + package_wall + complete_wall
+    media_gb = MEDIA_MEMORY_MB / 1024
+    billed_gb_s = gb * (sum(tasks) + sum(joins)) + media_gb * (probe_wall + plan_wall + package_wall + complete_wall)
     renditions_n = len(plan.renditions) + (1 if plan.webm else 0)
     source_gets = 1 if (facts.bytes or 0) <= DOWNLOAD_MAX_BYTES else SOURCE_RANGE_GETS
     s3_puts = (
@@ -669,7 +674,7 @@ def lambda_model(run: PipelineRun, fit: Fit, sizes: dict[str, int], minutes: flo
     ddb_writes = (5 + len(plan.segments)) * 3  # record writes x ~3 WRU (items > 1 KB, the status index)
     lambda_requests = 4 + tasks_n + outputs_n  # probe, plan, tasks, joins, package, complete
     cost = {
-        "lambda_gb_s": gb * billed_s * PRICES_USD["lambda_gb_second_arm64"],
+        "lambda_gb_s": billed_gb_s * PRICES_USD["lambda_gb_second_arm64"],
         "lambda_requests": lambda_requests * PRICES_USD["lambda_request"],
         "step_functions": transitions * VIDEO_PRICES_USD["sfn_standard_transition"],
         "s3_requests": s3_puts * PRICES_USD["s3_put"] + s3_gets * PRICES_USD["s3_get"],
@@ -686,6 +691,7 @@ def lambda_model(run: PipelineRun, fit: Fit, sizes: dict[str, int], minutes: flo
         "segments": len(plan.segments),
         "segment_s": plan.segment_s,
         "transcode_memory_mb": options.transcode_memory_mb,
+        "media_memory_mb": MEDIA_MEMORY_MB,
         "vcpus": round(vcpus, 2),
         "arm64_factor": arm64,
         "utilisation_here": round(utilisation, 2),
@@ -702,7 +708,7 @@ def lambda_model(run: PipelineRun, fit: Fit, sizes: dict[str, int], minutes: flo
             "transitions": transitions * TRANSITION_S,
             "total": wall,
         },
-        "billed_gb_s": gb * billed_s,
+        "billed_gb_s": billed_gb_s,
         "transitions": transitions,
         "s3_puts": s3_puts,
         "s3_gets": s3_gets,
