@@ -616,7 +616,7 @@ def lambda_model(run: PipelineRun, fit: Fit, sizes: dict[str, int], minutes: flo
     joins: list[float] = []
     outputs = [("mp4", "video.mp4", "join mp4"), ("webm", "video.webm", "join webm")]
     outputs += [(f"hls {r.name}", f"hls {r.name}", f"join hls {r.name}") for r in plan.renditions]
-    hls_segments = math.ceil(duration / plan.hls_time_s) + 1
+    hls_segments = math.ceil(duration / plan.hls_time_s)
     for kind, size_key, stage in outputs:
         if size_key not in per_min:
             continue
