@@ -297,7 +297,7 @@ def _process(
     start_s, duration_s = video_timing(source)
     plan = segment_plan(own, ladder, duration_s)
     segment = plan.segments[0]
-    mark = _watermark(p, plan, work)
+    mark = p.watermark_png(plan, work)
     parts = encode_segment(source, plan, segment, work / "parts", watermark_png=mark)
     audio = _audio_mode(facts, ladder)
     metadata = {"start": f"{start_s + TS_OFFSET_S:.6f}", "duration": f"{segment.frames / ladder.fps:.6f}"}
@@ -346,12 +346,6 @@ def segment_plan(plan: Plan, ladder: LiveLadder, duration_s: float) -> Plan:
             "segments": [Segment(index=0, start_s=0.0, duration_s=duration_s, frames=frames)],
         }
     )
-
-
-def _watermark(p: VideoPipeline, plan: Plan, work: Path) -> Path | None:
-    from offload.packs.video.steps import _watermark_png
-
-    return _watermark_png(p, plan, work)
 
 
 AudioMode = Literal["copy", "encode", "silence", "none"]

@@ -135,6 +135,25 @@ class VideoPipeline:
         self.transfer.download_file(self.bucket, key, str(path))
         return path
 
+    def watermark_png(self, plan: Plan, work: Path) -> Path | None:
+        """The plan's watermark as a PNG in `work` (a logo read from the media bucket), or None."""
+        from offload.media.video.watermark import watermark_png
+
+        spec = plan.watermark
+        if spec is None:
+            return None
+        logo = None
+        if spec.image_key:
+            s3 = self.rt.clients.s3
+            try:
+                logo = s3.get_object(Bucket=self.bucket, Key=spec.image_key)["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                raise NonRetryableError(
+                    f"the watermark logo s3://{self.bucket}/{spec.image_key} does not exist: "
+                    "upload it or fix watermark.image_key"
+                ) from None
+        return watermark_png(spec, work / "watermark.png", logo=logo)
+
     def record(self, state: dict[str, Any], status: Any, **fields: Any) -> VideoRecord | None:
         """Move the execution's record to `status` with `fields` (refused, None, once it is final or
         about another version of the object)."""
@@ -225,30 +244,12 @@ def _transcode(p: VideoPipeline, state: dict[str, Any]) -> dict[str, Any]:
                 p.put(path, f"{work_root(upload)}audio/{path.name}", immutable=False)
             return {"task": "audio", "formats": sorted(made)}
         segment = plan.segments[int(task["index"])]
-        mark = _watermark_png(p, plan, work)
+        mark = p.watermark_png(plan, work)
         parts = encode_segment(source, plan, segment, work / "parts", watermark_png=mark)
         for name, path in parts.items():
             p.put(path, _part_key(upload, name, segment.index, path.suffix), immutable=False)
     p.store.increment(upload["key"], "segments_done", version=version_tag(upload))
     return {"task": "segment", "index": segment.index}
-
-
-def _watermark_png(p: VideoPipeline, plan: Plan, work: Path) -> Path | None:
-    from offload.media.video.watermark import watermark_png
-
-    spec = plan.watermark
-    if spec is None:
-        return None
-    logo = None
-    if spec.image_key:
-        try:
-            logo = p.rt.clients.s3.get_object(Bucket=p.bucket, Key=spec.image_key)["Body"].read()
-        except p.rt.clients.s3.exceptions.NoSuchKey:
-            raise NonRetryableError(
-                f"the watermark logo s3://{p.bucket}/{spec.image_key} does not exist: "
-                "upload it or fix watermark.image_key"
-            ) from None
-    return watermark_png(spec, work / "watermark.png", logo=logo)
 
 
 def _join(p: VideoPipeline, state: dict[str, Any]) -> dict[str, Any]:
