@@ -18,11 +18,12 @@ from offload.media.video.facts import is_url
 from offload.media.video.ffmpeg import run_ffmpeg
 from offload.media.video.plan import Plan, Rendition, Segment
 
-# libx264 -preset veryfast: about 2.5x faster than "medium" for ~10% more bits at equal quality;
-# the bench's VMAF at 720p holds with capped CRF (quality first, maxrate/bufsize cap the peaks).
-X264_PRESET = "veryfast"
+# libx264 -preset medium: the bench's 720p rung reaches VMAF 93 at CRF 21 (veryfast scored 90.5 for
+# 12% fewer bytes at 2.3x less x264 CPU; see docs/cost.md#video). Capped CRF: quality first,
+# maxrate/bufsize cap the peaks.
+X264_PRESET = "medium"
 X264_CRF = 21
-# libvpx-vp9 realtime at cpu-used 6 costs about what x264 veryfast does per pixel ("good" at
+# libvpx-vp9 realtime at cpu-used 6 costs about what x264 veryfast does per pixel, half of medium ("good" at
 # cpu-used 5 took 5x longer); constrained quality: -crf with -b:v as the ceiling.
 VP9_DEADLINE = "realtime"
 VP9_CPU_USED = 6

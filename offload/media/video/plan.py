@@ -139,14 +139,15 @@ STANDARD_FPS = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 
 FPS_SNAP = 0.02
 
 # The CPU cost model of one transcode task, in CPU-nanoseconds per pixel, measured here (x86_64,
-# ffmpeg 9.0.2, testsrc2 at 720p and 1080p; user+sys time): libx264 -preset veryfast capped CRF
-# 13.9-14.6 ns per output pixel; libvpx-vp9 realtime -cpu-used 6 9.8-14.7 ns; decoding 1.6 ns per
+# ffmpeg 9.0.2, testsrc2 at 720p and 1080p; user+sys time): libx264 -preset medium capped CRF 21
+# 31 ns per output pixel on one 1080p rung, 36 over the whole ladder (small rungs cost more per pixel;
+# veryfast was 13.3-14.6); libvpx-vp9 realtime -cpu-used 6 9.8-14.7 ns; decoding 1.6 ns per
 # source pixel for H.264, 3.9 for 10-bit HEVC (4 is taken for any source); bwdif 0.7 ns; the zscale +
 # tonemap chain 13.5 ns; scaling and the pixel-format conversion about 3 ns per output pixel (the
-# whole, checked on a 4 s 1080p30 segment with the full ladder and VP9: 12.7 CPU-s measured, 12.7
+# whole, checked on a 4 s 1080p30 segment with the full ladder and VP9: 22.3 CPU-s measured, 22.3
 # modelled for x86_64). Lambda's arm64 cores are taken as ARM64_FACTOR slower (bench/video.py checks
 # the whole against a measured run); ffmpeg's threads use the vCPUs at PARALLEL_EFFICIENCY.
-X264_NS_PER_PX = 14.5
+X264_NS_PER_PX = 36.0
 VP9_NS_PER_PX = 13.0
 DECODE_NS_PER_PX = 4.0
 DEINTERLACE_NS_PER_PX = 1.0
