@@ -9,20 +9,25 @@ A malformed vision answer (not JSON, or JSON without the required fields) raises
 RetryableError: models are nondeterministic and the next attempt usually parses, while
 the job's max attempts bound the cost if a model keeps failing. We do not retry inside
 the adapter, so attempts stay visible in the job's history. A refusal is
-NonRetryableError: the same image gets the same refusal.
+NonRetryableError: the same image gets the same refusal; a 400 whose code says the content policy
+blocked the request (`moderation_blocked`, `content_policy_violation`) is ContentRefusedError.
+
+`make_client`, `provider_error`, `structured_completion` and `parse_json_answer` are shared by the
+other OpenAI-compatible adapters (`offload.ai.openai_generation`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import BaseModel, ValidationError
 
+from offload.ai.generation import ContentRefusedError
 from offload.ai.ports import MAX_COLORS, MAX_TAGS, ImageMetadata
 from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
 from offload.http_rules import is_retryable_status, retry_after_s
@@ -45,6 +50,9 @@ KNOWN_EMBEDDING_DIMENSIONS = {
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
+# Error codes of a 4xx that mean the provider's content policy refused the request (the images and
+# videos APIs answer `moderation_blocked`; DALL-E answered `content_policy_violation`).
+REFUSAL_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 # One request carries at most this many texts (the API allows 2048; smaller keeps bodies modest).
 EMBED_BATCH = 256
 
@@ -69,6 +77,9 @@ IMAGE_METADATA_SCHEMA: dict[str, Any] = {
     "required": ["description", "tags", "category", "dominant_colors", "mood"],
     "additionalProperties": False,
 }
+
+
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 
 class _VisionAnswer(BaseModel):
@@ -132,25 +143,19 @@ class OpenAIVisionAnalyzer:
                 ],
             }
         ]
-        response_format: ResponseFormatJSONSchema = {
-            "type": "json_schema",
-            "json_schema": {"name": "image_metadata", "strict": True, "schema": IMAGE_METADATA_SCHEMA},
-        }
-        try:
-            completion = self._client.chat.completions.create(
-                model=self._model,
-                messages=messages,
-                response_format=response_format,
-                max_completion_tokens=self._max_tokens,
-            )
-        except openai.OpenAIError as exc:
-            raise provider_error(exc, f"describing an image with {self._model}", self._client) from exc
-        if not completion.choices:
-            raise RetryableError(f"{self._model} returned no choices for the image; retrying may help")
+        completion = structured_completion(
+            self._client,
+            self._model,
+            messages,
+            schema_name="image_metadata",
+            schema=IMAGE_METADATA_SCHEMA,
+            max_tokens=self._max_tokens,
+            doing="describing an image",
+        )
         message = completion.choices[0].message
         if getattr(message, "refusal", None):
             raise NonRetryableError(f"{self._model} refused to describe the image: {message.refusal}")
-        answer = _parse_answer(message.content, self._model)
+        answer = parse_json_answer(message.content, self._model, _VisionAnswer, what="image metadata")
         return ImageMetadata(
             description=answer.description.strip(),
             tags=answer.tags,
@@ -227,6 +232,8 @@ def provider_error(exc: openai.OpenAIError, doing: str, client: openai.OpenAI | 
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         text = f"HTTP {status}{where} while {doing}: {exc.message}"
+        if exc.code in REFUSAL_CODES:
+            return ContentRefusedError(PROVIDER, exc.message)
         if status == 429:
             if exc.code == "insufficient_quota":
                 return NonRetryableError(f"{text} (out of credit: add billing credit to the provider account)")
@@ -247,9 +254,38 @@ def _check_sendable(image: bytes, media_type: str, original_type: str) -> None:
         )
 
 
-def _parse_answer(content: str | None, model: str) -> _VisionAnswer:
+def structured_completion(
+    client: openai.OpenAI,
+    model: str,
+    messages: list[ChatCompletionMessageParam],
+    *,
+    schema_name: str,
+    schema: dict[str, Any],
+    max_tokens: int,
+    doing: str,
+) -> ChatCompletion:
+    """One chat.completions call whose answer must follow `schema` (strict JSON-schema response format);
+    SDK errors mapped by `provider_error`, an answer without choices is RetryableError."""
+    response_format: ResponseFormatJSONSchema = {
+        "type": "json_schema",
+        "json_schema": {"name": schema_name, "strict": True, "schema": schema},
+    }
+    try:
+        completion = client.chat.completions.create(
+            model=model, messages=messages, response_format=response_format, max_completion_tokens=max_tokens
+        )
+    except openai.OpenAIError as exc:
+        raise provider_error(exc, f"{doing} with {model}", client) from exc
+    if not completion.choices:
+        raise RetryableError(f"{model} returned no choices while {doing}; retrying may help")
+    return completion
+
+
+def parse_json_answer(content: str | None, model: str, answer_type: type[AnswerT], *, what: str) -> AnswerT:
+    """The model's JSON answer validated as `answer_type`; empty, not JSON or the wrong shape -> RetryableError
+    naming the problem (`what` names the expected answer in the message, e.g. "image metadata")."""
     if not content:
-        raise RetryableError(f"{model} returned an empty answer instead of image metadata JSON; will retry")
+        raise RetryableError(f"{model} returned an empty answer instead of {what} JSON; will retry")
     try:
         raw = json.loads(content)
     except json.JSONDecodeError as exc:
@@ -258,10 +294,10 @@ def _parse_answer(content: str | None, model: str) -> _VisionAnswer:
             f"{content[:120]!r}; will retry"
         ) from None
     try:
-        return _VisionAnswer.model_validate(raw)
+        return answer_type.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors())
-        raise RetryableError(f"{model} answered JSON that is not image metadata ({problems}); will retry") from None
+        raise RetryableError(f"{model} answered JSON that is not {what} ({problems}); will retry") from None
 
 
 def _clean_color(value: str) -> str | None:
