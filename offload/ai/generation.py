@@ -27,6 +27,10 @@ from offload.errors import NonRetryableError
 MAX_SCENES = 12
 MIN_SCENE_S = 1.0
 MAX_SCENE_S = 20.0
+MAX_TEXT_CHARS = 500
+MAX_VISUAL_CHARS = 1000
+MIN_IMAGE_SIDE = 64
+MAX_IMAGE_SIDE = 3840
 
 
 class ContentRefusedError(NonRetryableError):
@@ -43,8 +47,8 @@ class Scene(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    text: str = Field(min_length=1, max_length=500, description="the caption or narration line")
-    visual: str = Field(min_length=1, max_length=1000, description="what the picture shows")
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="the caption or narration line")
+    visual: str = Field(min_length=1, max_length=MAX_VISUAL_CHARS, description="what the picture shows")
     seconds: float = Field(ge=MIN_SCENE_S, le=MAX_SCENE_S, description="the clip's length")
 
 
@@ -53,8 +57,8 @@ class ClipRequest(BaseModel):
 
     prompt: str = Field(min_length=1)
     seconds: float = Field(ge=MIN_SCENE_S, le=MAX_SCENE_S)
-    width: int = Field(ge=64, le=3840)
-    height: int = Field(ge=64, le=3840)
+    width: int = Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE)
+    height: int = Field(ge=MIN_IMAGE_SIDE, le=MAX_IMAGE_SIDE)
     image_png: bytes | None = Field(default=None, description="the scene image to start from, when the model takes one")
     caption: str | None = Field(default=None, description="the scene's text (the local provider draws it)")
 
@@ -127,3 +131,26 @@ class ClipProvider(Protocol):
     def cost_usd(self, seconds: float) -> float | None:
         """The provider's list price for a clip of `seconds`, when known (an estimate)."""
         ...
+
+
+def check_script_request(prompt: str, *, clip_seconds: float, max_scenes: int) -> str:
+    """The prompt, stripped, once a `ScriptWriter.write` call's arguments are checked (NonRetryableError if not)."""
+    text = prompt.strip()
+    if not text:
+        raise NonRetryableError("the prompt is empty: describe the video to make in a sentence or more")
+    if not MIN_SCENE_S <= clip_seconds <= MAX_SCENE_S:
+        raise NonRetryableError(
+            f"clip_seconds is {clip_seconds}: give a scene length from {MIN_SCENE_S} to {MAX_SCENE_S} seconds"
+        )
+    if not 1 <= max_scenes <= MAX_SCENES:
+        raise NonRetryableError(f"max_scenes is {max_scenes}: give 1 to {MAX_SCENES} scenes")
+    return text
+
+
+def check_image_size(width: int, height: int) -> None:
+    """Refuse a `SceneImager.render` size outside MIN_IMAGE_SIDE..MAX_IMAGE_SIDE (NonRetryableError)."""
+    for name, value in (("width", width), ("height", height)):
+        if not MIN_IMAGE_SIDE <= value <= MAX_IMAGE_SIDE:
+            raise NonRetryableError(
+                f"image {name} is {value} px: give {MIN_IMAGE_SIDE} to {MAX_IMAGE_SIDE} px (the clip's frame size)"
+            )

@@ -8,6 +8,7 @@ no test expects, so a missing script fails loudly instead of passing by accident
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -71,6 +72,37 @@ def embeddings(
             "usage": {"prompt_tokens": 10, "total_tokens": 10},
         }
     )
+
+
+def image_generation(
+    image: bytes | str | None = None, *, url: str | None = None, model: str = "gpt-image-1", size: str = "1024x1024"
+) -> Reply:
+    """A 200 images.generate answer with one image: `image` as PNG bytes or base64 text (`b64_json`), or a `url`.
+
+    Shaped like `model` answers: GPT image models add output_format, size, quality and token usage;
+    DALL-E models add a revised_prompt.
+    """
+    if (image is None) == (url is None):
+        raise ValueError("give the image (bytes or base64 text) or a url, not both or neither")
+    item: dict[str, Any] = {"url": url} if url is not None else {}
+    if image is not None:
+        item["b64_json"] = base64.b64encode(image).decode("ascii") if isinstance(image, bytes) else image
+    body: dict[str, Any] = {"created": 1_700_000_000, "data": [item]}
+    if model.startswith("dall-e"):
+        item["revised_prompt"] = "a revised prompt"
+    else:
+        body |= {
+            "output_format": "png",
+            "size": size,
+            "quality": "medium",
+            "usage": {
+                "input_tokens": 20,
+                "input_tokens_details": {"image_tokens": 0, "text_tokens": 20},
+                "output_tokens": 1056,
+                "total_tokens": 1076,
+            },
+        }
+    return Reply(body=body)
 
 
 def api_error(
