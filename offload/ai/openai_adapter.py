@@ -233,7 +233,7 @@ def provider_error(exc: openai.OpenAIError, doing: str, client: openai.OpenAI | 
         status = exc.status_code
         text = f"HTTP {status}{where} while {doing}: {exc.message}"
         if exc.code in REFUSAL_CODES:
-            return ContentRefusedError(PROVIDER, exc.message)
+            return ContentRefusedError(PROVIDER, api_message(exc))
         if status == 429:
             if exc.code == "insufficient_quota":
                 return NonRetryableError(f"{text} (out of credit: add billing credit to the provider account)")
@@ -244,6 +244,13 @@ def provider_error(exc: openai.OpenAIError, doing: str, client: openai.OpenAI | 
         return NonRetryableError(f"{text} ({hint[status]})" if status in hint else text)
     # APIResponseValidationError and other SDK surprises: a bad answer, worth another attempt.
     return RetryableError(f"unexpected provider answer{where} while {doing}: {exc}")
+
+
+def api_message(exc: openai.APIStatusError) -> str:
+    """The API's own error message (the body's `message`), without the SDK's "Error code: NNN - " prefix."""
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    return message if isinstance(message, str) and message else exc.message
 
 
 def _check_sendable(image: bytes, media_type: str, original_type: str) -> None:
