@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,6 +14,9 @@ from offload.runtime import Runtime, set_default_runtime
 from offload.testing.aws import REGION, provision
 from offload.testing.openai_server import FakeOpenAIServer
 from offload.testing.worker import run_job as _run_job
+
+if TYPE_CHECKING:
+    import openai
 
 # Never reach a real AWS account from an app's tests, whatever the developer's shell holds.
 _FAKE_AWS = {
@@ -69,4 +72,14 @@ def openai_server() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
-__all__ = ["offload_catalog", "offload_runtime", "openai_server", "run_job"]
+@pytest.fixture
+def openai_client(openai_server: FakeOpenAIServer) -> Iterator[openai.OpenAI]:
+    """An openai SDK client on `openai_server`, built as offload's adapters build theirs (SDK retries off)."""
+    from offload.ai.openai_adapter import make_client
+
+    client = make_client("sk-test", openai_server.base_url, timeout_s=5)
+    yield client
+    client.close()
+
+
+__all__ = ["offload_catalog", "offload_runtime", "openai_client", "openai_server", "run_job"]

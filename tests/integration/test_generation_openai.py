@@ -1,11 +1,10 @@
-"""The OpenAI script writer and scene imager through the real SDK against the loopback fake server."""
+"""The OpenAI script writer and scene imager through the real SDK against the loopback fake openai_server."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -16,7 +15,6 @@ from PIL import Image
 from offload.ai.generation import MAX_SCENE_S, MIN_SCENE_S, ContentRefusedError, Scene
 from offload.ai.generation_factory import GenerationAiSettings, build_script_and_imager
 from offload.ai.local_generation import LocalSceneImager
-from offload.ai.openai_adapter import make_client
 from offload.ai.openai_generation import OpenAISceneImager, OpenAIScriptWriter, nearest_size
 from offload.errors import NonRetryableError, RateLimitedError, RetryableError
 from offload.testing.openai_server import FakeOpenAIServer, api_error, chat_completion, image_generation
@@ -33,49 +31,38 @@ def scene_answer(text: str = "Boats leave", visual: str = "Boats leave the harbo
     return {"text": text, "visual": visual, "seconds": seconds}
 
 
-def png(size: tuple[int, int], left: str = "red", right: str = "blue") -> bytes:
-    """An image whose left half is `left` and right half `right`, to see how it was cropped."""
-    im = Image.new("RGB", size, left)
-    im.paste(Image.new("RGB", (size[0] - size[0] // 2, size[1]), right), (size[0] // 2, 0))
+def png(size: tuple[int, int]) -> bytes:
+    """An image in three horizontal bands, red, green and blue from the top, to see how it was cropped."""
+    im = Image.new("RGB", size, "red")
+    third = size[1] // 3
+    im.paste(Image.new("RGB", (size[0], third), (0, 255, 0)), (0, third))
+    im.paste(Image.new("RGB", (size[0], size[1] - 2 * third), (0, 0, 255)), (0, 2 * third))
     out = io.BytesIO()
     im.save(out, "PNG")
     return out.getvalue()
 
 
 @pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as fake:
-        yield fake
+def writer(openai_client: openai.OpenAI) -> OpenAIScriptWriter:
+    return OpenAIScriptWriter(openai_client)
 
 
 @pytest.fixture
-def client(server: FakeOpenAIServer) -> Iterator[openai.OpenAI]:
-    sdk = make_client("sk-test", server.base_url, timeout_s=5)
-    yield sdk
-    sdk.close()
-
-
-@pytest.fixture
-def writer(client: openai.OpenAI) -> OpenAIScriptWriter:
-    return OpenAIScriptWriter(client)
-
-
-@pytest.fixture
-def imager(client: openai.OpenAI) -> OpenAISceneImager:
-    return OpenAISceneImager(client)
+def imager(openai_client: openai.OpenAI) -> OpenAISceneImager:
+    return OpenAISceneImager(openai_client)
 
 
 # --- script writer -----------------------------------------------------------------------------------
 
 
 def test_script_request_asks_for_the_strict_scene_schema_with_the_prompt_and_style(
-    server: FakeOpenAIServer, writer: OpenAIScriptWriter
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
 ) -> None:
-    server.script(chat_completion(script_answer(scene_answer())))
+    openai_server.script(chat_completion(script_answer(scene_answer())))
 
     writer.write("A day in a fishing village", style="35 mm film", clip_seconds=5, max_scenes=4)
 
-    (request,) = server.requests
+    (request,) = openai_server.requests
     assert (request.method, request.path) == ("POST", "/v1/chat/completions")
     assert request.body["model"] == "gpt-4o-mini"
     response_format = request.body["response_format"]
@@ -91,9 +78,9 @@ def test_script_request_asks_for_the_strict_scene_schema_with_the_prompt_and_sty
 
 
 def test_script_answer_becomes_scenes_in_order_with_whitespace_tidied(
-    server: FakeOpenAIServer, writer: OpenAIScriptWriter
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
 ) -> None:
-    server.script(
+    openai_server.script(
         chat_completion(
             script_answer(
                 scene_answer(" Dawn  breaks ", "A harbour\nat dawn", 4),
@@ -111,9 +98,9 @@ def test_script_answer_becomes_scenes_in_order_with_whitespace_tidied(
 
 
 def test_scene_lengths_are_clamped_and_extra_scenes_dropped(
-    server: FakeOpenAIServer, writer: OpenAIScriptWriter
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
 ) -> None:
-    server.script(
+    openai_server.script(
         chat_completion(
             script_answer(
                 scene_answer("one", seconds=0.2), scene_answer("two", seconds=90), scene_answer("three", seconds=3)
@@ -127,43 +114,43 @@ def test_scene_lengths_are_clamped_and_extra_scenes_dropped(
 
 
 def test_script_answer_that_is_not_json_is_retryable_and_quotes_it(
-    server: FakeOpenAIServer, writer: OpenAIScriptWriter
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
 ) -> None:
-    server.script(chat_completion("Scene 1: a harbour."))
+    openai_server.script(chat_completion("Scene 1: a harbour."))
 
     with pytest.raises(RetryableError, match=r"not JSON.*Scene 1: a harbour"):
         writer.write("A fishing village", style=None, clip_seconds=5, max_scenes=4)
 
 
 def test_script_answer_missing_a_field_is_retryable_and_names_it(
-    server: FakeOpenAIServer, writer: OpenAIScriptWriter
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
 ) -> None:
-    server.script(chat_completion(script_answer({"text": "Dawn", "seconds": 4})))
+    openai_server.script(chat_completion(script_answer({"text": "Dawn", "seconds": 4})))
 
     with pytest.raises(RetryableError, match=r"not a video script \(scenes\.0\.visual: Field required\)"):
         writer.write("A fishing village", style=None, clip_seconds=5, max_scenes=4)
 
 
-def test_script_with_zero_scenes_is_retryable(server: FakeOpenAIServer, writer: OpenAIScriptWriter) -> None:
-    server.script(chat_completion(script_answer()))
+def test_script_with_zero_scenes_is_retryable(openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter) -> None:
+    openai_server.script(chat_completion(script_answer()))
 
     with pytest.raises(RetryableError, match="zero scenes"):
         writer.write("A fishing village", style=None, clip_seconds=5, max_scenes=4)
 
 
 def test_scene_with_a_blank_visual_is_retryable_and_says_which(
-    server: FakeOpenAIServer, writer: OpenAIScriptWriter
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
 ) -> None:
-    server.script(chat_completion(script_answer(scene_answer(), scene_answer(visual="  "))))
+    openai_server.script(chat_completion(script_answer(scene_answer(), scene_answer(visual="  "))))
 
     with pytest.raises(RetryableError, match="scene 2 with an empty visual"):
         writer.write("A fishing village", style=None, clip_seconds=5, max_scenes=4)
 
 
 def test_script_refusal_is_content_refused_with_the_models_reason(
-    server: FakeOpenAIServer, writer: OpenAIScriptWriter
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
 ) -> None:
-    server.script(chat_completion(None, refusal="I can't write that video."))
+    openai_server.script(chat_completion(None, refusal="I can't write that video."))
 
     with pytest.raises(ContentRefusedError) as caught:
         writer.write("Something harmful", style=None, clip_seconds=5, max_scenes=4)
@@ -171,8 +158,10 @@ def test_script_refusal_is_content_refused_with_the_models_reason(
     assert (caught.value.provider, caught.value.reason) == ("openai", "I can't write that video.")
 
 
-def test_script_rate_limit_waits_as_retry_after_says(server: FakeOpenAIServer, writer: OpenAIScriptWriter) -> None:
-    server.script(api_error(429, "Rate limit reached", code="rate_limit_exceeded", Retry_After="12"))
+def test_script_rate_limit_waits_as_retry_after_says(
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
+) -> None:
+    openai_server.script(api_error(429, "Rate limit reached", code="rate_limit_exceeded", Retry_After="12"))
 
     with pytest.raises(RateLimitedError) as caught:
         writer.write("A fishing village", style=None, clip_seconds=5, max_scenes=4)
@@ -181,34 +170,36 @@ def test_script_rate_limit_waits_as_retry_after_says(server: FakeOpenAIServer, w
 
 
 def test_script_server_error_is_retryable_and_not_retried_by_the_sdk(
-    server: FakeOpenAIServer, writer: OpenAIScriptWriter
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
 ) -> None:
-    server.script(api_error(500, "The server had an error", error_type="server_error"))
+    openai_server.script(api_error(500, "The openai_server had an error", error_type="server_error"))
 
     with pytest.raises(RetryableError, match=r"HTTP 500.*writing a video script"):
         writer.write("A fishing village", style=None, clip_seconds=5, max_scenes=4)
 
-    assert len(server.requests) == 1
+    assert len(openai_server.requests) == 1
 
 
-def test_blank_prompt_is_refused_before_any_request(server: FakeOpenAIServer, writer: OpenAIScriptWriter) -> None:
+def test_blank_prompt_is_refused_before_any_request(
+    openai_server: FakeOpenAIServer, writer: OpenAIScriptWriter
+) -> None:
     with pytest.raises(NonRetryableError, match="prompt is empty"):
         writer.write("   ", style=None, clip_seconds=5, max_scenes=4)
 
-    assert server.requests == []
+    assert openai_server.requests == []
 
 
 # --- scene imager ------------------------------------------------------------------------------------
 
 
 def test_imager_asks_for_the_nearest_supported_size_and_returns_a_png_of_the_exact_size(
-    server: FakeOpenAIServer, imager: OpenAISceneImager
+    openai_server: FakeOpenAIServer, imager: OpenAISceneImager
 ) -> None:
-    server.script(image_generation(png((1536, 1024)), size="1536x1024"))
+    openai_server.script(image_generation(png((1536, 1024)), size="1536x1024"))
 
     data = imager.render(SCENE, style="oil painting", width=1280, height=720)
 
-    (request,) = server.requests
+    (request,) = openai_server.requests
     assert (request.method, request.path) == ("POST", "/v1/images/generations")
     assert request.body["model"] == "gpt-image-1"
     assert (request.body["size"], request.body["n"]) == ("1536x1024", 1)
@@ -220,20 +211,19 @@ def test_imager_asks_for_the_nearest_supported_size_and_returns_a_png_of_the_exa
 
 
 def test_imager_crops_a_square_image_to_a_wide_frame_around_its_centre(
-    server: FakeOpenAIServer, client: openai.OpenAI
+    openai_server: FakeOpenAIServer, openai_client: openai.OpenAI
 ) -> None:
-    square_only = OpenAISceneImager(client, "dall-e-2")
-    server.script(image_generation(png((1024, 1024)), model="dall-e-2"))
+    square_only = OpenAISceneImager(openai_client, "dall-e-2")
+    openai_server.script(image_generation(png((1024, 1024)), model="dall-e-2"))
 
     data = square_only.render(SCENE, style=None, width=640, height=160)
 
-    assert server.requests[0].body["size"] == "1024x1024"
-    assert server.requests[0].body["response_format"] == "b64_json"
+    assert openai_server.requests[0].body["size"] == "1024x1024"
+    assert openai_server.requests[0].body["response_format"] == "b64_json"
     out = Image.open(io.BytesIO(data)).convert("RGB")
     assert out.size == (640, 160)
-    # Cover, centred: the full width is kept (red left half, blue right half), the top and bottom cut.
-    assert out.getpixel((10, 80)) == (255, 0, 0)
-    assert out.getpixel((630, 80)) == (0, 0, 255)
+    # Cover, centred: scaled to the full width, then the middle rows kept, which are all the green band.
+    assert {out.getpixel(xy) for xy in ((0, 0), (639, 0), (320, 80), (0, 159), (639, 159))} == {(0, 255, 0)}
 
 
 def test_portrait_frames_ask_for_a_portrait_image() -> None:
@@ -242,11 +232,11 @@ def test_portrait_frames_ask_for_a_portrait_image() -> None:
 
 
 def test_imager_downloads_an_image_given_by_url(
-    server: FakeOpenAIServer, imager: OpenAISceneImager, tmp_path: Path
+    openai_server: FakeOpenAIServer, imager: OpenAISceneImager, tmp_path: Path
 ) -> None:
     (tmp_path / "scene.png").write_bytes(png((1024, 1536)))
     with serve_files(tmp_path) as base:
-        server.script(image_generation(url=f"{base}/scene.png?sig=secret"))
+        openai_server.script(image_generation(url=f"{base}/scene.png?sig=secret"))
 
         data = imager.render(SCENE, style=None, width=720, height=1280)
 
@@ -254,10 +244,10 @@ def test_imager_downloads_an_image_given_by_url(
 
 
 def test_imager_url_that_is_gone_fails_without_showing_its_signature(
-    server: FakeOpenAIServer, imager: OpenAISceneImager, tmp_path: Path
+    openai_server: FakeOpenAIServer, imager: OpenAISceneImager, tmp_path: Path
 ) -> None:
     with serve_files(tmp_path) as base:
-        server.script(image_generation(url=f"{base}/gone.png?sig=secret"))
+        openai_server.script(image_generation(url=f"{base}/gone.png?sig=secret"))
 
         with pytest.raises(NonRetryableError, match=r"gone\.png answered HTTP 404") as caught:
             imager.render(SCENE, style=None, width=720, height=1280)
@@ -266,10 +256,10 @@ def test_imager_url_that_is_gone_fails_without_showing_its_signature(
 
 
 def test_moderation_blocked_image_is_content_refused_with_the_api_message(
-    server: FakeOpenAIServer, imager: OpenAISceneImager
+    openai_server: FakeOpenAIServer, imager: OpenAISceneImager
 ) -> None:
     message = "Your request was rejected by the safety system."
-    server.script(api_error(400, message, code="moderation_blocked"))
+    openai_server.script(api_error(400, message, code="moderation_blocked"))
 
     with pytest.raises(ContentRefusedError) as caught:
         imager.render(SCENE, style=None, width=1280, height=720)
@@ -277,8 +267,8 @@ def test_moderation_blocked_image_is_content_refused_with_the_api_message(
     assert (caught.value.provider, caught.value.reason) == ("openai", message)
 
 
-def test_image_rate_limit_waits_as_retry_after_says(server: FakeOpenAIServer, imager: OpenAISceneImager) -> None:
-    server.script(api_error(429, "Rate limit reached for images", code="rate_limit_exceeded", Retry_After="30"))
+def test_image_rate_limit_waits_as_retry_after_says(openai_server: FakeOpenAIServer, imager: OpenAISceneImager) -> None:
+    openai_server.script(api_error(429, "Rate limit reached for images", code="rate_limit_exceeded", Retry_After="30"))
 
     with pytest.raises(RateLimitedError) as caught:
         imager.render(SCENE, style=None, width=1280, height=720)
@@ -286,22 +276,24 @@ def test_image_rate_limit_waits_as_retry_after_says(server: FakeOpenAIServer, im
     assert caught.value.retry_after_s == 30.0
 
 
-def test_image_server_error_is_retryable(server: FakeOpenAIServer, imager: OpenAISceneImager) -> None:
-    server.script(api_error(500, "The server had an error", error_type="server_error"))
+def test_image_server_error_is_retryable(openai_server: FakeOpenAIServer, imager: OpenAISceneImager) -> None:
+    openai_server.script(api_error(500, "The openai_server had an error", error_type="server_error"))
 
     with pytest.raises(RetryableError, match=r"HTTP 500.*drawing a scene image with gpt-image-1"):
         imager.render(SCENE, style=None, width=1280, height=720)
 
 
-def test_image_data_that_does_not_decode_is_retryable(server: FakeOpenAIServer, imager: OpenAISceneImager) -> None:
-    server.script(image_generation(base64.b64encode(b"<html>oops</html>").decode("ascii")))
+def test_image_data_that_does_not_decode_is_retryable(
+    openai_server: FakeOpenAIServer, imager: OpenAISceneImager
+) -> None:
+    openai_server.script(image_generation(base64.b64encode(b"<html>oops</html>").decode("ascii")))
 
     with pytest.raises(RetryableError, match="does not decode"):
         imager.render(SCENE, style=None, width=1280, height=720)
 
 
-def test_other_bad_request_is_not_refusal(server: FakeOpenAIServer, imager: OpenAISceneImager) -> None:
-    server.script(api_error(400, "Invalid size", code="invalid_value"))
+def test_other_bad_request_is_not_refusal(openai_server: FakeOpenAIServer, imager: OpenAISceneImager) -> None:
+    openai_server.script(api_error(400, "Invalid size", code="invalid_value"))
 
     with pytest.raises(NonRetryableError, match="Invalid size") as caught:
         imager.render(SCENE, style=None, width=1280, height=720)
@@ -312,24 +304,28 @@ def test_other_bad_request_is_not_refusal(server: FakeOpenAIServer, imager: Open
 # --- factory -----------------------------------------------------------------------------------------
 
 
-def test_factory_with_a_secret_key_uses_the_api_for_script_and_images(aws: None, server: FakeOpenAIServer) -> None:
+def test_factory_with_a_secret_key_uses_the_api_for_script_and_images(
+    aws: None, openai_server: FakeOpenAIServer
+) -> None:
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     arn = secrets.create_secret(Name="offload-generate-key", SecretString="sk-from-secret")["ARN"]
-    settings = GenerationAiSettings(api_key_secret_arn=arn, base_url=server.base_url, script_model="gpt-4.1-mini")
-    server.script(chat_completion(script_answer(scene_answer())), image_generation(png((1536, 1024))))
+    settings = GenerationAiSettings(
+        api_key_secret_arn=arn, base_url=openai_server.base_url, script_model="gpt-4.1-mini"
+    )
+    openai_server.script(chat_completion(script_answer(scene_answer())), image_generation(png((1536, 1024))))
 
     writer, imager = build_script_and_imager(settings, secrets=secrets)
     (scene,) = writer.write("A fishing village", style=None, clip_seconds=4, max_scenes=3)
     imager.render(scene, style=None, width=320, height=180)
 
-    assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/images/generations"]
-    assert {r.headers["authorization"] for r in server.requests} == {"Bearer sk-from-secret"}
-    assert server.requests[0].body["model"] == "gpt-4.1-mini"
-    assert server.requests[1].body["model"] == "gpt-image-1"
+    assert [r.path for r in openai_server.requests] == ["/v1/chat/completions", "/v1/images/generations"]
+    assert {r.headers["authorization"] for r in openai_server.requests} == {"Bearer sk-from-secret"}
+    assert openai_server.requests[0].body["model"] == "gpt-4.1-mini"
+    assert openai_server.requests[1].body["model"] == "gpt-image-1"
 
 
-def test_factory_can_keep_images_local_while_the_script_uses_the_api(server: FakeOpenAIServer) -> None:
-    settings = GenerationAiSettings(api_key="sk-test", base_url=server.base_url, images="local")
+def test_factory_can_keep_images_local_while_the_script_uses_the_api(openai_server: FakeOpenAIServer) -> None:
+    settings = GenerationAiSettings(api_key="sk-test", base_url=openai_server.base_url, images="local")
 
     writer, imager = build_script_and_imager(settings)
 
