@@ -9,7 +9,7 @@ shared resources and queues exist, and before the workers. It may set on itself:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Stack
@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from offload.catalog import Catalog, CatalogError, Pack
 
 if TYPE_CHECKING:
-    from offload.cdk.constructs.job_queue import JobQueue
+    from offload.cdk.constructs.job_queue import JobAccess, JobQueue
     from offload.cdk.constructs.rate_limit_cache import RateLimitCache
 
 
@@ -41,6 +41,10 @@ class PackContext:
     config: Any  # the stack's OffloadConfig
     # The media bucket (offload.cdk.constructs.media_bucket), when the catalog has any S3 trigger.
     media: s3.Bucket | None = None
+    # The job resources, for a pack function that finishes handed-off jobs (`jobs.grant(role)`).
+    jobs: JobAccess | None = None
+    # The settings of the packs built before this one (the catalog's order), by pack name.
+    built_settings: Mapping[str, Any] = field(default_factory=dict)
 
     def require_media(self, what: str) -> s3.Bucket:
         """The media bucket, or a CatalogError saying `what` needs the pack's upload triggers kept."""
@@ -51,6 +55,22 @@ class PackContext:
             )
         return self.media
 
-    def packs_env(self, settings: Mapping[str, Any]) -> dict[str, str]:
-        """OFFLOAD_PACKS for a function of this pack that needs the pack's own settings."""
-        return {"OFFLOAD_PACKS": Stack.of(self.topic).to_json_string({self.pack.name: dict(settings)})}
+    def packs_env(self, settings: Mapping[str, Any], *, with_packs: tuple[str, ...] = ()) -> dict[str, str]:
+        """OFFLOAD_PACKS for a function of this pack that needs the pack's own settings (and those of the
+        packs named in `with_packs`, built before it: see `require_pack`)."""
+        chosen = {name: dict(self.require_pack(name)) for name in with_packs}
+        return {"OFFLOAD_PACKS": Stack.of(self.topic).to_json_string({**chosen, self.pack.name: dict(settings)})}
+
+    def require_pack(self, name: str) -> Mapping[str, Any]:
+        """The settings of pack `name`, or a CatalogError saying this pack builds on it."""
+        if name not in self.built_settings:
+            raise CatalogError(
+                f"pack {self.pack.name!r} builds on the {name!r} pack: compose it into the catalog before "
+                f"{self.pack.name!r} (e.g. Catalog.compose(core, ..., {name}, {self.pack.name}))"
+            )
+        return self.built_settings[name]
+
+    def require_jobs(self) -> JobAccess:
+        if self.jobs is None:
+            raise CatalogError(f"pack {self.pack.name!r}: the stack gave no job resources (JobAccess)")
+        return self.jobs

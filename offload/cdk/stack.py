@@ -13,7 +13,14 @@ from constructs import Construct
 from offload.catalog import DEFAULT_CATALOG, METRICS_NAMESPACE, Catalog, import_object
 from offload.cdk.constructs.alert_topic import AlertTopic
 from offload.cdk.constructs.job_events import JobEvents
-from offload.cdk.constructs.job_queue import JobQueue, WorkerRuntime, check_every_function_sized, empty_code, pascal
+from offload.cdk.constructs.job_queue import (
+    JobAccess,
+    JobQueue,
+    WorkerRuntime,
+    check_every_function_sized,
+    empty_code,
+    pascal,
+)
 from offload.cdk.constructs.jobs_table import JobsTable
 from offload.cdk.constructs.media_bucket import MediaBucket
 from offload.cdk.constructs.network import MAX_AZS, Network
@@ -160,6 +167,7 @@ class OffloadStack(Stack):
         client_config["catalog"] = catalog_path or DEFAULT_CATALOG
         code = code or empty_code()
         self.pack_constructs: dict[str, Construct] = {}
+        access = JobAccess(table=table, bus=bus, topic=alerts, bucket=bucket, secret=secret, queues=queues)
         pack_settings: dict[str, Any] = {}
         for pack in catalog.packs:
             if pack.infra is None:
@@ -178,29 +186,36 @@ class OffloadStack(Stack):
                 cache=cache,
                 config=config,
                 media=media.bucket if media else None,
+                jobs=access,
+                built_settings=dict(pack_settings),
             )
             construct = infra_class(self, f"{pascal(pack.name)}Pack", ctx=ctx)
             self.pack_constructs[pack.name] = construct
             if getattr(construct, "settings", None):
                 pack_settings[pack.name] = construct.settings
         if pack_settings:
-            environment = {**environment, "OFFLOAD_PACKS": self.to_json_string(pack_settings)}
             client_config["packs"] = pack_settings
         runtime = WorkerRuntime(
             code=code,
             layers=layers,
             environment=environment,
             log_level=log_level,
-            table=table,
-            bus=bus,
-            topic=alerts,
-            bucket=bucket,
-            secret=secret,
-            queues=queues,
+            access=access,
             rate_limit_cache=cache,
         )
         for q in queues:
-            worker = q.add_worker(runtime, shared_limits=q.spec.name in shared_limit_queues(catalog))
+            # A worker gets the settings of the packs whose job types run on its queue, and no others:
+            # Lambda's 4 KB environment is shared by every queue URL.
+            mine = {
+                name: settings
+                for name, settings in pack_settings.items()
+                if any(t.queue == q.spec.name for p in catalog.packs if p.name == name for t in p.job_types)
+            }
+            worker = q.add_worker(
+                runtime,
+                shared_limits=q.spec.name in shared_limit_queues(catalog),
+                extra_environment={"OFFLOAD_PACKS": self.to_json_string(mine)} if mine else {},
+            )
             assert worker.role is not None
             for pack in catalog.packs:
                 construct = self.pack_constructs.get(pack.name)

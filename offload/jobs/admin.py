@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from offload.jobs.enqueue import load_result
+from offload.jobs.handoff import announce
 from offload.jobs.model import Job, JobMessage, JobStatus, check_job_id
 from offload.jobs.queues import JOB_ID_ATTRIBUTE, DlqMessage
 
@@ -41,10 +43,13 @@ def list_jobs(rt: Runtime, status: JobStatus, queue: str | None = None, limit: i
 
 
 def cancel(rt: Runtime, job_id: str) -> Job:
-    """Cancel a waiting job now, or ask a running one to stop at its next progress update."""
+    """Cancel a waiting job now, stop the execution a running job was handed to (and end it cancelled),
+    or ask a running one to stop at its next progress update."""
     job = get_job(rt, job_id)
     if job.status.terminal:
         raise AdminError(f"job {job_id} is already {job.status.value}; only waiting or running jobs can be cancelled")
+    if job.status == JobStatus.ACTIVE and job.execution_arn:
+        return _cancel_handed_off(rt, job)
     if job.status == JobStatus.ACTIVE:
         flagged = rt.store.request_cancel(job_id)
         if flagged is not None:
@@ -55,6 +60,19 @@ def cancel(rt: Runtime, job_id: str) -> Job:
             return cancelled
     # The job moved while we looked: say where it is now.
     return cancel(rt, job_id) if not get_job(rt, job_id).status.terminal else get_job(rt, job_id)
+
+
+def _cancel_handed_off(rt: Runtime, job: Job) -> Job:
+    """Stop the job's execution, then end the job cancelled and announce it (the packs' on-finish
+    hooks then cancel what the execution had started elsewhere, e.g. provider jobs)."""
+    sfn = rt.clients.client("stepfunctions")
+    with contextlib.suppress(sfn.exceptions.ExecutionDoesNotExist):  # already gone: the record is left to end
+        sfn.stop_execution(executionArn=job.execution_arn, cause=f"offload jobs cancel {job.job_id}")
+    cancelled = rt.store.cancel(job, allowed=[JobStatus.ACTIVE])
+    if cancelled is None:
+        return get_job(rt, job.job_id)  # it finished as we stopped it: say how
+    announce(rt, cancelled)
+    return cancelled
 
 
 def retry(rt: Runtime, job_id: str) -> Job:

@@ -121,6 +121,7 @@ class Job(BaseModel):
     run_at: str | None = None
     lease_until: float | None = None
     cancel_requested: bool = False
+    execution_arn: str | None = None  # a state machine execution carries the job on (offload.jobs.handoff)
     expires_at: int | None = None
 
     @property

@@ -236,6 +236,11 @@ class JobStore:
         """-> cancelled: a waiting job, or an active one whose processor stopped on request."""
         return self._finish(job, JobStatus.CANCELLED, {}, self.retain_failed_s, allowed=allowed)
 
+    def hand_off(self, job: Job, execution_arn: str, *, lease_s: float) -> Job | None:
+        """An active job goes on in `execution_arn`: it stays active, leased for the execution's time."""
+        sets = {"execution_arn": execution_arn, "lease_until": time.time() + lease_s}
+        return self._update(job.job_id, None, sets=sets, allowed=[JobStatus.ACTIVE])
+
     def request_cancel(self, job_id: str) -> Job | None:
         """Flag an active job; its processor sees the flag at its next progress update."""
         return self._update(job_id, None, sets={"cancel_requested": True}, allowed=[JobStatus.ACTIVE])
@@ -260,7 +265,16 @@ class JobStore:
             job.queue,
             target=JobStatus.QUEUED,
             sets={"attempts": 0, "progress": 0, "cancel_requested": False},
-            removes=["error", "result", "result_ref", "finished_at", "expires_at", "lease_until", "started_at"],
+            removes=[
+                "error",
+                "result",
+                "result_ref",
+                "finished_at",
+                "expires_at",
+                "lease_until",
+                "started_at",
+                "execution_arn",
+            ],
         )
 
     # -- helpers -----------------------------------------------------------------------

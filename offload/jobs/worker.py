@@ -24,6 +24,7 @@ from offload.errors import JobCancelledError, NonRetryableError, RateLimitedErro
 from offload.jobs.batch import SQSRecord, process_partial_response
 from offload.jobs.context import JobContext
 from offload.jobs.enqueue import load_data, new_job_record, place_result
+from offload.jobs.handoff import Announcer, Handoff
 from offload.jobs.model import (
     JOB_ID_PATTERN,
     ForeignMessage,
@@ -34,7 +35,6 @@ from offload.jobs.model import (
     now_iso,
     to_json,
 )
-from offload.jobs.notify import EventBuffer, job_alert, publish_alert
 from offload.jobs.queues import JOB_ID_ATTRIBUTE
 from offload.jobs.registry import PayloadError, describe_validation_error, load_processor, validate_payload
 from offload.observability import NAMESPACE, logger, metrics_enabled
@@ -65,7 +65,7 @@ class _Target:
 class _Batch:
     """What one invocation shares across its records."""
 
-    events: EventBuffer
+    announcer: Announcer
     deadline: float
 
 
@@ -78,21 +78,19 @@ class Worker:
         self.spec = runtime.catalog.queue(queue)
         self._type_names = {t.name for t in runtime.catalog.job_types}
         self._kinds: list[Any] | None = None
-        self._hooks: list[tuple[str, Any]] | None = None
+        self._announcer = Announcer(runtime)  # the hooks are imported once per worker
 
     # -- entry point -------------------------------------------------------------------
     def handle_batch(self, event: dict[str, Any], lambda_context: Any = None) -> Any:
         """Process an SQS event; returns the partial batch response (`batchItemFailures`)."""
         remaining = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context else self.spec.timeout_s
-        batch = _Batch(
-            events=EventBuffer(self.rt.clients.events, self.rt.settings.event_bus), deadline=time.time() + remaining
-        )
+        batch = _Batch(announcer=self._announcer, deadline=time.time() + remaining)
         try:
             # Powertools' BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False) semantics,
             # without the ~100 ms its import adds to every cold start (offload/jobs/batch.py).
             return process_partial_response(event, lambda record: self.process_record(record, batch))
         finally:
-            batch.events.flush()
+            batch.announcer.flush()
 
     def process_record(self, record: SQSRecord, batch: _Batch) -> None:
         """Handle one message; returning acknowledges it, raising RetryLater keeps it."""
@@ -211,6 +209,9 @@ class Worker:
             processor = load_processor(self.rt.catalog, job.type)
             payload = validate_payload(self.rt.catalog, job.type, load_data(self.rt, job))
             result = processor.func(payload, ctx)
+            if isinstance(result, Handoff):
+                self._hand_off(job, result)
+                return
             result, result_ref = place_result(self.rt, job.job_id, _json_result(result))
         except JobCancelledError:
             self._finish_cancelled(job, batch)
@@ -258,6 +259,17 @@ class Worker:
         self._count("JobDuration", done, value=duration_ms, unit=MetricUnit.Milliseconds)
         self._announce(done, batch)
 
+    def _hand_off(self, job: Job, handoff: Handoff) -> None:
+        """The job goes on in a state machine execution, which finishes it (offload.jobs.handoff)."""
+        if self.rt.store.hand_off(job, handoff.execution_arn, lease_s=handoff.lease_s) is None:
+            logger.warning("job moved on while its execution started (cancelled?); stopping the execution")
+            self.rt.clients.client("stepfunctions").stop_execution(
+                executionArn=handoff.execution_arn, cause="the job was cancelled or finished as it started"
+            )
+            return
+        logger.info("job handed off to a state machine execution", execution_arn=handoff.execution_arn)
+        self._count("JobsHandedOff", job)
+
     def _attempt_failed(self, job: Job, error: JobErrorInfo, record: SQSRecord, batch: _Batch) -> None:
         if job.attempts >= job.max_attempts:
             # Say the attempt once, even when the processor's message already ends with it.
@@ -282,10 +294,7 @@ class Worker:
             self.queue, record.body, reason=error.reason, job_id=job.job_id, source_message_id=record.message_id
         )
         self._count("JobsFailed", failed)
-        try:
-            publish_alert(self.rt.clients.sns, self.rt.settings.alert_topic_arn, job_alert(failed))
-        except Exception:
-            logger.exception("could not publish the failure alert")
+        batch.announcer.alert(failed)
         self._announce(failed, batch)
 
     def _finish_cancelled(self, job: Job, batch: _Batch) -> None:
@@ -307,24 +316,13 @@ class Worker:
 
     def _announce(self, job: Job, batch: _Batch) -> None:
         """The terminal event, and the packs' on-finish hooks (the core pack's webhook, ...)."""
-        batch.events.add(job)
-        for path, hook in self._finish_hooks():
-            try:
-                hook(job, self.rt)
-            except Exception:
-                logger.exception("an on-finish hook failed; the job's outcome stands", hook=path)
+        batch.announcer.announce(job)
 
     def _message_kinds(self) -> list[Any]:
         """The packs' message kinds, imported on first use."""
         if self._kinds is None:
             self._kinds = [import_object(path, "message kind") for path in self.rt.catalog.message_kinds]
         return self._kinds
-
-    def _finish_hooks(self) -> list[tuple[str, Any]]:
-        """The packs' on-finish hooks, imported on first use."""
-        if self._hooks is None:
-            self._hooks = [(path, import_object(path, "on-finish hook")) for path in self.rt.catalog.on_finish]
-        return self._hooks
 
     def _count(
         self, name: str, job: Job, *, value: float = 1, unit: MetricUnit = MetricUnit.Count, per_type: bool = True

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from offload.catalog import Catalog
 from offload.packs.core import pack as core
+from offload.packs.generate import generate_pack
+from offload.packs.generate import pack as generate
 from offload.packs.images import pack as images
 from offload.packs.maintenance import pack as maintenance
 from offload.packs.video import pack as video
 from offload.packs.video import video_pack
 
-__all__ = ["core", "everything", "images", "maintenance", "video", "video_pack"]
+__all__ = ["core", "everything", "generate", "generate_pack", "images", "maintenance", "video", "video_pack"]
 
-everything = Catalog.compose(core, maintenance, images, video)
+everything = Catalog.compose(core, maintenance, images, video, generate)

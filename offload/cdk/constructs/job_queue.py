@@ -226,6 +226,62 @@ def empty_code() -> lambda_.Code:
 
 
 @dataclass(frozen=True)
+class JobAccess:
+    """The shared job resources a function that runs or finishes jobs uses (a worker, or a pack's step that
+    finishes a handed-off job: offload.jobs.handoff), and the one way to grant them."""
+
+    table: dynamodb.ITable
+    bus: events.IEventBus
+    topic: sns.ITopic
+    bucket: s3.IBucket
+    secret: secretsmanager.ISecret
+    queues: Sequence[JobQueue]
+
+    def grant(self, role: iam.IGrantable) -> None:
+        """Job records, every queue (jobs enqueue jobs; exhausted messages are dead-lettered by the
+        function itself), events, alerts, the webhook secret, payloads."""
+        self.table.grant_read_write_data(role)
+        for other in self.queues:
+            for queue in other.all_queues:
+                queue.grant_send_messages(role)
+            other.dlq.grant_send_messages(role)
+        self.bus.grant_put_events_to(role)
+        self.topic.grant_publish(role)
+        self.secret.grant_read(role)
+        self.bucket.grant_read_write(role)
+
+    def acknowledge_wildcards(self, role: iam.Role, *, in_vpc: bool) -> None:
+        """The wildcards cdk-nag (IAM5) finds in such a policy, each acknowledged with why it stays."""
+        policy = role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(policy, CfnResource)
+        table = _logical_id(self.table)
+        bucket = _logical_id(self.bucket)
+        findings = {
+            "Resource::*": "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; "
+            "active tracing needs them on '*'."
+            + (
+                " The function runs in the VPC: Lambda manages its ENIs with the EC2 network-interface actions "
+                "of AWSLambdaVPCAccessExecutionRole, whose Describe* calls have no resource-level permissions."
+                if in_vpc
+                else ""
+            ),
+            f"Resource::<{table}.Arn>/index/*": "Jobs are queried through the jobs table's GSI (by-queue-status); "
+            "the grant covers the table's own indexes and nothing else.",
+            f"Resource::<{bucket}.Arn>/*": "Job payloads and results are objects keyed by job id, unknown at "
+            "deploy time; the grant covers objects in the payload bucket only.",
+            "Action::kms:GenerateDataKey*": "Publishing to the KMS-encrypted alert topic needs "
+            "GenerateDataKey (SNS picks the variant); the grant is on the alert topic's key only.",
+        }
+        for action in ("s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*"):
+            findings[f"Action::{action}"] = (
+                f"{action} comes from grant_read_write on the payload bucket (read inputs, write results, "
+                "clean up multipart uploads); it applies to that bucket and its objects only."
+            )
+        for finding, reason in findings.items():
+            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
+
+
+@dataclass(frozen=True)
 class WorkerRuntime:
     """What every worker shares: code, layer, environment and the resources it is granted."""
 
@@ -233,12 +289,7 @@ class WorkerRuntime:
     layers: Sequence[lambda_.ILayerVersion]
     environment: Mapping[str, str]
     log_level: lambda_.ApplicationLogLevel
-    table: dynamodb.ITable
-    bus: events.IEventBus
-    topic: sns.ITopic
-    bucket: s3.IBucket
-    secret: secretsmanager.ISecret
-    queues: Sequence[JobQueue]
+    access: JobAccess
     # Only queues with a catalog rate limit use it (and so run in its VPC); None when no queue has one.
     rate_limit_cache: RateLimitCache | None = None
 
@@ -290,7 +341,9 @@ class JobQueue(Construct):
         """The queue and its priority lanes (not the DLQ)."""
         return [self.queue, *self.lanes.values()]
 
-    def add_worker(self, runtime: WorkerRuntime, *, shared_limits: bool = False) -> lambda_.Function:
+    def add_worker(
+        self, runtime: WorkerRuntime, *, shared_limits: bool = False, extra_environment: Mapping[str, str] | None = None
+    ) -> lambda_.Function:
         """The Lambda that consumes this queue, with exactly the grants a worker needs.
 
         A queue with a catalog `rate_limit` gets a worker in the cache's VPC, with OFFLOAD_REDIS_* and the
@@ -316,7 +369,12 @@ class JobQueue(Construct):
         log_group.grant_write(role)
         if cache is not None:
             role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
-        environment = {**runtime.environment, **(cache.environment if cache else {}), "OFFLOAD_QUEUE": spec.name}
+        environment = {
+            **runtime.environment,
+            **(extra_environment or {}),
+            **(cache.environment if cache else {}),
+            "OFFLOAD_QUEUE": spec.name,
+        }
         self.environment_bytes = check_environment_size(self, environment, f"the worker of queue {spec.name!r}")
         worker = offload_function(
             self,
@@ -333,16 +391,7 @@ class JobQueue(Construct):
             environment=environment,
             cache=cache,
         )
-        runtime.table.grant_read_write_data(role)
-        for other in runtime.queues:
-            # Jobs enqueue other jobs, and the worker dead-letters exhausted messages itself.
-            for queue in other.all_queues:
-                queue.grant_send_messages(role)
-            other.dlq.grant_send_messages(role)
-        runtime.bus.grant_put_events_to(role)
-        runtime.topic.grant_publish(role)
-        runtime.secret.grant_read(role)
-        runtime.bucket.grant_read_write(role)
+        runtime.access.grant(role)
         if cache is not None:
             cache.grant_connect(role)
         lanes = [(self.queue, spec.base_lane.concurrency)] + [
@@ -358,8 +407,8 @@ class JobQueue(Construct):
                 )
             )
         if cache is not None:
-            self.limiter_alarm = self._limiter_unavailable_alarm(runtime.topic)
-        self._acknowledge_grant_wildcards(role, runtime, in_vpc=cache is not None)
+            self.limiter_alarm = self._limiter_unavailable_alarm(runtime.access.topic)
+        runtime.access.acknowledge_wildcards(role, in_vpc=cache is not None)
         self.worker = worker
         return worker
 
@@ -383,36 +432,6 @@ class JobQueue(Construct):
         )
         alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
         return alarm
-
-    def _acknowledge_grant_wildcards(self, role: iam.Role, runtime: WorkerRuntime, *, in_vpc: bool) -> None:
-        """The wildcards cdk-nag (IAM5) finds in the worker's policy, each acknowledged with why it stays."""
-        policy = role.node.find_child("DefaultPolicy").node.default_child
-        assert isinstance(policy, CfnResource)
-        table = _logical_id(runtime.table)
-        bucket = _logical_id(runtime.bucket)
-        findings = {
-            "Resource::*": "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; "
-            "active tracing needs them on '*'."
-            + (
-                " The worker runs in the VPC: Lambda manages its ENIs with the EC2 network-interface actions "
-                "of AWSLambdaVPCAccessExecutionRole, whose Describe* calls have no resource-level permissions."
-                if in_vpc
-                else ""
-            ),
-            f"Resource::<{table}.Arn>/index/*": "The worker queries the jobs table's GSI (by-queue-status); "
-            "the grant covers the table's own indexes and nothing else.",
-            f"Resource::<{bucket}.Arn>/*": "Job payloads and results are objects keyed by job id, unknown at "
-            "deploy time; the grant covers objects in the payload bucket only.",
-            "Action::kms:GenerateDataKey*": "Publishing to the KMS-encrypted alert topic needs "
-            "GenerateDataKey (SNS picks the variant); the grant is on the alert topic's key only.",
-        }
-        for action in ("s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*"):
-            findings[f"Action::{action}"] = (
-                f"{action} comes from grant_read_write on the payload bucket (read inputs, write results, "
-                "clean up multipart uploads); it applies to that bucket and its objects only."
-            )
-        for finding, reason in findings.items():
-            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
 
 
 def _logical_id(construct: IConstruct) -> str:

@@ -8,7 +8,7 @@ uploads waits in SQS and the transcoding runs in the state machine's Map.
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from offload.errors import NonRetryableError
 from offload.jobs.context import JobContext
@@ -17,6 +17,9 @@ from offload.media.video.plan import WatermarkSpec
 from offload.packs.uploads import UploadData
 from offload.packs.video.steps import VideoPipeline
 from offload.packs.video.store import VideoKind, VideoRecord
+
+if TYPE_CHECKING:
+    from offload.runtime import Runtime
 
 # A live stream's last object: `uploads/live/<stream>/END` (any case, any extension) ends it.
 LIVE_END_NAMES = ("end",)
@@ -47,18 +50,23 @@ def start_live(data: UploadData, ctx: JobContext) -> dict[str, Any]:
 
 
 def _start(data: MediaUpload, ctx: JobContext, *, kind: VideoKind) -> dict[str, Any]:
-    pipeline = VideoPipeline(ctx.runtime)
+    return start_media(ctx.runtime, data.model_dump(mode="json", exclude_none=True), kind=kind)
+
+
+def start_media(rt: Runtime, upload: dict[str, Any], *, kind: VideoKind = "video") -> dict[str, Any]:
+    """Register `upload` (an UploadData dict: bucket, key, size, version_id/etag) and start the video
+    pipeline on it; the generate pack hands its merged videos over the same way."""
+    pipeline = VideoPipeline(rt)
     arn = pipeline.settings.pipeline_arn
     if not arn:
         raise NonRetryableError("the video pack's settings have no pipeline_arn: the video pipeline is not deployed")
-    upload = data.model_dump(mode="json", exclude_none=True)
     record = new_record(VideoRecord, upload, kind=kind, stage="probe")
-    if data.size == 0:
+    if upload.get("size") == 0:
         return fail_empty(pipeline.store, record, "probe")
     return start_pipeline(
         pipeline.store,
         record,
-        ctx.runtime.clients.client("stepfunctions"),
+        rt.clients.client("stepfunctions"),
         machine_arn=arn,
         name=execution_name("vid", upload),
         payload={"video": upload, "kind": kind},
