@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from offload.catalog import Backoff, Catalog, JobType, Pack, QueueSpec, RateLimit
 from offload.errors import NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
+from offload.jobs.handoff import Handoff
 from offload.packs import everything
 
 RUNS: list[str] = []
@@ -89,6 +90,27 @@ def stamp(data: StampData, ctx: JobContext) -> dict[str, Any]:
     return {"n": data.n, "attempt": ctx.attempt}
 
 
+HANDOFF_MACHINE = "tests-handoff"
+
+
+def hand_off(data: CountData, ctx: JobContext) -> Handoff:
+    """Start an execution of a one-Pass state machine and hand the job to it (the test finishes it)."""
+    import json
+
+    sfn = ctx.runtime.clients.client("stepfunctions")
+    machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    arn = (
+        machines.get(HANDOFF_MACHINE)
+        or sfn.create_state_machine(
+            name=HANDOFF_MACHINE,
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            roleArn="arn:aws:iam::123456789012:role/tests",
+        )["stateMachineArn"]
+    )
+    run = sfn.start_execution(stateMachineArn=arn, name=f"h-{ctx.job_id}", input="{}")
+    return Handoff(run["executionArn"], lease_s=600)
+
+
 TESTS_PACK = Pack(
     "tests",
     queues=(QueueSpec("limited", concurrency=2, attempts=1, rate_limit=RateLimit(5, 2)),),
@@ -105,6 +127,7 @@ TESTS_PACK = Pack(
         JobType("test.refuse", queue="default", processor="tests.support.processors:refuse"),
         JobType("test.limited", queue="default", processor="tests.support.processors:limited", attempts=1),
         JobType("test.stamp", queue="limited", processor="tests.support.processors:stamp"),
+        JobType("test.handoff", queue="default", processor="tests.support.processors:hand_off"),
     ),
 )
 # Every built-in pack plus the test job types, composed the way an app composes its own.

@@ -108,11 +108,17 @@ class Generation:
 
     @cached_property
     def writers(self) -> tuple[ScriptWriter, SceneImager]:
+        from offload.ai.factory import AiSettings
         from offload.ai.generation_factory import GenerationAiSettings, build_script_and_imager
 
-        settings = GenerationAiSettings.from_env()
-        if self.options.images != "auto":
-            settings = settings.model_copy(update={"images": self.options.images})
+        ai = AiSettings.from_env()  # the stack's AI key (OFFLOAD_AI_*), as the image pipeline uses it
+        settings = GenerationAiSettings(
+            api_key=ai.api_key,
+            api_key_secret_arn=ai.api_key_secret_arn,
+            base_url=ai.base_url,
+            timeout_s=ai.timeout_s,
+            images="local" if self.options.images == "local" else "openai",
+        )
         return build_script_and_imager(settings, secrets=self.rt.clients.client("secretsmanager"))
 
     # -- S3 state ---------------------------------------------------------------------
