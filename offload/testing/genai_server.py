@@ -82,16 +82,8 @@ class FakeGenAIServer(ScriptedServer):
     """A loopback Vertex AI endpoint on a free port answering with scripted replies."""
 
     thread_name = "fake-genai"
-
-    @property
-    def base_url(self) -> str:
-        """The URL to give the client as HttpOptions.base_url (the SDK adds the API version)."""
-        return f"{self.root_url}/"
+    base_path = "/"  # HttpOptions.base_url: the SDK adds the API version (/v1beta1/...)
 
     def unscripted(self, request: RecordedRequest) -> Reply:
         """A Google-shaped 599 naming the request."""
         return google_error(599, f"fake server: no scripted reply for {request.method} {request.path}")
-
-    def __enter__(self) -> FakeGenAIServer:
-        super().__enter__()
-        return self

@@ -109,16 +109,8 @@ class FakeOpenAIServer(ScriptedServer):
     """A loopback OpenAI-compatible server on a free port answering with scripted replies."""
 
     thread_name = "fake-openai"
-
-    @property
-    def base_url(self) -> str:
-        """The URL to give the client as base_url."""
-        return f"{self.root_url}/v1"
+    base_path = "/v1"
 
     def unscripted(self, request: RecordedRequest) -> Reply:
         """An OpenAI-shaped 599 naming the request."""
         return api_error(599, f"fake server: no scripted reply for {request.method} {request.path}")
-
-    def __enter__(self) -> FakeOpenAIServer:
-        super().__enter__()
-        return self

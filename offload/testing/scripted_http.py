@@ -16,7 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,7 @@ class ScriptedServer:
     an unscripted request gets and which URL to give the client."""
 
     thread_name = "fake-http"
+    base_path = "/"  # what base_url adds to the root: the API prefix the SDK expects in its base URL
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
@@ -87,6 +88,11 @@ class ScriptedServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def base_url(self) -> str:
+        """The URL to give the client as its base URL."""
+        return f"{self.root_url}{self.base_path}"
+
     def script(self, *replies: Reply) -> None:
         """Queue replies for the next requests, in order."""
         with self._lock:
@@ -96,7 +102,7 @@ class ScriptedServer:
         """The answer to a request with nothing scripted: a 599 naming the request."""
         return Reply(status=599, body=f"fake server: no scripted reply for {request.method} {request.path}")
 
-    def __enter__(self) -> ScriptedServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -408,6 +410,25 @@ def test_veo_cost_is_the_list_price_of_the_length_asked_for(veo: ClipProvider) -
 def test_veo_without_vertex_ai_is_refused_with_the_reason() -> None:
     with pytest.raises(SettingsError, match="only on Vertex AI"):
         build_clip_provider(ClipProviderSettings(provider="veo", api_key="g-test", vertexai=False))
+
+
+WITHOUT_GENAI = """
+import sys
+sys.modules["google.genai"] = None  # as if the generate extra were not installed
+from offload.ai.video_providers import ClipProviderSettings, build_clip_provider
+from offload.settings import SettingsError
+try:
+    build_clip_provider(ClipProviderSettings(provider="veo", api_key="g-test"))
+except SettingsError as exc:
+    print(exc)
+"""
+
+
+def test_the_providers_import_without_google_genai_and_veo_names_the_extra_to_install() -> None:
+    done = subprocess.run([sys.executable, "-c", WITHOUT_GENAI], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'offload[generate]'" in done.stdout
 
 
 # --- local ffmpeg renderer -------------------------------------------------------------------------

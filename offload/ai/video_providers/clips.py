@@ -1,4 +1,5 @@
-"""What the clip providers share: the MP4 check on a download, whole-second durations, list prices."""
+"""What the clip providers share: the MP4 check on a download, and (for the remote ones) the model,
+the whole-second length asked for and its list price."""
 
 from __future__ import annotations
 
@@ -47,3 +48,31 @@ def list_price(prices: Mapping[str, float], model: str, seconds: float) -> float
     """`seconds` at the model's per-second list price, None for a model the table does not know."""
     rate = prices.get(model)
     return None if rate is None else round(rate * seconds, 4)
+
+
+class ListedModelProvider:
+    """The part of a remote clip provider that is the same for each: its name and model, the
+    whole-second length it asks the model for, and that length's list price."""
+
+    provider = ""
+
+    def __init__(self, model: str, *, durations: Sequence[int] | None, prices: Mapping[str, float]) -> None:
+        self._model = model
+        self._durations = durations
+        self._prices = prices
+
+    @property
+    def name(self) -> str:
+        return self.provider
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def clip_seconds(self, seconds: float) -> int:
+        """The length to ask for a scene of `seconds`: see `whole_seconds`."""
+        return whole_seconds(seconds, self._durations, model=self._model)
+
+    def cost_usd(self, seconds: float) -> float | None:
+        """The list price of the clip asked for a scene of `seconds`, None for a model without a price."""
+        return list_price(self._prices, self._model, self.clip_seconds(seconds))

@@ -25,7 +25,7 @@ from openai.types import VideoSeconds, VideoSize
 
 from offload.ai.generation import ClipRequest, ClipState, ClipStatus, ContentRefusedError
 from offload.ai.openai_adapter import provider_error
-from offload.ai.video_providers.clips import list_price, whole_seconds, write_clip
+from offload.ai.video_providers.clips import ListedModelProvider, write_clip
 from offload.errors import NonRetryableError, RetryableError
 
 PROVIDER = "openai"
@@ -40,8 +40,10 @@ CLIP_STATES: frozenset[str] = frozenset(get_args(ClipState))
 T = TypeVar("T")
 
 
-class OpenAIClipProvider:
+class OpenAIClipProvider(ListedModelProvider):
     """ClipProvider for any OpenAI-compatible `/v1/videos` API."""
+
+    provider = PROVIDER
 
     def __init__(
         self,
@@ -53,23 +55,13 @@ class OpenAIClipProvider:
     ) -> None:
         if not model:
             raise ValueError("model is empty: name the video model the gateway serves")
+        # `durations`: the whole-second lengths the model takes (Sora 2 took 4, 8 and 12); None sends any.
+        super().__init__(model, durations=durations, prices=prices)
         self._client = client
-        self._model = model
-        # The whole-second lengths the model takes (Sora 2 took 4, 8 and 12); None sends any.
-        self._durations = durations
-        self._prices = prices
-
-    @property
-    def name(self) -> str:
-        return PROVIDER
-
-    @property
-    def model(self) -> str:
-        return self._model
 
     def submit(self, request: ClipRequest) -> str:
         """POST /videos; returns the video job's id."""
-        seconds = whole_seconds(request.seconds, self._durations, model=self._model)
+        seconds = self.clip_seconds(request.seconds)
         params: dict[str, Any] = {
             "prompt": request.prompt,
             "model": self._model,
@@ -106,10 +98,6 @@ class OpenAIClipProvider:
                 return False  # the API deletes only finished jobs: nothing to do
             raise
         return True
-
-    def cost_usd(self, seconds: float) -> float | None:
-        """The list price of the clip `submit` asks for, None for a model without a price."""
-        return list_price(self._prices, self._model, whole_seconds(seconds, self._durations, model=self._model))
 
     def _call(self, doing: str, call: Callable[[], T], *, refusals: bool = False) -> T:
         try:

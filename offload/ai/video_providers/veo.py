@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pydantic
 
 from offload.ai.generation import ClipRequest, ClipStatus
-from offload.ai.video_providers.clips import list_price, whole_seconds, write_clip
+from offload.ai.video_providers.clips import ListedModelProvider, write_clip
 from offload.errors import JobError, NonRetryableError, RateLimitedError, RetryableError
 from offload.http_rules import is_retryable_status, retry_after_s
 from offload.settings import SettingsError
@@ -91,8 +91,10 @@ def make_genai_client(
     return genai.Client(vertexai=True, api_key=api_key, project=project, location=location, http_options=options)
 
 
-class VeoClipProvider:
+class VeoClipProvider(ListedModelProvider):
     """ClipProvider on Veo (Vertex AI) through google-genai."""
+
+    provider = PROVIDER
 
     def __init__(
         self,
@@ -102,26 +104,16 @@ class VeoClipProvider:
         durations: tuple[int, ...] | None = None,
         prices: Mapping[str, float] = PRICES_PER_S,
     ) -> None:
-        self._client = client
-        self._model = model
         family = next((prefix for prefix in DURATIONS if model.startswith(prefix)), None)
-        self._durations = durations or (DURATIONS[family] if family else None)
+        super().__init__(model, durations=durations or (DURATIONS[family] if family else None), prices=prices)
+        self._client = client
         self._veo3 = family == "veo-3"
-        self._prices = prices
-
-    @property
-    def name(self) -> str:
-        return PROVIDER
-
-    @property
-    def model(self) -> str:
-        return self._model
 
     def submit(self, request: ClipRequest) -> str:
         """generate_videos; returns the operation's name."""
         from google.genai import types
 
-        seconds = whole_seconds(request.seconds, self._durations, model=self._model)
+        seconds = self.clip_seconds(request.seconds)
         image = None if request.image_png is None else types.Image(image_bytes=request.image_png, mime_type="image/png")
         config = types.GenerateVideosConfig(
             number_of_videos=1,
@@ -178,10 +170,6 @@ class VeoClipProvider:
         """False: Veo's long-running video operations can't be cancelled through google-genai (the SDK
         has no cancel for them), so the job runs to its end and is billed; nothing to do."""
         return False
-
-    def cost_usd(self, seconds: float) -> float | None:
-        """The list price of the clip `submit` asks for, None for a model without a price."""
-        return list_price(self._prices, self._model, whole_seconds(seconds, self._durations, model=self._model))
 
     def _operation(self, job_id: str, doing: str) -> types.GenerateVideosOperation:
         from google.genai import types
