@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from offload.ai.generation import ClipProvider, ClipRequest, ContentRefusedError
+from offload.ai.openai_adapter import make_client
 from offload.ai.video_providers import (
     ClipProviderSettings,
     DirBlobStore,
@@ -230,7 +231,7 @@ def test_openai_cancel_deletes_the_job_and_a_missing_job_counts_as_cancelled(
 
 
 def test_openai_cost_is_the_list_price_of_the_whole_seconds_asked_for(openai_clips: ClipProvider) -> None:
-    unknown = OpenAIClipProvider(openai_clips._client, "gateway/some-video-model")  # type: ignore[attr-defined]
+    unknown = OpenAIClipProvider(make_client("sk-test", "http://127.0.0.1:9/v1"), "gateway/some-video-model")
 
     assert openai_clips.cost_usd(2.5) == pytest.approx(0.30)  # 3 s at $0.10
     assert unknown.cost_usd(4) is None
