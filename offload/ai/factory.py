@@ -85,8 +85,15 @@ def build_providers(
 
 def providers_from_settings(settings: AiSettings, secrets: Any | None = None) -> Providers:
     """Providers for `settings`, reading the key from Secrets Manager (with `secrets`) when given by ARN."""
+    api_key = resolve_api_key(
+        settings.api_key,
+        settings.api_key_secret_arn,
+        secrets,
+        setting="OFFLOAD_AI_API_KEY_SECRET_ARN",
+        caller="providers_from_settings",
+    )
     return build_providers(
-        resolve_api_key(settings.api_key, settings.api_key_secret_arn, secrets, caller="providers_from_settings"),
+        api_key,
         settings.base_url,
         settings.vision_model,
         settings.embedding_model,
@@ -95,14 +102,17 @@ def providers_from_settings(settings: AiSettings, secrets: Any | None = None) ->
     )
 
 
-def resolve_api_key(api_key: str | None, secret_arn: str | None, secrets: Any | None, *, caller: str) -> str | None:
-    """The key given directly, else the one in the secret `secret_arn` (read with `secrets`); None without either."""
+def resolve_api_key(
+    api_key: str | None, secret_arn: str | None, secrets: Any | None, *, setting: str, caller: str
+) -> str | None:
+    """The key given directly, else the one in the secret `secret_arn` names (read with `secrets`), else None.
+
+    `setting` and `caller` name the secret's setting and the function to pass the client to, for the error."""
     if api_key or not secret_arn:
         return api_key
     if secrets is None:
         raise SettingsError(
-            f"the API key is set as the secret {secret_arn} but no Secrets Manager client was passed: "
-            f"pass Clients().secrets to {caller}"
+            f"{setting} is set but no Secrets Manager client was passed: pass Clients().secrets to {caller}"
         )
     return read_api_key(secrets, secret_arn)
 

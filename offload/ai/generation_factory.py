@@ -42,7 +42,13 @@ def build_script_and_imager(
     settings: GenerationAiSettings, *, secrets: Any | None = None
 ) -> tuple[ScriptWriter, SceneImager]:
     """The script writer and scene imager for `settings`; `secrets` (a Secrets Manager client) reads a key by ARN."""
-    api_key = resolve_api_key(settings.api_key, settings.api_key_secret_arn, secrets, caller="build_script_and_imager")
+    api_key = resolve_api_key(
+        settings.api_key,
+        settings.api_key_secret_arn,
+        secrets,
+        setting="api_key_secret_arn",
+        caller="build_script_and_imager",
+    )
     if not api_key:
         return LocalScriptWriter(), LocalSceneImager()
     client = make_client(api_key, settings.base_url, settings.timeout_s)

@@ -3,39 +3,16 @@
 Usage: `with FakeOpenAIServer() as server: server.script(Reply(...), ...)`, then point a client
 at `server.base_url`. Each request takes the next scripted reply, in order, and is recorded
 in `server.requests`. A request with nothing scripted gets a 599 whose message says so, which
-no test expects, so a missing script fails loudly instead of passing by accident.
+no test expects, so a missing script fails loudly instead of passing by accident. Reply builders:
+chat completions, embeddings, errors, and the `/v1/videos` jobs (a job, its MP4 content, a delete).
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import threading
-import time
-from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
-
-@dataclass(frozen=True)
-class Reply:
-    """One scripted HTTP answer: a JSON body (dict/list) or raw text, with optional headers and delay."""
-
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """What the client sent: method, path, headers (lowercased names) and the JSON body."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
+from offload.testing.scripted_http import RecordedRequest, Reply, ScriptedServer
 
 
 def chat_completion(content: str | None, *, model: str = "gpt-4o-mini", refusal: str | None = None) -> Reply:
@@ -116,84 +93,56 @@ def api_error(
     )
 
 
-class FakeOpenAIServer:
-    """A loopback HTTP server on a free port answering with scripted replies."""
+VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
 
-    def __init__(self) -> None:
-        self.requests: list[RecordedRequest] = []
-        self._replies: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        # A short poll interval keeps shutdown (and so each test's teardown) quick.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
 
-    @property
-    def base_url(self) -> str:
-        """The URL to give the client as base_url."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+def video_job(
+    video_id: str,
+    status: VideoStatus,
+    *,
+    progress: int | None = None,
+    error: tuple[str, str] | None = None,
+    model: str = "sora-2",
+    seconds: str = "4",
+    size: str = "1280x720",
+) -> Reply:
+    """A 200 video job (`/v1/videos` create and retrieve); `error` is (code, message) for a failed job."""
+    done = status in ("completed", "failed")
+    return Reply(
+        body={
+            "id": video_id,
+            "object": "video",
+            "model": model,
+            "status": status,
+            "progress": progress if progress is not None else (100 if done else 0),
+            "created_at": 1_700_000_000,
+            "completed_at": 1_700_000_060 if done else None,
+            "expires_at": None,
+            "prompt": None,
+            "remixed_from_video_id": None,
+            "seconds": seconds,
+            "size": size,
+            "error": {"code": error[0], "message": error[1]} if error else None,
+        }
+    )
 
-    def script(self, *replies: Reply) -> None:
-        """Queue replies for the next requests, in order."""
-        with self._lock:
-            self._replies.extend(replies)
 
-    def __enter__(self) -> FakeOpenAIServer:
-        self._thread.start()
-        return self
+def video_content(data: bytes, *, content_type: str = "video/mp4", cut_after: int | None = None) -> Reply:
+    """A 200 binary answer (`/v1/videos/{id}/content`); `cut_after` drops the connection after that many bytes."""
+    return Reply(body=data, content_type=content_type, cut_after=cut_after)
 
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
-    def _next(self, request: RecordedRequest) -> Reply:
-        with self._lock:
-            self.requests.append(request)
-            if self._replies:
-                return self._replies.popleft()
+def video_deleted(video_id: str) -> Reply:
+    """A 200 answer to DELETE /v1/videos/{id}."""
+    return Reply(body={"id": video_id, "object": "video.deleted", "deleted": True})
+
+
+class FakeOpenAIServer(ScriptedServer):
+    """A loopback OpenAI-compatible server on a free port answering with scripted replies."""
+
+    thread_name = "fake-openai"
+    base_path = "/v1"
+
+    def unscripted(self, request: RecordedRequest) -> Reply:
+        """An OpenAI-shaped 599 naming the request."""
         return api_error(599, f"fake server: no scripted reply for {request.method} {request.path}")
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
-
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self._answer()
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except json.JSONDecodeError:
-                    body = raw.decode("utf-8", "replace")
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                reply = server._next(RecordedRequest(self.command, self.path, headers, body))
-                if reply.delay_s:
-                    time.sleep(reply.delay_s)
-                is_text = isinstance(reply.body, str)
-                payload = (reply.body if is_text else json.dumps(reply.body)).encode("utf-8")
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("content-type", "text/plain" if is_text else "application/json")
-                    self.send_header("content-length", str(len(payload)))
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test); nothing to answer
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None  # keep test output clean
-
-        return Handler

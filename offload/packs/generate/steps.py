@@ -58,8 +58,9 @@ class S3Blobs:
     def put_file(self, key: str, path: Path) -> None:
         self.s3.upload_file(str(path), self.bucket, self.prefix + key)
 
-    def get_file(self, key: str, dest: Path) -> None:
+    def get_file(self, key: str, dest: Path) -> Path:
         self.s3.download_file(self.bucket, self.prefix + key, str(dest))
+        return dest
 
     def exists(self, key: str) -> bool:
         return _exists(self.s3, self.bucket, self.prefix + key)
