@@ -239,7 +239,7 @@ class MediaStore(Generic[R]):
         return self.model.model_validate(raw)
 
 
-def new_record(model: type[R], upload: Mapping[str, Any], **fields: Any) -> R:
+def new_record(model: type[R], upload: Mapping[str, Any], /, **fields: Any) -> R:
     """The pending record for an upload named by an S3 event."""
     ts = now_iso()
     return model.model_validate(

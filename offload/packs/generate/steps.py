@@ -53,13 +53,16 @@ class S3Blobs:
     """The local provider's store (offload.ai.video_providers.BlobStore) in the media bucket."""
 
     def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        from boto3.s3.transfer import S3Transfer
+
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
+        self.transfer = S3Transfer(s3)
 
     def put_file(self, key: str, path: Path) -> None:
-        self.s3.upload_file(str(path), self.bucket, self.prefix + key)
+        self.transfer.upload_file(str(path), self.bucket, self.prefix + key, extra_args={"ContentType": "video/mp4"})
 
     def get_file(self, key: str, dest: Path) -> Path:
-        self.s3.download_file(self.bucket, self.prefix + key, str(dest))
+        self.transfer.download_file(self.bucket, self.prefix + key, str(dest))
         return dest
 
     def exists(self, key: str) -> bool:
@@ -90,6 +93,11 @@ class Generation:
     @property
     def bucket(self) -> str:
         return self.settings.media_bucket
+
+    @cached_property
+    def blobs(self) -> S3Blobs:
+        """The media bucket as a BlobStore (whole keys: no prefix); the local provider's is under its own."""
+        return S3Blobs(self.rt.clients.s3, self.bucket, "")
 
     def provider(self, name: str, model: str | None) -> ClipProvider:
         from offload.ai.factory import AiSettings
@@ -317,7 +325,7 @@ def _download(g: Generation, state: dict[str, Any]) -> dict[str, Any]:
             raise NonRetryableError(
                 f"the clip {provider.name} sent for scene {index + 1} is not a video: {exc}"
             ) from exc
-        g.rt.clients.s3.upload_file(str(path), g.bucket, key, ExtraArgs={"ContentType": "video/mp4"})
+        g.blobs.put_file(key, path)
     saved = g.clip_state(job_id, index)
     took = time.time() - float(saved.get("submitted_ts") or time.time())
     g.save_clip_state(
@@ -368,7 +376,7 @@ def _merge(g: Generation, state: dict[str, Any]) -> dict[str, Any]:
         paths = []
         for s in done:
             path = Path(tmp) / f"clip{s['index']}.mp4"
-            g.rt.clients.s3.download_file(g.bucket, s["key"], str(path))
+            g.blobs.get_file(s["key"], path)
             paths.append(path)
         out = Path(tmp) / "merged.mp4"
         facts = merge_clips(paths, out, width=width, height=height)
