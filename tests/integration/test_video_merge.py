@@ -17,7 +17,9 @@ def test_mixed_clips_merge_to_one_size_rate_and_the_summed_duration(tmp_path: Pa
         samples.no_audio(tmp_path / "b.mp4", width=240, height=240, fps=25, duration_s=1.0),
         samples.portrait(tmp_path / "c.mp4", duration_s=1.2),
     ]
-    facts = merge_clips(clips, tmp_path / "out.mp4", width=640, height=360)
+    merged = merge_clips(clips, tmp_path / "out.mp4", width=640, height=360)
+    facts = merged.facts
+    assert merged.clip_durations_s == pytest.approx([1.5, 1.0, 1.2], abs=0.05)
     assert facts.video is not None and facts.audio is not None
     assert (facts.video.display_width, facts.video.display_height) == (640, 360)
     assert facts.video.fps == pytest.approx(30, abs=0.01)

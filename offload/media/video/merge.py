@@ -11,6 +11,7 @@ pipeline transcodes it for delivery.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from offload.media.video.facts import MediaFacts, MediaInputError, probe
@@ -20,8 +21,16 @@ MERGE_FPS = 30
 SAMPLE_RATE = 48_000
 
 
-def merge_clips(clips: list[Path], out: Path, *, width: int, height: int, fps: int = MERGE_FPS) -> MediaFacts:
-    """Write the clips, in order, as one MP4 at `out`; returns its probed facts."""
+@dataclass(frozen=True)
+class Merged:
+    """The merged video's facts, and each clip's duration as probed."""
+
+    facts: MediaFacts
+    clip_durations_s: list[float]
+
+
+def merge_clips(clips: list[Path], out: Path, *, width: int, height: int, fps: int = MERGE_FPS) -> Merged:
+    """Write the clips, in order, as one MP4 at `out`."""
     if not clips:
         raise ValueError("merge_clips needs at least one clip")
     facts = [probe(str(clip)) for clip in clips]
@@ -55,4 +64,4 @@ def merge_clips(clips: list[Path], out: Path, *, width: int, height: int, fps: i
         "-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", "-y", str(out),
     ]  # fmt: skip
     run_ffmpeg(["-loglevel", "error", *args], what=f"merge {len(clips)} clips")
-    return probe(str(out))
+    return Merged(probe(str(out)), [f.duration_s for f in facts])
