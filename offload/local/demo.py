@@ -30,7 +30,15 @@ from offload.jobs.model import Job, JobStatus
 from offload.jobs.notify import SIGNATURE_HEADER, verify
 from offload.local import samples
 from offload.local.cloud import LocalCloud, free_port
-from offload.local.demo_videos import Upload, summarise_videos, upload_videos, video_table, videos_done
+from offload.local.demo_videos import (
+    GENERATE_PROMPT,
+    Upload,
+    summarise_generation,
+    summarise_videos,
+    upload_videos,
+    video_table,
+    videos_done,
+)
 from offload.packs.images.search import get_image, search
 from offload.packs.images.settings import images_settings
 from offload.runtime import Runtime
@@ -209,6 +217,12 @@ def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, recei
         add(f"fetch {name}", JobStatus.COMPLETED, "http.fetch", {"url": f"{base}/samples/{name}"})
     for i in range(1, 4):
         add(f"sleep #{i}", JobStatus.COMPLETED, "diag.sleep", {"seconds": 1.5 + i, "steps": 10})
+    generated = add(
+        "generate a 3-scene video",
+        JobStatus.COMPLETED,
+        "video.generate",
+        {"prompt": GENERATE_PROMPT, "size": "640x360", "clip_seconds": 2},
+    )
     add("missing sample", JobStatus.FAILED, "http.fetch", {"url": f"{base}/samples/no-such-file.csv"})
     doomed = add("cancelled later", JobStatus.CANCELLED, "diag.echo", {"n": 0}, delay=60)
     admin.cancel(rt, doomed)
@@ -256,6 +270,13 @@ def _workload(console: Console, cloud: LocalCloud, rt: Runtime, base: str, recei
         f"{done} videos completed with MP4, WebM, HLS, poster and sprite in demo-output/videos/; "
         f"{len(videos) - done} bad one failed with its reason"
     )
+    generation_problems = summarise_generation(rt, generated, OUTPUT / "generated")
+    if not generation_problems:
+        console.print(
+            f"generated a 3-scene video (local providers: script, Pillow scenes, ffmpeg clips, merge, MP4 + HLS) "
+            f"in demo-output/generated/{generated}/"
+        )
+    problems += generation_problems
     for p in problems:
         console.print(f"[bold red]problem:[/] {p}")
     return 1 if problems else code

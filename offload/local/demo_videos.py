@@ -91,3 +91,31 @@ def summarise_videos(rt: Runtime, uploads: list[Upload], out: Path) -> list[str]
             for obj in page.get("Contents", []):
                 pipeline.fetch(obj["Key"], folder / obj["Key"].removeprefix(root))
     return problems
+
+
+GENERATE_PROMPT = "A lighthouse at dawn over a calm sea. Gulls circle the lamp. Night falls on the harbour."
+
+
+def summarise_generation(rt: Runtime, job_id: str, out: Path) -> list[str]:
+    """Write a generated video's job result, record, script, scene images, clips and published outputs to
+    out/<job id>/; the problems found."""
+    from offload.jobs import admin
+    from offload.packs.generate.steps import Generation, job_root
+
+    job = admin.get_job(rt, job_id)
+    if job.status.value != "completed":
+        return [f"generated video {job_id}: expected completed, got {job.status.value} ({job.error})"]
+    g = Generation(rt)
+    folder = out / job_id
+    folder.mkdir(parents=True, exist_ok=True)
+    record = g.store.get(job_id)
+    doc = {"job": job.summary(), "record": record.model_dump(mode="json") if record else None}
+    (folder / "generation.json").write_text(json.dumps(doc, indent=2, default=str))
+    pipeline = VideoPipeline(rt)
+    prefixes = [job_root(job_id), output_root(job.result["video_key"])]
+    for prefix in prefixes:
+        for page in rt.clients.s3.get_paginator("list_objects_v2").paginate(Bucket=g.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                rel = obj["Key"].removeprefix(prefix)
+                pipeline.fetch(obj["Key"], folder / ("published" if prefix != job_root(job_id) else "work") / rel)
+    return []
