@@ -149,6 +149,8 @@ class FunctionStats:
     records: int = 0
     failed_records: int = 0
     errors: int = 0
+    busy_s: float = 0.0  # wall seconds inside the handler (what Lambda would bill, on this machine)
+    busy_s_by_step: dict[str, float] = field(default_factory=dict)  # state machine tasks: by their "step"
 
 
 class LocalFunction:
@@ -182,14 +184,21 @@ class LocalFunction:
     def invoke(self, event: dict[str, Any], context: Any = None) -> Any:
         """Call the handler as Lambda would; errors are counted and re-raised."""
         ctx = context or LambdaContext(self.spec)
+        began = time.perf_counter()
         try:
             response = self._handler(event, ctx)
         except Exception:
             with self._lock:
                 self.stats.errors += 1
+                self.stats.busy_s += time.perf_counter() - began
             logging.getLogger("offload.local").exception("function %s raised", self.spec.name)
             raise
         with self._lock:
+            took = time.perf_counter() - began
+            self.stats.busy_s += took
+            step = event.get("step") if isinstance(event, dict) else None
+            if isinstance(step, str):
+                self.stats.busy_s_by_step[step] = self.stats.busy_s_by_step.get(step, 0.0) + took
             self.stats.invocations += 1
             records = len(event.get("Records", [])) if isinstance(event, dict) else 0
             self.stats.records += records
