@@ -11,7 +11,7 @@ from conftest import QueueWiring, ref_id, render, resources_of
 
 from offload.catalog import Catalog, RateLimit
 from offload.cdk.app import build_app, cdk_json_context
-from offload.cdk.stack import OffloadConfig, OffloadStack
+from offload.cdk.stack import OffloadConfig, OffloadStack, shared_limit_queues
 from offload.packs import everything as CATALOG
 
 REPLICATION_GROUP = "AWS::ElastiCache::ReplicationGroup"
@@ -40,13 +40,15 @@ def _auth_secret(template_json: dict) -> str:
 
 
 def _rate_limited(wiring: dict[str, QueueWiring]) -> dict[str, QueueWiring]:
-    limited = {name: w for name, w in wiring.items() if w.spec.rate_limit is not None}
+    shared = shared_limit_queues(CATALOG)  # queues running a pack's job types that take its shared limits
+    limited = {name: w for name, w in wiring.items() if w.spec.rate_limit is not None or name in shared}
     assert limited, "the catalog has no rate-limited queue: nothing here would be checked"
     return limited
 
 
 def _unlimited(wiring: dict[str, QueueWiring]) -> dict[str, QueueWiring]:
-    unlimited = {name: w for name, w in wiring.items() if w.spec.rate_limit is None}
+    shared = shared_limit_queues(CATALOG)
+    unlimited = {name: w for name, w in wiring.items() if w.spec.rate_limit is None and name not in shared}
     assert unlimited, "every catalog queue is rate-limited: nothing here would be checked"
     return unlimited
 
@@ -272,8 +274,8 @@ def test_which_workers_join_the_vpc_follows_the_catalog() -> None:
         for f in functions
         if "OFFLOAD_REDIS_URL" in f["Properties"]["Environment"]["Variables"]
     }
-    # (the images queue stays in: its pack takes the shared `openai` limit)
-    assert in_vpc == with_url == {"notifications", "images"}
+    # (the images and generate queues stay in: their packs take the shared `openai` / `video-provider` limits)
+    assert in_vpc == with_url == {"notifications", "images", "generate"}
 
 
 def test_a_core_only_catalog_deploys_no_vpc_cache_media_bucket_or_state_machine(tmp_path) -> None:
@@ -316,7 +318,7 @@ def test_every_rate_limited_queue_alarms_when_its_limiter_is_unreachable(templat
         for a in resources_of(template_json, "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("MetricName") == "RateLimiterUnavailable"
     ]
-    limited = {q.name for q in CATALOG.queues if q.rate_limit is not None}
+    limited = {q.name for q in CATALOG.queues if q.rate_limit is not None} | shared_limit_queues(CATALOG)
     assert {a["Dimensions"][0]["Value"] for a in alarms} == limited
     assert all(a["Namespace"] == "Offload" and a["AlarmActions"] for a in alarms)
 

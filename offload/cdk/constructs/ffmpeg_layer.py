@@ -7,6 +7,7 @@ It stays out of the runtime layer: every other function would pay its 200 MB aga
 
 from __future__ import annotations
 
+from aws_cdk import Stack
 from constructs import Construct
 
 from offload.cdk.constructs.runtime_layer import layer_version
@@ -14,7 +15,15 @@ from offload.cdk.layers import build_ffmpeg_layer
 
 
 class FfmpegLayer(Construct):
-    """Builds (or reuses) `layers/ffmpeg/build` and publishes it as a layer version."""
+    """Builds (or reuses) `layers/ffmpeg/build` and publishes it as a layer version: one per stack, which every
+    pack's ffmpeg functions share (`FfmpegLayer.of(scope)`)."""
+
+    @classmethod
+    def of(cls, scope: Construct) -> FfmpegLayer:
+        """The stack's ffmpeg layer, made on first use."""
+        stack = Stack.of(scope)
+        found = stack.node.try_find_child("FfmpegLayer")
+        return found if isinstance(found, FfmpegLayer) else cls(stack, "FfmpegLayer")
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

@@ -90,7 +90,7 @@ class GeneratePipeline(Construct):
         self.steps_function = self._function(
             ctx, "Steps", environment, layers=[*ctx.layers, genai], memory_mb=STEPS_MEMORY_MB, cache=ctx.cache
         )
-        ffmpeg = FfmpegLayer(self, "FfmpegLayer").layer
+        ffmpeg = FfmpegLayer.of(self).layer
         self.media_function = self._function(
             ctx, "Media", environment, layers=[*ctx.layers, ffmpeg], memory_mb=MEDIA_MEMORY_MB, cache=None
         )
@@ -99,10 +99,10 @@ class GeneratePipeline(Construct):
         machine_arn = video.get("pipeline_arn")
         video_machine = sfn.StateMachine.from_state_machine_arn(self, "VideoMachine", machine_arn)
         video_table = dynamodb.Table.from_table_name(self, "VideosTable", video["videos_table"])
-        for fn in (self.steps_function, self.media_function):
-            assert fn.role is not None
-            video_machine.grant_start_execution(fn.role)
-            video_table.grant_read_write_data(fn.role)
+        assert self.media_function.role is not None and self.steps_function.role is not None
+        video_machine.grant_start_execution(self.media_function.role)  # Merge starts it
+        video_table.grant_read_write_data(self.media_function.role)  # and registers the merged video
+        video_table.grant_read_data(self.steps_function.role)  # PublishPoll and Complete read it
         self.settings = {**step_settings, "pipeline_arn": self.state_machine.state_machine_arn}
         CfnOutput(stack, "GenerationsTableName", value=self.table.table_name)
         CfnOutput(stack, "GeneratePipelineArn", value=self.state_machine.state_machine_arn)

@@ -98,7 +98,7 @@ class VideoPipeline(Construct):
             "scratch_mb": self.scratch_mb,
         }
         environment = {**ctx.environment, **ctx.packs_env(step_settings)}
-        self.ffmpeg_layer = FfmpegLayer(self, "FfmpegLayer").layer
+        self.ffmpeg_layer = FfmpegLayer.of(self).layer
         self.media_function = self._function(
             ctx,
             "Media",
