@@ -53,9 +53,7 @@ def test_the_video_functions_fit_with_the_ffmpeg_layer_and_say_how_much(synthesi
         assert parts["FfmpegLayer"] > 150 * MB, "ffmpeg (131 MB) and PyAV are in it"
         assert size.total <= LAMBDA_UNZIPPED_LIMIT
     # what the check counts is what the layer directory holds (without the stamp and bytecode)
-    assert dict(video.media_function.package_size.parts)["FfmpegLayer"] == unzipped_bytes(
-        video.ffmpeg_layer.directory
-    )
+    assert dict(video.media_function.package_size.parts)["FfmpegLayer"] == unzipped_bytes(video.ffmpeg_layer.directory)
 
 
 def test_layers_over_the_limit_stop_synthesis_with_each_part_and_the_fix(tmp_path: Path) -> None:

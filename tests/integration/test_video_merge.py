@@ -30,5 +30,5 @@ def test_mixed_clips_merge_to_one_size_rate_and_the_summed_duration(tmp_path: Pa
 def test_an_audio_only_clip_is_refused_by_name(tmp_path: Path) -> None:
     good = samples.landscape(tmp_path / "a.mp4", duration_s=1.0)
     bad = samples.audio_only(tmp_path / "voice.m4a", duration_s=1.0)
-    with pytest.raises(MediaInputError, match="voice.m4a has no video"):
+    with pytest.raises(MediaInputError, match=r"voice\.m4a has no video"):
         merge_clips([good, bad], tmp_path / "out.mp4", width=320, height=180)

@@ -36,7 +36,7 @@ def merge_clips(clips: list[Path], out: Path, *, width: int, height: int, fps: i
     facts = [probe(str(clip)) for clip in clips]
     for clip, fact in zip(clips, facts, strict=True):
         if fact.video is None:
-            raise MediaInputError("no_video", f"clip {clip.name} has no video stream: the provider sent audio only")
+            raise MediaInputError("no_streams", f"clip {clip.name} has no video stream: the provider sent audio only")
     args: list[str] = []
     for clip in clips:
         args += ["-i", str(clip)]

@@ -96,7 +96,7 @@ class GeneratePipeline(Construct):
         )
         self.state_machine = self._state_machine()
         # The merge step starts the video pipeline on the merged video and reads its record.
-        machine_arn = video.get("pipeline_arn")
+        machine_arn = str(video["pipeline_arn"])
         video_machine = sfn.StateMachine.from_state_machine_arn(self, "VideoMachine", machine_arn)
         video_table = dynamodb.Table.from_table_name(self, "VideosTable", video["videos_table"])
         assert self.media_function.role is not None and self.steps_function.role is not None

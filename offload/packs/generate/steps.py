@@ -387,9 +387,9 @@ def _merge(g: Generation, state: dict[str, Any]) -> dict[str, Any]:
     started = start_media(g.rt, upload)
     g.record(state, "processing", stage="publish", video_key=key)
     g.progress(state, PROGRESS["publish"])
-    merged = {"key": key, "duration_s": facts.duration_s, "bytes": size, "scenes": [s["index"] for s in done]}
+    merged_doc = {"key": key, "duration_s": facts.duration_s, "bytes": size, "scenes": [s["index"] for s in done]}
     publish = {"upload": upload, "status": started["status"], "polls": 0, "wait_s": g.options.poll_interval_s}
-    return {**state, "merged": merged, "publish": publish}
+    return {**state, "merged": merged_doc, "publish": publish}
 
 
 def _publish_poll(g: Generation, state: dict[str, Any]) -> dict[str, Any]:
