@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_cdk import Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from pydantic import BaseModel, ValidationError
 
 from offload.catalog import Catalog, CatalogError, Pack
 
 if TYPE_CHECKING:
     from offload.cdk.constructs.job_queue import JobAccess, JobQueue
     from offload.cdk.constructs.rate_limit_cache import RateLimitCache
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,19 @@ class PackContext:
                 f"{self.pack.name!r} (e.g. Catalog.compose(core, ..., {name}, {self.pack.name}))"
             )
         return self.built_settings[name]
+
+    def options_as(self, model: type[M], factory: str) -> M:
+        """The pack's options (`Pack.options`) as `model`; a bad one stops synthesis in one line naming
+        `factory` (the catalog's `video_pack(...)`-style call) and the model."""
+        try:
+            return model.model_validate(self.pack.options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "options"
+            raise CatalogError(
+                f"pack {self.pack.name!r}: option {where}: {first['msg']} (got {first.get('input')!r}); fix the "
+                f"{factory}(...) arguments in the catalog ({model.__module__}.{model.__name__})"
+            ) from None
 
     def require_jobs(self) -> JobAccess:
         if self.jobs is None:

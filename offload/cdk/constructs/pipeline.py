@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import CfnResource, Duration
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -177,3 +178,18 @@ def grant_start_and_stop(machine: sfn.StateMachine, role: iam.IGrantable, what: 
             "StopExecution applies to executions, named per object version at run time; the grant covers "
             f"executions of the {what} state machine only.",
         )
+
+
+def records_table(scope: Construct, construct_id: str) -> dynamodb.Table:
+    """A media pack's records table (partition key `key`, as `offload.media.records.MediaStore` uses it):
+    on demand, encrypted, with point-in-time recovery."""
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name="key", type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+    )

@@ -24,9 +24,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
-from pydantic import ValidationError
 
-from offload.catalog import CatalogError
 from offload.cdk.constructs.ffmpeg_layer import FfmpegLayer
 from offload.cdk.constructs.job_queue import VPC_ENI_ACTIONS, OffloadFunction, check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import (
@@ -35,6 +33,7 @@ from offload.cdk.constructs.pipeline import (
     acknowledge_step_grants,
     catch_into,
     grant_start_and_stop,
+    records_table,
     standard_state_machine,
     step_task,
 )
@@ -61,18 +60,9 @@ class GeneratePipeline(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.media = ctx.require_media("generation pipeline")
-        self.options = _options(ctx)
+        self.options = ctx.options_as(GenerateOptions, "generate_pack")
         self.jobs = ctx.require_jobs()
-        self.table = dynamodb.Table(
-            self,
-            "Generations",
-            partition_key=dynamodb.Attribute(name="key", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-        )
+        self.table = records_table(self, "Generations")
         step_settings: dict[str, Any] = {
             "media_bucket": self.media.bucket_name,
             "generations_table": self.table.table_name,
@@ -268,15 +258,3 @@ def provider_retries(state: tasks.LambdaInvoke) -> None:
     """Seed 002's retries for provider calls: 3 more attempts at 2 s, 4 s, 8 s (429s never get here: the
     steps return them as a wait)."""
     state.add_retry(errors=RETRY_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
-
-
-def _options(ctx: PackContext) -> GenerateOptions:
-    try:
-        return GenerateOptions.model_validate(ctx.pack.options)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        raise CatalogError(
-            f"pack {ctx.pack.name!r}: option {where}: {first['msg']} (got {first.get('input')!r}); fix the "
-            "generate_pack(...) arguments in the catalog (offload.packs.generate.options.GenerateOptions)"
-        ) from None

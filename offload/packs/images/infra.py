@@ -12,7 +12,6 @@ import itertools
 from collections.abc import Mapping
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -25,6 +24,7 @@ from offload.cdk.constructs.pipeline import (
     acknowledge_step_grants,
     catch_into,
     grant_start_and_stop,
+    records_table,
     standard_state_machine,
     step_task,
 )
@@ -43,16 +43,7 @@ class ImagePipeline(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.media = ctx.require_media("images pipeline")
-        self.table = dynamodb.Table(
-            self,
-            "Images",
-            partition_key=dynamodb.Attribute(name="key", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-        )
+        self.table = records_table(self, "Images")
         step_settings = {"media_bucket": self.media.bucket_name, "images_table": self.table.table_name}
         self.function = self._step_function(ctx, {**ctx.environment, **ctx.packs_env(step_settings)})
         self.state_machine = self._state_machine()

@@ -28,7 +28,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from pydantic import ValidationError
 
 from offload.catalog import CatalogError
 from offload.cdk.constructs.ffmpeg_layer import FfmpegLayer
@@ -45,6 +44,7 @@ from offload.cdk.constructs.pipeline import (
     acknowledge_step_grants,
     catch_into,
     grant_start_and_stop,
+    records_table,
     standard_state_machine,
     step_task,
 )
@@ -73,18 +73,9 @@ class VideoPipeline(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.media = ctx.require_media("video pipeline")
-        self.options = _options(ctx)
+        self.options = ctx.options_as(VideoOptions, "video_pack")
         self.scratch_mb = ephemeral_storage_mb(scratch_mb_for(self.options), self.options)
-        self.table = dynamodb.Table(
-            self,
-            "Videos",
-            partition_key=dynamodb.Attribute(name="key", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-        )
+        self.table = records_table(self, "Videos")
         self.table.add_global_secondary_index(
             index_name=STATUS_INDEX,
             partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
@@ -247,19 +238,6 @@ class VideoPipeline(Construct):
         return standard_state_machine(
             self, task("probe", media).next(kind), timeout=PIPELINE_TIMEOUT, functions=[media, transcode]
         )
-
-
-def _options(ctx: PackContext) -> VideoOptions:
-    """The pack's options as the catalog set them (`video_pack(...)`); bad ones stop synthesis in one line."""
-    try:
-        return VideoOptions.model_validate(ctx.pack.options)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        raise CatalogError(
-            f"pack {ctx.pack.name!r}: option {where}: {first['msg']} (got {first.get('input')!r}); fix the "
-            "video_pack(...) arguments in the catalog (offload.media.video.plan.VideoOptions)"
-        ) from None
 
 
 def ephemeral_storage_mb(needed: int, options: VideoOptions) -> int:
