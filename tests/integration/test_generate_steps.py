@@ -10,7 +10,7 @@ import pytest
 
 from offload.media.video import samples
 from offload.testing.openai_server import FakeOpenAIServer, Reply, api_error, video_content, video_job
-from tests.support.generate import MODEL, drive_clip, generation, merge_outcome, script
+from tests.support.generate import MODEL, drive_clip, drive_submit_only, generation, merge_outcome, script
 
 pytestmark = pytest.mark.usefixtures("runtime")
 
@@ -138,3 +138,49 @@ def test_a_retry_remakes_only_the_failed_clip(runtime, gateway, mp4):
     assert drive_clip(g, rerun, 1).status == "completed"
     assert g.clip_state(state["job_id"], 0)["provider_job_id"] == "ok"
     assert g.clip_state(state["job_id"], 1)["provider_job_id"] == "again"
+
+
+def test_skip_failed_scenes_merges_the_rest(runtime, gateway, mp4):
+    g = generation(runtime, gateway)
+    state = script(g, scenes=2)
+    state["data"]["skip_failed_scenes"] = True
+    gateway.script(video_job("ok", "queued"), *_done(mp4, "ok"))
+    assert drive_clip(g, state, 0).status == "completed"
+    gateway.script(video_job("no", "queued"), video_job("no", "failed", error=("moderation_blocked", "blocked")))
+    assert drive_clip(g, state, 1).status == "failed"
+    # Merge gets past the failed scene and merges scene 1 alone; this moto stack has no video pipeline
+    # deployed, so handing the merged video over is what stops it.
+    message = merge_outcome(g, state)
+    assert "the 'video' pack is not deployed" in message, message
+    assert g.exists("generated/job-1.mp4")
+
+
+def test_a_cancelled_generation_cancels_its_outstanding_provider_jobs(runtime, gateway):
+    from offload.jobs.model import Job, JobStatus, now_iso
+    from offload.packs.generate.hooks import on_job_finished
+
+    g = generation(runtime, gateway)
+    state = script(g, scenes=1)
+    gateway.script(video_job("running", "queued"))
+    call_submit = drive_submit_only(g, state, 0)
+    assert call_submit["clip"]["status"] == "in_progress"
+    gateway.script(Reply(body={"id": "running", "object": "video.deleted", "deleted": True}))
+    ts = now_iso()
+    job = Job(
+        job_id="job-1",
+        type="video.generate",
+        queue="generate",
+        status=JobStatus.CANCELLED,
+        max_attempts=3,
+        backoff={"kind": "exponential", "delay_s": 2.0},
+        timeout_s=60,
+        created_at=ts,
+        updated_at=ts,
+        execution_arn="arn:run-1",
+        data=state["data"],
+    )
+    on_job_finished(job, g.rt)
+    assert (gateway.requests[-1].method, gateway.requests[-1].path) == ("DELETE", "/v1/videos/running")
+    clip = g.clip_state("job-1", 0)
+    assert clip["status"] == "cancelled" and clip["provider_cancelled"] is True
+    assert g.store.get("job-1").status == "cancelled"

@@ -107,6 +107,11 @@ def drive_clip(g: Generation, state: dict[str, Any], index: int) -> Outcome:
         return outcome
 
 
+def drive_submit_only(g: Generation, state: dict[str, Any], index: int) -> dict[str, Any]:
+    """Submit one clip and stop there (the execution was stopped while it ran)."""
+    return call(g, "submit", _item(state, index))
+
+
 def merge_outcome(g: Generation, state: dict[str, Any]) -> str:
     """The error Merge ends with (the test expects one)."""
     try:
