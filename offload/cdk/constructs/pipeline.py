@@ -7,7 +7,8 @@ the function's result (`$.Payload`): the images and video packs' handlers dispat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import CfnResource, Duration
 from aws_cdk import aws_dynamodb as dynamodb
@@ -19,7 +20,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from offload.cdk.constructs.job_queue import _logical_id
+from offload.cdk.constructs.job_queue import VPC_ENI_ACTIONS, _logical_id
 from offload.cdk.nag import acknowledge
 from offload.errors import NonRetryableError, RateLimitedError, RetryableError
 
@@ -193,3 +194,25 @@ def records_table(scope: Construct, construct_id: str) -> dynamodb.Table:
             point_in_time_recovery_enabled=True
         ),
     )
+
+
+def step_environment(
+    role: iam.Role,
+    environment: Mapping[str, str],
+    *,
+    cache: Any,
+    ai_key_secret_arn: str | None,
+    secret_arns: Sequence[str] = (),
+) -> dict[str, str]:
+    """A pack step function's environment and the grants that go with it: the rate-limit cache's variables
+    and VPC ENI actions (when `cache` is given), the stack's AI key secret (OFFLOAD_AI_API_KEY_SECRET_ARN)
+    and any other secrets the steps read."""
+    env = {**environment, **(cache.environment if cache is not None else {})}
+    if ai_key_secret_arn:
+        env["OFFLOAD_AI_API_KEY_SECRET_ARN"] = ai_key_secret_arn
+    secrets = sorted({a for a in (ai_key_secret_arn, *secret_arns) if a})
+    if secrets:
+        role.add_to_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=secrets))
+    if cache is not None:
+        role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
+    return env

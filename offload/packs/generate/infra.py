@@ -26,7 +26,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from offload.cdk.constructs.ffmpeg_layer import FfmpegLayer
-from offload.cdk.constructs.job_queue import VPC_ENI_ACTIONS, OffloadFunction, check_environment_size, offload_function
+from offload.cdk.constructs.job_queue import OffloadFunction, check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
     RETRY_ERRORS,
@@ -35,6 +35,7 @@ from offload.cdk.constructs.pipeline import (
     grant_start_and_stop,
     records_table,
     standard_state_machine,
+    step_environment,
     step_task,
 )
 from offload.cdk.constructs.runtime_layer import layer_version
@@ -115,14 +116,13 @@ class GeneratePipeline(Construct):
         log_group = logs.LogGroup(self, f"{name}Logs", retention=LOG_RETENTION)
         role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         log_group.grant_write(role)
-        env = {**environment, **(cache.environment if cache else {})}
-        secrets = [a for a in (self.options.provider_key_secret_arn, ctx.config.ai_key_secret_arn) if a]
-        if ctx.config.ai_key_secret_arn:
-            env["OFFLOAD_AI_API_KEY_SECRET_ARN"] = ctx.config.ai_key_secret_arn
-        if secrets:
-            role.add_to_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=secrets))
-        if cache is not None:
-            role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
+        env = step_environment(
+            role,
+            environment,
+            cache=cache,
+            ai_key_secret_arn=ctx.config.ai_key_secret_arn,
+            secret_arns=[a for a in (self.options.provider_key_secret_arn,) if a],
+        )
         check_environment_size(self, env, f"the generation pipeline's {name} function")
         fn = offload_function(
             self,

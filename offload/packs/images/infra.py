@@ -18,7 +18,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from offload.cdk.constructs.job_queue import VPC_ENI_ACTIONS, check_environment_size, offload_function
+from offload.cdk.constructs.job_queue import check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
     acknowledge_step_grants,
@@ -26,6 +26,7 @@ from offload.cdk.constructs.pipeline import (
     grant_start_and_stop,
     records_table,
     standard_state_machine,
+    step_environment,
     step_task,
 )
 from offload.cdk.pack_context import PackContext
@@ -63,14 +64,7 @@ class ImagePipeline(Construct):
         log_group = logs.LogGroup(self, "StepLogs", retention=LOG_RETENTION)
         role = iam.Role(self, "StepRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         log_group.grant_write(role)
-        env = {**environment, **(cache.environment if cache else {})}
-        if ai_key_secret_arn:
-            env["OFFLOAD_AI_API_KEY_SECRET_ARN"] = ai_key_secret_arn
-            role.add_to_policy(
-                iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[ai_key_secret_arn])
-            )
-        if cache is not None:
-            role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
+        env = step_environment(role, environment, cache=cache, ai_key_secret_arn=ai_key_secret_arn)
         check_environment_size(self, env, "the image pipeline's step function")
         fn = offload_function(
             self,
