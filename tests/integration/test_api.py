@@ -16,7 +16,7 @@ from offload.jobs import admin
 from offload.jobs.enqueue import enqueue
 from offload.jobs.model import JobStatus
 from offload.local.sfn import register_functions
-from offload.testing.worker import run_job
+from offload.testing.worker import Pump, run_job
 
 CALLER = {
     "accessKey": "AKIATESTCALLER",
@@ -455,7 +455,8 @@ def test_pause_and_resume_flip_the_queues_event_source_mapping_and_keep_its_mess
     status, body = call("POST", "/admin/queues/default/resume")
     assert (status, body["paused"]) == (200, False)
     assert lam.get_event_source_mapping(UUID=uuid)["State"] in ("Enabled", "Enabling")
-    assert runtime.queues.depth("default")["visible"] == 1
+    Pump(runtime, "default").until(lambda: admin.get_job(runtime, job_id).status.terminal)
+    assert admin.get_job(runtime, job_id).status == JobStatus.COMPLETED
 
 
 def test_pausing_a_queue_without_a_worker_is_409(runtime):
@@ -556,3 +557,45 @@ def test_the_client_raises_the_apis_error(verifying_server):
     with pytest.raises(OffloadApiError) as raised:
         OffloadClient(verifying_server, region="us-east-1", session=botocore.session.get_session()).get_job("missing")
     assert (raised.value.status, raised.value.error) == (404, "not_found")
+
+
+# -- the CLI's health and pause / resume -------------------------------------------------------
+
+
+@pytest.fixture
+def cli(runtime, monkeypatch):
+    """Run `offload ARGS...` against the moto deployment (OFFLOAD_* variables)."""
+    from typer.testing import CliRunner
+
+    from offload.cli.main import app as cli_app
+
+    for name, value in runtime.settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    return lambda *args: CliRunner().invoke(cli_app, list(args), env={"COLUMNS": "200"})
+
+
+def test_offload_health_prints_the_report_and_exits_0(cli):
+    result = cli("health", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["healthy"] is True and set(report["checks"]) == {"redis", "queue", "table", "bus"}
+
+
+def test_offload_health_exits_1_naming_the_failed_check(cli, runtime, monkeypatch):
+    monkeypatch.setenv("OFFLOAD_TABLE", "no-such-table")
+    result = cli("health")
+    assert result.exit_code == 1
+    assert "unhealthy" in result.stdout and "table: cannot describe the jobs table" in result.stdout
+
+
+def test_offload_queues_pause_and_resume(cli, runtime):
+    uuid = _mapping(runtime, "default")
+    lam = runtime.clients.client("lambda")
+    result = cli("queues", "pause", "default")
+    assert result.exit_code == 0, result.output
+    assert "paused" in result.stdout
+    assert lam.get_event_source_mapping(UUID=uuid)["State"] in ("Disabled", "Disabling")
+    result = cli("queues", "resume", "default", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"queue": "default", "paused": False, "mappings": [uuid]}
+    assert lam.get_event_source_mapping(UUID=uuid)["State"] in ("Enabled", "Enabling")
