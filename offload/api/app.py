@@ -3,7 +3,6 @@ and the packs' stores. `handle(event, context)` is what the Lambda (and the loca
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -47,10 +46,6 @@ def _queued(job_id: str) -> dict[str, Any]:
     return {"jobId": job_id, "status": "queued"}
 
 
-def _delay(seconds: float | None) -> timedelta | None:
-    return None if seconds is None else timedelta(seconds=seconds)
-
-
 def _queue(name: str) -> str:
     names = [q.name for q in runtime().catalog.queues]
     if name not in names:
@@ -66,13 +61,10 @@ def post_job(req: EnqueueRequest) -> Response[dict[str, Any]]:
     job_id = enqueue(
         req.type,
         req.data,
-        delay=_delay(req.delay_s),
-        run_at=req.run_at,
         idempotency_key=req.idempotency_key,
-        attempts=req.attempts,
         webhook_url=req.webhook_url,
-        priority=req.priority,
         runtime=runtime(),
+        **req.enqueue_options(),
     )
     logger.info("job enqueued", job_id=job_id, job_type=req.type, caller=identity().get("userArn"))
     return _json(_queued(job_id), 202)
@@ -80,15 +72,7 @@ def post_job(req: EnqueueRequest) -> Response[dict[str, Any]]:
 
 @app.post("/jobs/batch", summary="Add up to 100 jobs of one type", responses={202: {"description": "queued"}})
 def post_batch(req: BatchRequest) -> Response[dict[str, Any]]:
-    ids = enqueue_many(
-        req.type,
-        req.items,
-        delay=_delay(req.delay_s),
-        run_at=req.run_at,
-        attempts=req.attempts,
-        priority=req.priority,
-        runtime=runtime(),
-    )
+    ids = enqueue_many(req.type, req.items, runtime=runtime(), **req.enqueue_options())
     return _json({"jobs": [_queued(i) for i in ids]}, 202)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,32 +12,35 @@ from offload.jobs.enqueue import MAX_DELAY_S, MAX_IDEMPOTENCY_KEY_CHARS, MAX_WEB
 MAX_BATCH = 100
 
 
-class EnqueueRequest(BaseModel):
-    """`POST /jobs`: one job of a catalog type."""
+class _JobOptions(BaseModel):
+    """What a single job and a batch both accept: when to start, priority, attempts."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field(min_length=1, description="a job type of the catalog, e.g. 'webhook.deliver'")
-    data: Any = Field(default=None, description="the job's data, checked against its type's payload model")
+    type: str = Field(min_length=1, description="a job type of the catalog, e.g. 'http.fetch'")
     delay_s: float | None = Field(default=None, ge=0, le=MAX_DELAY_S, description="start no sooner than this")
     run_at: datetime | None = Field(default=None, description="start no sooner than this instant (with a zone)")
     priority: int | None = Field(default=None, ge=0, description="higher runs sooner (its lane); default: the type's")
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS)
     attempts: int | None = Field(default=None, ge=1, description="override the type's attempts")
+
+    def enqueue_options(self) -> dict[str, Any]:
+        """The keyword arguments enqueue() and enqueue_many() take for these fields."""
+        delay = None if self.delay_s is None else timedelta(seconds=self.delay_s)
+        return {"delay": delay, "run_at": self.run_at, "priority": self.priority, "attempts": self.attempts}
+
+
+class EnqueueRequest(_JobOptions):
+    """`POST /jobs`: one job of a catalog type."""
+
+    data: Any = Field(default=None, description="the job's data, checked against its type's payload model")
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS)
     webhook_url: str | None = Field(default=None, max_length=MAX_WEBHOOK_URL_CHARS)
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(_JobOptions):
     """`POST /jobs/batch`: up to 100 jobs of one type, with one delay and priority."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    type: str = Field(min_length=1)
     items: list[Any] = Field(min_length=1, max_length=MAX_BATCH, description="each job's data")
-    delay_s: float | None = Field(default=None, ge=0, le=MAX_DELAY_S)
-    run_at: datetime | None = None
-    priority: int | None = Field(default=None, ge=0)
-    attempts: int | None = Field(default=None, ge=1)
 
 
 class UploadRequest(BaseModel):
