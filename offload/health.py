@@ -36,7 +36,8 @@ def _redis(rt: Runtime, reasons: list[str]) -> dict[str, Any]:
     try:
         latency = limiter.ping()
     except RateLimiterUnavailable as exc:
-        reasons.append(f"redis: the rate-limit cache does not answer ({_kind(exc)}); rate-limited jobs are deferred")
+        cause = _kind(exc.__cause__ or exc)
+        reasons.append(f"redis: the rate-limit cache does not answer ({cause}); rate-limited jobs are deferred")
         return {"connected": False, "latencyMs": None, "configured": True}
     return {"connected": True, "latencyMs": round(latency, 2), "configured": True}
 

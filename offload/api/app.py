@@ -66,7 +66,7 @@ def post_job(req: EnqueueRequest) -> Response[dict[str, Any]]:
         runtime=runtime(),
         **req.enqueue_options(),
     )
-    logger.info("job enqueued", job_id=job_id, job_type=req.type, caller=identity().get("userArn"))
+    logger.info("job enqueued", job_id=job_id, job_type=req.type)
     return _json(_queued(job_id), 202)
 
 
@@ -190,14 +190,14 @@ def admin_redrive(queue: str, limit: Annotated[int | None, Query(ge=1)] = None) 
 @app.post("/admin/queues/<queue>/pause", summary="Stop delivering a queue's messages (they wait in SQS)")
 def admin_pause(queue: str) -> dict[str, Any]:
     report = admin.pause_queue(runtime(), _queue(queue))
-    logger.info("queue paused", queue=queue, caller=identity().get("userArn"))
+    logger.info("queue paused", queue=queue)
     return {"queue": report.queue, "paused": True, "mappings": report.mappings}
 
 
 @app.post("/admin/queues/<queue>/resume", summary="Deliver a paused queue's messages again")
 def admin_resume(queue: str) -> dict[str, Any]:
     report = admin.resume_queue(runtime(), _queue(queue))
-    logger.info("queue resumed", queue=queue, caller=identity().get("userArn"))
+    logger.info("queue resumed", queue=queue)
     return {"queue": report.queue, "paused": False, "mappings": report.mappings}
 
 
@@ -220,8 +220,12 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     iam = ((event.get("requestContext") or {}).get("authorizer") or {}).get("iam") or {}
     who = {k: iam.get(k) for k in ("accountId", "userArn", "userId", "callerId", "principalOrgId") if iam.get(k)}
     http = (event.get("requestContext") or {}).get("http") or {}
-    logger.info("api request", method=http.get("method"), path=event.get("rawPath"), caller=who or None)
-    if size > errors.MAX_BODY_BYTES:
-        return errors.too_large(size)
-    app.append_context(identity=who)
-    return app.resolve(event, context)
+    logger.append_keys(caller=who or None)  # on every line logged while this request runs
+    try:
+        logger.info("api request", method=http.get("method"), path=event.get("rawPath"), body_bytes=size)
+        if size > errors.MAX_BODY_BYTES:
+            return errors.too_large(size)
+        app.append_context(identity=who)
+        return app.resolve(event, context)
+    finally:
+        logger.remove_keys(["caller"])

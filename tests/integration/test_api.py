@@ -13,7 +13,7 @@ import pytest
 
 from offload.api.app import app, handle
 from offload.jobs import admin
-from offload.jobs.enqueue import enqueue
+from offload.jobs.enqueue import enqueue, enqueue_many
 from offload.jobs.model import JobStatus
 from offload.local.sfn import register_functions
 from offload.testing.worker import Pump, run_job
@@ -136,6 +136,20 @@ def test_list_jobs_pages_through_every_job_once(runtime):
         cursor = body["cursor"]
     assert sorted(seen) == sorted(ids)
     assert len(seen) == len(ids)
+
+
+def test_list_jobs_pages_through_a_batch_created_in_the_same_millisecond(runtime):
+    """Jobs of one batch share created_at; a page cut among them must lose and repeat none."""
+    ids = set(enqueue_many("test.count", [{}] * 23))
+    seen: list[str] = []
+    cursor = None
+    for _ in range(20):
+        page = admin.page_jobs(runtime, statuses=[JobStatus.QUEUED], limit=4, cursor=cursor)
+        seen += [j.job_id for j in page.jobs]
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert len(seen) == len(ids) and set(seen) == ids
 
 
 def test_list_jobs_filters_by_type_and_queue(runtime):
@@ -384,6 +398,22 @@ def test_health_is_200_with_every_check_when_all_answer(runtime):
     assert "arn:" not in json.dumps(body) and runtime.settings.table not in json.dumps(body)
 
 
+def test_the_callers_identity_is_on_the_requests_log_lines(runtime):
+    import io
+
+    from offload.observability import logger
+
+    out = io.StringIO()
+    previous = logger.registered_handler.setStream(out)
+    try:
+        call("POST", "/jobs", {"type": "test.count"})
+    finally:
+        logger.registered_handler.setStream(previous)
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    enqueued = next(line for line in lines if line["message"] == "job enqueued")
+    assert enqueued["caller"]["userArn"] == CALLER["userArn"]
+
+
 def test_health_is_503_naming_redis_when_it_is_down(runtime, monkeypatch):
     from offload.ratelimit.connection import redis_client
     from offload.ratelimit.limiter import RateLimiter
@@ -394,7 +424,7 @@ def test_health_is_503_naming_redis_when_it_is_down(runtime, monkeypatch):
     assert status == 503
     assert body["healthy"] is False
     assert body["checks"]["redis"]["connected"] is False
-    assert any(r.startswith("redis:") for r in body["reasons"])
+    assert any(r.startswith("redis:") and "ConnectionError" in r for r in body["reasons"])
 
 
 def test_health_reports_a_live_redis_latency(runtime, private_redis, monkeypatch):
