@@ -400,15 +400,18 @@ def test_health_is_200_with_every_check_when_all_answer(runtime):
 
 def test_the_callers_identity_is_on_the_requests_log_lines(runtime):
     import io
+    import logging
 
     from offload.observability import logger
 
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
     out = io.StringIO()
-    previous = logger.registered_handler.setStream(out)
+    previous = handler.setStream(out)
     try:
         call("POST", "/jobs", {"type": "test.count"})
     finally:
-        logger.registered_handler.setStream(previous)
+        handler.setStream(previous)
     lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
     enqueued = next(line for line in lines if line["message"] == "job enqueued")
     assert enqueued["caller"]["userArn"] == CALLER["userArn"]
