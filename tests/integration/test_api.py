@@ -524,6 +524,8 @@ class _VerifyingServer(BaseHTTPRequestHandler):
         status, answer = (200, {"jobId": "j1", "status": "queued"}) if ok else (403, {"error": "forbidden"})
         if ok and self.path.startswith("/jobs/missing"):
             status, answer = 404, {"error": "not_found", "message": "no job 'missing'"}
+        if ok and self.path == "/health":
+            status, answer = 503, {"healthy": False, "reasons": ["redis: down"]}
         raw = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -632,3 +634,12 @@ def test_offload_queues_pause_and_resume(cli, runtime):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"queue": "default", "paused": False, "mappings": [uuid]}
     assert lam.get_event_source_mapping(UUID=uuid)["State"] in ("Enabled", "Enabling")
+
+
+def test_the_clients_health_returns_an_unhealthy_report_instead_of_raising(verifying_server):
+    import botocore.session
+
+    from offload.client import OffloadClient
+
+    report = OffloadClient(verifying_server, region="us-east-1", session=botocore.session.get_session()).health()
+    assert report == {"healthy": False, "reasons": ["redis: down"]}
