@@ -1,4 +1,4 @@
-"""`offload queues ...`: per-queue statistics and dead-letter redrive."""
+"""`offload queues ...`: per-queue statistics, dead-letter redrive, pausing and resuming delivery."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from offload.cli.jobs import JsonOption, check_queue
 from offload.cli.resources import runtime_of
 from offload.jobs import admin
 
-app = typer.Typer(help="Queue statistics and dead-letter redrive.", no_args_is_help=True)
+app = typer.Typer(help="Queue statistics, dead-letter redrive, pause and resume.", no_args_is_help=True)
+QueueArgument = Annotated[str, typer.Argument(callback=check_queue, help="A catalog queue.")]
 
 
 @app.command()
@@ -38,3 +39,23 @@ def redrive(
     else:
         for line in render.redrive_lines(report):
             render.stdout.print(line)
+
+
+@app.command()
+def pause(ctx: typer.Context, queue: QueueArgument, as_json: JsonOption = False) -> None:
+    """Stop delivering a queue's messages to its worker (its event source mappings); they wait in SQS."""
+    _delivery_changed(admin.pause_queue(runtime_of(ctx), queue), as_json)
+
+
+@app.command()
+def resume(ctx: typer.Context, queue: QueueArgument, as_json: JsonOption = False) -> None:
+    """Deliver a paused queue's messages to its worker again."""
+    _delivery_changed(admin.resume_queue(runtime_of(ctx), queue), as_json)
+
+
+def _delivery_changed(report: admin.PauseReport, as_json: bool) -> None:
+    if as_json:
+        render.emit_json({"queue": report.queue, "paused": not report.enabled, "mappings": report.mappings})
+        return
+    state = "resumed: messages are delivered again" if report.enabled else "paused: messages wait in SQS"
+    render.stdout.print(f"queue {report.queue} {state} ({len(report.mappings)} event source mappings)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 from dataclasses import dataclass, field
@@ -9,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from offload.jobs.enqueue import load_result
 from offload.jobs.handoff import announce
-from offload.jobs.model import Job, JobMessage, JobStatus, check_job_id
+from offload.jobs.model import Job, JobMessage, JobStatus, check_job_id, now_iso
 from offload.jobs.queues import JOB_ID_ATTRIBUTE, DlqMessage
 
 if TYPE_CHECKING:
@@ -23,12 +25,16 @@ class AdminError(RuntimeError):
     """An operator action that cannot be done; the message says why."""
 
 
+class JobNotFoundError(AdminError):
+    """The job never existed, or it finished and has expired."""
+
+
 def get_job(rt: Runtime, job_id: str) -> Job:
     """The job, with a result kept in S3 read back into `result`, or an error that says it
     does not exist (or has expired). An id that can't be one is refused before any AWS call."""
     job = rt.store.get(check_job_id(job_id))
     if job is None:
-        raise AdminError(f"no job {job_id!r}: it never existed, or it finished and has expired")
+        raise JobNotFoundError(f"no job {job_id!r}: it never existed, or it finished and has expired")
     if job.result_ref is not None:
         return job.model_copy(update={"result": load_result(rt, job)})
     return job
@@ -40,6 +46,64 @@ def list_jobs(rt: Runtime, status: JobStatus, queue: str | None = None, limit: i
     jobs = [j for q in queues for j in rt.store.list_jobs(q, status, limit=limit)]
     jobs.sort(key=lambda j: j.created_at, reverse=True)
     return jobs[:limit]
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a job listing, and the cursor of the next one (None: this is the last)."""
+
+    jobs: list[Job]
+    cursor: str | None
+
+
+def page_jobs(
+    rt: Runtime,
+    *,
+    statuses: list[JobStatus] | None = None,
+    queue: str | None = None,
+    type_name: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> JobPage:
+    """Jobs newest first, in pages: of some statuses (default all), one queue (default all) and one
+    type (default all). Pass the page's `cursor` back to get the next one."""
+    if type_name is not None:
+        type_queue = rt.catalog.job_type(type_name).queue
+        if queue is not None and queue != type_queue:
+            return JobPage([], None)
+        queue = type_queue
+    queues = [rt.catalog.queue(queue).name] if queue else [q.name for q in rt.catalog.queues]
+    before = _decode_cursor(cursor) if cursor else None
+    jobs = [
+        job
+        for q in queues
+        for s in statuses or list(JobStatus)
+        for job in rt.store.list_jobs(q, s, limit=limit, type_name=type_name, before=before, paged=True)
+    ]
+    jobs.sort(key=lambda j: (j.created_at, j.job_id), reverse=True)
+    page = jobs[:limit]
+    more = len(jobs) > limit
+    return JobPage(page, _encode_cursor(page[-1]) if more and page else None)
+
+
+class InvalidCursorError(ValueError):
+    """A cursor this API did not hand out."""
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at, job.job_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidCursorError(
+            f"cursor {cursor[:40]!r} is not one this API returned: pass the `cursor` of the previous page, "
+            "or leave it out for the first page"
+        ) from None
+    return str(created_at), str(job_id)
 
 
 def cancel(rt: Runtime, job_id: str) -> Job:
@@ -233,3 +297,95 @@ def queue_stats(rt: Runtime) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+# A queue whose oldest waiting work or failures pass these is reported "warning" by queue_overview.
+WAITING_WARNING = 1000
+FAILED_WARNING = 100
+
+
+def queue_overview(rt: Runtime, *, latest_failed: int = 5) -> dict[str, Any]:
+    """Every deployed queue's counts (waiting, active, completed, failed, delayed, total), its
+    health (status ok | warning | critical, and the issues behind it) and its latest failed jobs."""
+    queues = {}
+    for row in queue_stats(rt):
+        total = sum(row[k] for k in ("waiting", "active", "completed", "failed", "delayed", "cancelled"))
+        issues = []
+        if row["messages"]["dlq"]:
+            issues.append(
+                f"{row['messages']['dlq']} messages in the dead-letter queue: "
+                f"inspect them, then `offload queues redrive {row['queue']}`"
+            )
+        if row["failed"] >= FAILED_WARNING:
+            issues.append(f"{row['failed']} failed jobs")
+        if row["waiting"] >= WAITING_WARNING:
+            issues.append(f"{row['waiting']} jobs waiting with concurrency {row['concurrency']}")
+        status = "critical" if row["messages"]["dlq"] else "warning" if issues else "ok"
+        failed = rt.store.list_jobs(row["queue"], JobStatus.FAILED, limit=latest_failed)
+        queues[row["queue"]] = {
+            **{k: row[k] for k in ("waiting", "active", "completed", "failed", "delayed", "cancelled")},
+            "total": total,
+            "messages": row["messages"],
+            "health": {"status": status, "issues": issues},
+            "latestFailed": [
+                {
+                    "jobId": j.job_id,
+                    "type": j.type,
+                    "failedAt": j.finished_at,
+                    "step": j.error.step if j.error else None,
+                    "reason": j.error.reason if j.error else None,
+                }
+                for j in failed
+            ],
+        }
+    return {"queues": queues, "timestamp": now_iso()}
+
+
+@dataclass
+class PauseReport:
+    """The event source mappings a pause or resume changed."""
+
+    queue: str
+    enabled: bool
+    mappings: list[str] = field(default_factory=list)  # UUIDs
+
+
+def pause_queue(rt: Runtime, queue: str) -> PauseReport:
+    """Stop delivering a queue's messages (its lanes' too) to its worker: the event source mappings
+    are disabled, messages wait in SQS (their retention applies), nothing is lost."""
+    return _set_delivery(rt, queue, enabled=False)
+
+
+def resume_queue(rt: Runtime, queue: str) -> PauseReport:
+    """Deliver a paused queue's messages again: its event source mappings are enabled."""
+    return _set_delivery(rt, queue, enabled=True)
+
+
+def _set_delivery(rt: Runtime, queue: str, *, enabled: bool) -> PauseReport:
+    rt.catalog.queue(queue)
+    urls = rt.settings.queue_urls(queue)
+    sqs = rt.clients.sqs
+    lam = rt.clients.client("lambda")
+    report = PauseReport(queue=queue, enabled=enabled)
+    for url in (urls.url, *urls.lanes.values()):
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for mapping in _mappings_of(lam, arn):
+            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=enabled)
+            report.mappings.append(mapping["UUID"])
+    if not report.mappings:
+        raise AdminError(
+            f"queue {queue!r} has no event source mappings to {'enable' if enabled else 'disable'}: "
+            "is its worker deployed (`offload local up` on the local cloud)?"
+        )
+    return report
+
+
+def _mappings_of(lam: Any, arn: str) -> list[dict[str, Any]]:
+    mappings: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"EventSourceArn": arn}
+    while True:
+        page = lam.list_event_source_mappings(**kwargs)
+        mappings.extend(page.get("EventSourceMappings", []))
+        if not page.get("NextMarker"):
+            return mappings
+        kwargs["Marker"] = page["NextMarker"]

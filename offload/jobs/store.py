@@ -25,6 +25,7 @@ from offload.jobs.model import (
     to_json,
 )
 from offload.jobs.table import BY_QUEUE_STATUS_INDEX as _INDEX
+from offload.jobs.table import BY_QUEUE_STATUS_SORT
 from offload.lifecycle import conditional_update, is_condition_failure, status_condition
 
 # Fields kept as JSON strings: DynamoDB numbers would come back as Decimal otherwise.
@@ -93,22 +94,52 @@ class JobStore:
         item = resp.get("Item")
         return _from_item(item) if item else None
 
-    def list_jobs(self, queue: str, status: JobStatus, *, limit: int = 50, newest_first: bool = True) -> list[Job]:
-        """Jobs of one queue in one status, newest first."""
+    def list_jobs(
+        self,
+        queue: str,
+        status: JobStatus,
+        *,
+        limit: int = 50,
+        newest_first: bool = True,
+        type_name: str | None = None,
+        before: tuple[str, str] | None = None,
+        paged: bool = False,
+    ) -> list[Job]:
+        """Jobs of one queue in one status, newest first; of one type when `type_name` is given.
+
+        `paged`: the order pages follow, (created_at, job_id) descending, and every job as old as
+        the last one is returned, even past `limit` (the index orders ties arbitrarily), so a page
+        cut among them loses none. `before` = the (created_at, job_id) a previous page ended at.
+        """
+        paged = paged or before is not None
         jobs: list[Job] = []
+        values: dict[str, Any] = {":qs": {"S": _queue_status(queue, status)}}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": _INDEX,
             "KeyConditionExpression": "queue_status = :qs",
-            "ExpressionAttributeValues": {":qs": {"S": _queue_status(queue, status)}},
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": not newest_first,
         }
-        while len(jobs) < limit:
-            resp = self._db.query(Limit=limit - len(jobs), **kwargs)
-            jobs.extend(_from_item(i) for i in resp.get("Items", []))
+        if before is not None:
+            kwargs["KeyConditionExpression"] += f" AND {BY_QUEUE_STATUS_SORT} <= :before"
+            values[":before"] = {"S": before[0]}
+        if type_name is not None:
+            kwargs["FilterExpression"] = "#type = :type"
+            kwargs["ExpressionAttributeNames"] = {"#type": "type"}
+            values[":type"] = {"S": type_name}
+        while len(jobs) < limit or (paged and _tie_may_continue(jobs, limit)):
+            resp = self._db.query(Limit=max(limit - len(jobs), 10), **kwargs)
+            page = [_from_item(i) for i in resp.get("Items", [])]
+            if before is not None:
+                page = [j for j in page if (j.created_at, j.job_id) < before]
+            jobs.extend(page)
             if "LastEvaluatedKey" not in resp:
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        if not paged:
+            return jobs[:limit]
+        jobs.sort(key=lambda j: (j.created_at, j.job_id), reverse=True)
         return jobs
 
     def count(self, queue: str, status: JobStatus) -> int:
@@ -346,6 +377,11 @@ class JobStore:
             ExpressionAttributeValues=values,
         )
         return _from_item(item) if item is not None else None
+
+
+def _tie_may_continue(jobs: list[Job], limit: int) -> bool:
+    """More jobs as old as the limit-th one may follow (the index orders ties arbitrarily)."""
+    return len(jobs) >= limit and jobs[-1].created_at == jobs[limit - 1].created_at
 
 
 def _error_fields(job: Job, error: JobErrorInfo) -> dict[str, Any]:

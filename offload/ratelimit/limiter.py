@@ -133,6 +133,10 @@ class _Limiter:
         """Take one slot of `limit` per `period_s` for `name`, if there is one."""
         raise NotImplementedError
 
+    def ping(self) -> float:
+        """Milliseconds one round trip to the limiter's store takes; RateLimiterUnavailable if it can't."""
+        return 0.0
+
     def acquire_or_raise(self, name: str, rate_limit: RateLimit) -> Decision:
         """Take a slot, or raise RateLimitedError saying when to retry; applies `fail_open`."""
         try:
@@ -167,6 +171,15 @@ class RateLimiter(_Limiter):
     def key(self, name: str) -> str:
         """The Redis key holding `name`'s log."""
         return f"{self._prefix}:{{rl:{name}}}:log"
+
+    def ping(self) -> float:
+        """Milliseconds one PING to Redis takes; RateLimiterUnavailable when Redis does not answer."""
+        start = time.perf_counter()
+        try:
+            self._redis.ping()
+        except _UNAVAILABLE as exc:
+            raise RateLimiterUnavailable(f"redis did not answer ({type(exc).__name__}: {exc})") from exc
+        return (time.perf_counter() - start) * 1000
 
     def acquire(self, name: str, limit: int, period_s: float) -> Decision:
         """Take one slot of `limit` per `period_s` for `name`, if there is one."""

@@ -57,8 +57,10 @@ def _settings() -> Settings:
     )
 
 
-def _imported_after_handler(queue: str, **extra: str) -> tuple[list[str], list[str]]:
-    """(heavy modules imported, offload modules imported) by `import offload.handlers.worker`."""
+def _imported_after_handler(
+    queue: str, module: str = "offload.handlers.worker", **extra: str
+) -> tuple[list[str], list[str]]:
+    """(heavy modules imported, offload modules imported) by `import <module>` (a worker by default)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFLOAD_", "AWS_", "POWERTOOLS_"))}
     env |= _settings().to_env() | {
         "OFFLOAD_QUEUE": queue,
@@ -72,7 +74,7 @@ def _imported_after_handler(queue: str, **extra: str) -> tuple[list[str], list[s
     env |= extra
     probe = (
         "import json, sys\n"
-        "import offload.handlers.worker\n"
+        f"import {module}\n"
         f"heavy = {HEAVY!r}\n"
         "print(json.dumps([sorted(m for m in heavy if m in sys.modules),"
         " sorted(m for m in sys.modules if m.startswith('offload'))]))\n"
@@ -96,3 +98,12 @@ def test_the_guard_can_fail():
     """The probe sees a heavy module when the catalog's module imports one (here via OFFLOAD_CATALOG)."""
     heavy, _ = _imported_after_handler("default", OFFLOAD_CATALOG="tests.support.heavy_catalog:catalog")
     assert "offload.packs.images.steps" in heavy
+
+
+def test_api_handler_imports_no_heavy_module():
+    """The API function imports the resolver, not the packs' or CLI's code. The resolver itself brings
+    its event data classes and asyncio (for resolve_async): those two are its price."""
+    heavy, ours = _imported_after_handler("default", "offload.api.handler")
+    heavy = [m for m in heavy if m not in ("aws_lambda_powertools.utilities.data_classes", "asyncio")]
+    assert heavy == [], f"the API function imported {heavy} at cold start"
+    assert "offload.api.app" in ours
