@@ -19,6 +19,10 @@ SQS_MAX_DELAY_S = 900
 SQS_MAX_VISIBILITY_S = 43_200
 # CloudWatch namespace of the workers' metrics: the stack sets it and alarms on it.
 METRICS_NAMESPACE = "Offload"
+# SQS keeps a message this long by default (the stack keeps the default): an age alarm above it never fires.
+SQS_DEFAULT_RETENTION_S = 345_600
+# The shortest oldest-message age worth an alarm: CloudWatch reports the metric once a minute.
+MIN_MAX_AGE_S = 60
 # Lambda's SQS event source accepts maximumConcurrency in this range.
 MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
 
@@ -111,8 +115,16 @@ class QueueSpec:
     # catches messages whose worker died before it could decide (see docs/architecture.md).
     max_attempts: int = 10
     lanes: tuple[Lane, ...] = ()
+    # Alarm when the oldest message has waited longer than this (seconds); None: `oldest_age_alarm_s`'s default.
+    max_age_s: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_age_s is not None and not (MIN_MAX_AGE_S <= self.max_age_s <= SQS_DEFAULT_RETENTION_S):
+            raise CatalogError(
+                f"queue {self.name!r}: max_age_s {self.max_age_s} must be {MIN_MAX_AGE_S}..{SQS_DEFAULT_RETENTION_S} "
+                "(CloudWatch's one-minute resolution up to SQS's four-day retention); leave it out for the default "
+                "derived from timeout_s and backoff"
+            )
         if self.lanes:
             names = [lane.name for lane in self.lanes]
             if len(set(names)) != len(names) or min(lane.min_priority for lane in self.lanes) != 0:
@@ -159,6 +171,14 @@ class QueueSpec:
         """The lane a job of this priority goes to."""
         fitting = [lane for lane in self.lanes if lane.min_priority <= priority]
         return max(fitting, key=lambda lane: lane.min_priority) if fitting else self.base_lane
+
+    @property
+    def oldest_age_alarm_s(self) -> int:
+        """The oldest-message age that raises the queue's alarm: `max_age_s`, else one visibility timeout
+        (a crashed worker's message comes back after it) plus the longest backoff delay, at least 5 minutes."""
+        if self.max_age_s is not None:
+            return self.max_age_s
+        return min(max(300, self.visibility_timeout_s + round(self.backoff.max_delay_s)), SQS_DEFAULT_RETENTION_S)
 
     @property
     def visibility_timeout_s(self) -> int:

@@ -23,6 +23,7 @@ from offload.cdk.constructs.job_queue import (
 )
 from offload.cdk.constructs.jobs_table import JobsTable
 from offload.cdk.constructs.media_bucket import MediaBucket
+from offload.cdk.constructs.monitoring import Monitoring
 from offload.cdk.constructs.network import MAX_AZS, Network
 from offload.cdk.constructs.payload_bucket import PayloadBucket
 from offload.cdk.constructs.rate_limit_cache import RateLimitCache
@@ -223,6 +224,17 @@ class OffloadStack(Stack):
                 if grant is not None and any(t.queue == q.spec.name for t in pack.job_types):
                     grant(worker.role, q.spec.name)
         self.schedules = JobSchedules(self, "Schedules", catalog=catalog, queues={q.spec.name: q.queue for q in queues})
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            catalog=catalog,
+            queues=queues,
+            alert_topic=alerts,
+            jobs_table=table,
+            packs=self.pack_constructs,
+            cache=cache,
+        )
+        client_config["dashboard_url"] = self.monitoring.url
 
         self.client_config = client_config
         self.queues = queues
@@ -230,6 +242,9 @@ class OffloadStack(Stack):
         CfnOutput(self, "TableName", value=table.table_name)
         CfnOutput(self, "EventBusName", value=bus.event_bus_name)
         CfnOutput(self, "AlertTopicArn", value=alerts.topic_arn)
+        CfnOutput(
+            self, "DashboardUrl", value=self.monitoring.url, description="CloudWatch dashboard: offload dashboard"
+        )
         CfnOutput(self, "PayloadBucketName", value=bucket.bucket_name)
         CfnOutput(self, "WebhookSecretArn", value=secret.secret_arn)
         if media is not None:
