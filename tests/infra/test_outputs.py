@@ -31,6 +31,7 @@ def test_client_config_names_every_deployed_resource(template_json: dict) -> Non
         "webhook_secret_arn",
         "retain_completed_s",
         "retain_failed_s",
+        "dashboard_url",
         "catalog",
         "packs",
     }
@@ -44,7 +45,7 @@ def test_client_config_names_every_deployed_resource(template_json: dict) -> Non
 
 def test_stack_has_a_readable_output_for_each_shared_resource(template_json: dict) -> None:
     outputs = template_json["Outputs"]
-    for key in ("TableName", "EventBusName", "AlertTopicArn", "PayloadBucketName", "WebhookSecretArn"):
+    for key in ("TableName", "EventBusName", "AlertTopicArn", "PayloadBucketName", "WebhookSecretArn", "DashboardUrl"):
         assert key in outputs, key
 
 
