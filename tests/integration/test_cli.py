@@ -383,6 +383,30 @@ def test_resources_are_found_through_the_stacks_client_config_output(runtime, no
     assert (default["waiting"], default["messages"]["visible"]) == (1, 1)
 
 
+def test_dashboard_prints_the_console_url_from_the_stacks_client_config(runtime, no_offload_env):
+    url = "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/Offload"
+    config = runtime.settings.model_copy(update={"dashboard_url": url}).model_dump()
+    template = {
+        "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"ClientConfig": {"Value": json.dumps(config)}},
+    }
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName="offload-dash", TemplateBody=json.dumps(template)
+    )
+
+    result = _invoke("--stack", "offload-dash", "dashboard")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == url + "\n"
+
+
+def test_dashboard_without_a_url_in_the_settings_says_how_to_get_one(cli):
+    result = cli("dashboard")
+
+    assert result.exit_code == 1
+    assert "no dashboard_url" in result.stderr and "unset OFFLOAD_TABLE" in result.stderr
+
+
 def test_missing_stack_is_a_clear_error_naming_the_stack_and_the_fix(runtime, no_offload_env):
     result = _invoke("--stack", "nope", "queues", "stats")
 
