@@ -74,7 +74,7 @@ def dashboard_url(dashboard_name: str) -> str:
 
 
 class Monitoring(Construct):
-    """The dashboard (`dashboard`, `url`) and the alarms (`alarms`: name -> alarm, for tests and docs)."""
+    """The dashboard (`dashboard`, its console `url`) and every alarm it shows (`alarms`: construct path -> alarm)."""
 
     def __init__(
         self,
@@ -110,7 +110,7 @@ class Monitoring(Construct):
                 rendering_preference=mon.DashboardRenderingPreference.INTERACTIVE_ONLY,
             ),
         )
-        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self.alarms: dict[str, cloudwatch.AlarmBase] = {}
         self.facade.add_large_header("offload: queues, workers and jobs")
         for queue in queues:
             self._queue(queue, catalog)
@@ -133,6 +133,8 @@ class Monitoring(Construct):
             self._cache(cache)
         if http_api is not None:
             self._http_api(http_api)
+        for created in self.facade.created_alarms():
+            self.alarms[created.alarm.node.path] = created.alarm
         dashboard = self.facade.created_dashboard()
         assert dashboard is not None
         self.dashboard = dashboard
@@ -161,19 +163,11 @@ class Monitoring(Construct):
             queue.metric_approximate_number_of_messages_not_visible(period=PERIOD, statistic=cloudwatch.Stats.MAXIMUM)
             for queue in q.all_queues
         ]
-        existing = [q.dlq_alarm, *([q.limiter_alarm] if hasattr(q, "limiter_alarm") else [])]
         self.facade.monitor_custom(
-            human_readable_name=f"queue {spec.name}: in flight and its alarms",
+            human_readable_name=f"queue {spec.name}: in flight",
             alarm_friendly_name=f"Queue{name}InFlight",
             metric_groups=[mon.CustomMetricGroup(title="In flight (being processed)", metrics=in_flight)],
         )
-        self.facade.add_widget(
-            cloudwatch.AlarmStatusWidget(
-                alarms=existing, title=f"queue {spec.name}: DLQ and rate-limiter alarms", width=24, height=3
-            )
-        )
-        for alarm in existing:
-            self.alarms[alarm.node.path] = alarm
         assert q.worker is not None
         self.facade.monitor_lambda_function(
             lambda_function=q.worker,
@@ -181,7 +175,18 @@ class Monitoring(Construct):
             alarm_friendly_name=f"Worker{name}",
             latency_types_to_render=[mon.LatencyType.P50, mon.LatencyType.P95, mon.LatencyType.P99],
         )
-        self._worker_error_alarm(q, name)
+        # JobQueue's own alarms (made there, shown here) and the worker's error share, in one status row;
+        # the age alarm is drawn on the queue's "Oldest Message Age" graph.
+        alarms = [
+            q.dlq_alarm,
+            *([q.limiter_alarm] if hasattr(q, "limiter_alarm") else []),
+            self._worker_error_alarm(q, name),
+        ]
+        self.facade.add_widget(
+            cloudwatch.AlarmStatusWidget(alarms=alarms, title=f"queue {spec.name}: alarms", width=24, height=2)
+        )
+        for alarm in alarms:
+            self.alarms[alarm.node.path] = alarm
         for job_type in catalog.types_of(spec.name):
             dims = {"queue": spec.name, "job_type": job_type.name}
             counts = [self._emf(metric, dims, "Sum") for metric in JOB_COUNTS]
@@ -208,7 +213,7 @@ class Monitoring(Construct):
             label=label,
         )
 
-    def _worker_error_alarm(self, q: JobQueue, name: str) -> None:
+    def _worker_error_alarm(self, q: JobQueue, name: str) -> cloudwatch.Alarm:
         """Errors as a share of invocations: Lambda's own rate metrics are per second, which hides a small
         worker's outage and floods a busy one."""
         assert q.worker is not None
@@ -221,23 +226,18 @@ class Monitoring(Construct):
             period=PERIOD,
             label="errors (% of invocations)",
         )
-        self._alarm(
-            share.create_alarm(
-                self,
-                f"Worker{name}ErrorRateAlarm",
-                alarm_description=f"offload worker of queue {q.spec.name!r}: over {WORKER_ERROR_PERCENT}% of "
-                "invocations failed (crash or timeout); read the function's logs",
-                threshold=WORKER_ERROR_PERCENT,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+        alarm = share.create_alarm(
+            self,
+            f"Worker{name}ErrorRateAlarm",
+            alarm_description=f"offload worker of queue {q.spec.name!r}: over {WORKER_ERROR_PERCENT}% of "
+            "invocations failed (crash or timeout); read the function's logs",
+            threshold=WORKER_ERROR_PERCENT,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-
-    def _alarm(self, alarm: cloudwatch.Alarm) -> None:
         alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alert_topic))
-        self.alarms[alarm.node.path] = alarm
-        self.facade.add_widget(cloudwatch.AlarmWidget(alarm=alarm, title=alarm.node.id, width=24, height=5))
+        return alarm
 
     def _state_machine(self, pack: str, attr: str, machine: sfn.StateMachine) -> None:
         failed = {"Failed": mon.ErrorCountThreshold(max_error_count=0)}
