@@ -174,6 +174,8 @@ class Monitoring(Construct):
             human_readable_name=f"worker of {spec.name}",
             alarm_friendly_name=f"Worker{name}",
             latency_types_to_render=[mon.LatencyType.P50, mon.LatencyType.P95, mon.LatencyType.P99],
+            is_iterator=False,  # SQS, not a stream: no iterator age or offset lag to show
+            is_offset_lag=False,
         )
         # JobQueue's own alarms (made there, shown here) and the worker's error share, in one status row;
         # the age alarm is drawn on the queue's "Oldest Message Age" graph.
