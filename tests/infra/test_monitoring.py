@@ -111,6 +111,8 @@ def test_every_state_machine_has_failure_and_timeout_alarms(template_json: dict)
         for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
             (alarm,) = alarms_on(template_json, metric, "StateMachineArn", mid)
             assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+            # one failed execution in one period is enough
+            assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (1, 1)
 
 
 def test_every_alarm_notifies_the_alert_topic(template_json: dict) -> None:

@@ -96,8 +96,14 @@ class Monitoring(Construct):
         self.facade = mon.MonitoringFacade(
             self,
             "Facade",
+            # One period over the threshold alarms: one failed pipeline run is worth a message, and the age
+            # thresholds already allow for a crashed worker and the longest backoff.
             alarm_factory_defaults=mon.AlarmFactoryDefaults(
-                actions_enabled=True, alarm_name_prefix=stack.stack_name, action=self.action
+                actions_enabled=True,
+                alarm_name_prefix=stack.stack_name,
+                action=self.action,
+                evaluation_periods=1,
+                datapoints_to_alarm=1,
             ),
             metric_factory_defaults=mon.MetricFactoryDefaults(period=PERIOD),
             dashboard_factory=mon.DefaultDashboardFactory(
