@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 from conftest import QueueWiring, ref_id, render, resources_of
 
-from offload.catalog import Catalog, CatalogError, QueueSpec
+from offload.catalog import Catalog, QueueSpec
 from offload.cdk.app import cdk_json_context
 from offload.cdk.constructs.monitoring import JOB_COUNTS, JOB_DURATION, WORKER_ERROR_PERCENT
 from offload.cdk.stack import OffloadConfig, OffloadStack
@@ -185,11 +184,3 @@ def test_a_new_catalog_queue_gets_its_widgets_and_alarms() -> None:
     assert len(after["widgets"]) > len(before["widgets"])
     new = [a["Properties"] for aid, a in after_alarms.items() if aid not in before_alarms]
     assert sorted(a.get("Threshold") for a in new) == sorted([0, 600, WORKER_ERROR_PERCENT])
-
-
-def test_max_age_s_defaults_from_timeout_and_backoff_and_is_validated() -> None:
-    spec = QueueSpec("q", concurrency=2, timeout_s=60)
-    assert spec.oldest_age_alarm_s == 6 * 60 + 900
-    assert QueueSpec("q", concurrency=2, max_age_s=120).oldest_age_alarm_s == 120
-    with pytest.raises(CatalogError, match=r"queue 'q': max_age_s 30 must be 60\.\.345600"):
-        QueueSpec("q", concurrency=2, max_age_s=30)

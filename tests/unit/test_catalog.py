@@ -10,6 +10,19 @@ def test_visibility_timeout_is_six_times_the_function_timeout():
     assert all(q.visibility_timeout_s == 6 * q.timeout_s for q in CATALOG.queues)
 
 
+def test_oldest_age_alarm_defaults_to_a_visibility_timeout_plus_the_longest_backoff():
+    assert QueueSpec("q", concurrency=2, timeout_s=60).oldest_age_alarm_s == 6 * 60 + 900
+    short = QueueSpec("q", concurrency=2, timeout_s=5, backoff=Backoff("fixed", 1, max_delay_s=10))
+    assert short.oldest_age_alarm_s == 300  # never below five minutes
+    assert QueueSpec("q", concurrency=2, max_age_s=120).oldest_age_alarm_s == 120
+
+
+@pytest.mark.parametrize("max_age_s", [30, 400_000])
+def test_an_age_threshold_outside_what_cloudwatch_and_sqs_can_see_is_refused(max_age_s):
+    with pytest.raises(CatalogError, match=rf"queue 'q': max_age_s {max_age_s} must be 60\.\.345600"):
+        QueueSpec("q", concurrency=2, max_age_s=max_age_s)
+
+
 def test_backoff_is_capped_and_fixed_backoff_does_not_grow():
     assert Backoff("exponential", 100, max_delay_s=300).delay_for(4) == 300
     assert [Backoff("fixed", 5).delay_for(n) for n in (1, 2, 3)] == [5, 5, 5]
