@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import App
+from aws_cdk import App, Stack
+from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk.assertions import Template
 from conftest import QueueWiring, ref_id, render, resources_of
 
 from offload.catalog import Catalog, QueueSpec
 from offload.cdk.app import cdk_json_context
-from offload.cdk.constructs.monitoring import JOB_COUNTS, JOB_DURATION, WORKER_ERROR_PERCENT
+from offload.cdk.constructs.alert_topic import AlertTopic
+from offload.cdk.constructs.jobs_table import JobsTable
+from offload.cdk.constructs.monitoring import (
+    API_5XX_PERCENT,
+    JOB_COUNTS,
+    JOB_DURATION,
+    WORKER_ERROR_PERCENT,
+    Monitoring,
+)
 from offload.cdk.stack import OffloadConfig, OffloadStack
 from offload.packs import core
 from offload.packs import everything as CATALOG
@@ -184,3 +193,30 @@ def test_a_new_catalog_queue_gets_its_widgets_and_alarms() -> None:
     assert len(after["widgets"]) > len(before["widgets"])
     new = [a["Properties"] for aid, a in after_alarms.items() if aid not in before_alarms]
     assert sorted(a.get("Threshold") for a in new) == sorted([0, 600, WORKER_ERROR_PERCENT])
+
+
+def test_an_http_api_gets_its_widgets_and_a_5xx_share_alarm_on_the_alert_topic() -> None:
+    # Given a stack with an HTTP API and no queues, monitored with the API passed in
+
+    stack = Stack(App(), "Api")
+    topic = AlertTopic(stack, "Alerts").topic
+    api = apigwv2.HttpApi(stack, "Http")
+    Monitoring(
+        stack,
+        "Monitoring",
+        catalog=Catalog(queues=(), job_types=()),
+        queues=[],
+        alert_topic=topic,
+        jobs_table=JobsTable(stack, "Jobs").table,
+        packs={},
+        http_api=api,
+    )
+    template = Template.from_stack(stack).to_json()
+    # then the dashboard draws its requests, errors and latency, and its 5xx share alarms on the topic
+    rows = widget_metrics(dashboard_of(template))
+    shown = {row[1] for _, row in rows if row[0] == "AWS/ApiGateway"}
+    assert {"Count", "4xx", "5xx", "Latency"} <= shown, shown
+    (alarm,) = [a for a in resources_of(template, ALARM).values() if "5xx" in a["Properties"]["AlarmName"]]
+    assert alarm["Properties"]["Threshold"] == API_5XX_PERCENT / 100  # the share of requests, as a fraction
+    (topic_id,) = resources_of(template, "AWS::SNS::Topic")
+    assert [ref_id(a) for a in alarm["Properties"]["AlarmActions"]] == [topic_id]
