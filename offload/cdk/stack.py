@@ -225,14 +225,7 @@ class OffloadStack(Stack):
                     grant(worker.role, q.spec.name)
         self.schedules = JobSchedules(self, "Schedules", catalog=catalog, queues={q.spec.name: q.queue for q in queues})
         self.monitoring = Monitoring(
-            self,
-            "Monitoring",
-            catalog=catalog,
-            queues=queues,
-            alert_topic=alerts,
-            jobs_table=table,
-            packs=self.pack_constructs,
-            cache=cache,
+            self, "Monitoring", catalog=catalog, jobs=access, packs=self.pack_constructs, cache=cache
         )
         client_config["dashboard_url"] = self.monitoring.url
 

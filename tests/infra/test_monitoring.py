@@ -7,12 +7,16 @@ from typing import Any
 
 from aws_cdk import App, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
 from conftest import QueueWiring, ref_id, render, resources_of
 
 from offload.catalog import Catalog, QueueSpec
 from offload.cdk.app import cdk_json_context
 from offload.cdk.constructs.alert_topic import AlertTopic
+from offload.cdk.constructs.job_queue import JobAccess
 from offload.cdk.constructs.jobs_table import JobsTable
 from offload.cdk.constructs.monitoring import (
     API_5XX_PERCENT,
@@ -201,16 +205,15 @@ def test_an_http_api_gets_its_widgets_and_a_5xx_share_alarm_on_the_alert_topic()
     stack = Stack(App(), "Api")
     topic = AlertTopic(stack, "Alerts").topic
     api = apigwv2.HttpApi(stack, "Http")
-    Monitoring(
-        stack,
-        "Monitoring",
-        catalog=Catalog(queues=(), job_types=()),
+    jobs = JobAccess(
+        table=JobsTable(stack, "Jobs").table,
+        bus=events.EventBus(stack, "Bus"),
+        topic=topic,
+        bucket=s3.Bucket(stack, "Payloads"),
+        secret=secretsmanager.Secret(stack, "Secret"),
         queues=[],
-        alert_topic=topic,
-        jobs_table=JobsTable(stack, "Jobs").table,
-        packs={},
-        http_api=api,
     )
+    Monitoring(stack, "Monitoring", catalog=Catalog(queues=(), job_types=()), jobs=jobs, packs={}, http_api=api)
     template = Template.from_stack(stack).to_json()
     # then the dashboard draws its requests, errors and latency, and its 5xx share alarms on the topic
     rows = widget_metrics(dashboard_of(template))

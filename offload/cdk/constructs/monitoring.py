@@ -11,7 +11,7 @@ Alarms all act on the alert topic. The DLQ depth and RateLimiterUnavailable alar
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cdk_monitoring_constructs as mon
@@ -20,12 +20,11 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from offload.catalog import METRICS_NAMESPACE, Catalog
-from offload.cdk.constructs.job_queue import JobQueue, pascal
+from offload.cdk.constructs.job_queue import JobAccess, JobQueue, pascal
 from offload.cdk.constructs.rate_limit_cache import NODES, RateLimitCache
 
 PERIOD = Duration.minutes(5)
@@ -82,17 +81,15 @@ class Monitoring(Construct):
         construct_id: str,
         *,
         catalog: Catalog,
-        queues: Sequence[JobQueue],
-        alert_topic: sns.ITopic,
-        jobs_table: dynamodb.ITable,
+        jobs: JobAccess,
         packs: Mapping[str, Construct],
         cache: RateLimitCache | None = None,
         http_api: apigwv2.IHttpApi | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.alert_topic = alert_topic
-        self.action = mon.SnsAlarmActionStrategy(on_alarm_topic=alert_topic)
+        self.alert_topic = jobs.topic
+        self.action = mon.SnsAlarmActionStrategy(on_alarm_topic=jobs.topic)
         self.facade = mon.MonitoringFacade(
             self,
             "Facade",
@@ -118,7 +115,7 @@ class Monitoring(Construct):
         )
         self.alarms: dict[str, cloudwatch.AlarmBase] = {}
         self.facade.add_large_header("offload: queues, workers and jobs")
-        for queue in queues:
+        for queue in jobs.queues:
             self._queue(queue, catalog)
         monitored = [MonitoredPack.of(name, construct) for name, construct in packs.items()]
         if any(p.state_machines for p in monitored):
@@ -127,7 +124,7 @@ class Monitoring(Construct):
             for attr, machine in pack.state_machines.items():
                 self._state_machine(pack.name, attr, machine)
         self.facade.add_large_header("Tables")
-        self.facade.monitor_dynamo_table(table=jobs_table, human_readable_name="Jobs table", alarm_friendly_name="Jobs")
+        self.facade.monitor_dynamo_table(table=jobs.table, human_readable_name="Jobs table", alarm_friendly_name="Jobs")
         for pack in monitored:
             for attr, table in pack.tables.items():
                 self.facade.monitor_dynamo_table(
