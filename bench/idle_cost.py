@@ -28,6 +28,7 @@ PRICES_USD = {
     "secret_month": 0.40,
     "kms_key_month": 1.00,
     "alarm_month": 0.10,  # standard resolution, one metric
+    "dashboard_month": 3.00,  # beyond an account's first three
     "interface_endpoint_az_h": 0.01,
     "sqs_per_1m": 0.40,
 }
@@ -67,6 +68,11 @@ def idle_items(template: dict) -> list[tuple[str, int, float]]:
         ),
         ("KMS customer key", kinds["AWS::KMS::Key"], kinds["AWS::KMS::Key"] * p["kms_key_month"]),
         ("CloudWatch alarm", kinds["AWS::CloudWatch::Alarm"], kinds["AWS::CloudWatch::Alarm"] * p["alarm_month"]),
+        (
+            "CloudWatch dashboard (past the free 3)",
+            kinds["AWS::CloudWatch::Dashboard"],
+            kinds["AWS::CloudWatch::Dashboard"] * p["dashboard_month"],
+        ),
         (
             "SQS event source (idle long polls)",
             kinds["AWS::Lambda::EventSourceMapping"],
