@@ -91,7 +91,7 @@ class OffloadClient:
     # -- the wire --------------------------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None) -> Any:
         """Send one signed request; the decoded JSON answer, or OffloadApiError."""
-        url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
+        url = self.base_url + path + (f"?{urlencode(query, quote_via=quote)}" if query else "")  # %20, not +
         data = None if body is None else json.dumps(body, default=str).encode()
         headers = self.signed_headers(method, url, data)
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -140,6 +140,9 @@ def _api_error(status: int, raw: bytes) -> OffloadApiError:
         body = None
     if isinstance(body, dict) and "error" in body:
         return OffloadApiError(status, str(body["error"]), str(body.get("message", "")), body.get("field"), body=body)
+    if isinstance(body, dict) and set(body) == {"message"}:  # API Gateway's own answer: no route, IAM, throttling
+        error = {403: "forbidden", 404: "not_found", 413: "payload_too_large", 429: "throttled"}.get(status, "gateway")
+        return OffloadApiError(status, error, str(body["message"]), body=body)
     if isinstance(body, dict) and "healthy" in body:
         return OffloadApiError(status, "unhealthy", "; ".join(body.get("reasons", [])), body=body)
     return OffloadApiError(status, "http_error", raw[:200].decode(errors="replace") or f"HTTP {status}", body=body)

@@ -48,6 +48,7 @@ class Settings(BaseModel):
         default_factory=dict, description="pack name -> the resources its construct made (bucket, table, ...)"
     )
     dashboard_url: str | None = Field(default=None, description="the stack's CloudWatch dashboard, console URL")
+    api_url: str | None = Field(default=None, description="the stack's HTTP API (SigV4), for offload.client")
     retain_completed_s: int = Field(default=3600, ge=60)
     retain_failed_s: int = Field(default=86_400, ge=60)
     large_data_bytes: int = Field(default=64 * 1024, ge=1024, description="job data above this goes to S3")

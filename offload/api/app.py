@@ -3,6 +3,7 @@ and the packs' stores. `handle(event, context)` is what the Lambda (and the loca
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -22,9 +23,18 @@ app = APIGatewayHttpResolver(enable_validation=True)
 errors.register(app)
 
 
+_bound: Runtime | None = None
+
+
+def bind(rt: Runtime | None) -> None:
+    """Serve this deployment (the Lambda handler binds its environment's at import; None: the default)."""
+    global _bound
+    _bound = rt
+
+
 def runtime() -> Runtime:
-    """The deployment this function serves (its OFFLOAD_* variables)."""
-    return default_runtime()
+    """The deployment this function serves: the bound one, else the process's default."""
+    return _bound or default_runtime()
 
 
 def identity() -> dict[str, Any]:
@@ -203,9 +213,98 @@ def admin_resume(queue: str) -> dict[str, Any]:
 
 @app.get("/openapi.json", summary="This API's OpenAPI document")
 def openapi() -> Response[str]:
-    return Response(
-        status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema(title="offload")
-    )
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(openapi_document()))
+
+
+# -- the route table the stack is built from ---------------------------------------------------
+
+# Callable without credentials (load balancers, uptime checks): nothing secret in the answer.
+PUBLIC_ROUTES = frozenset({("GET", "/health")})
+# What an application that adds jobs and uploads media may call (the producer policy); admins may call all.
+PRODUCER_ROUTES = frozenset(
+    {
+        ("POST", "/jobs"),
+        ("POST", "/jobs/batch"),
+        ("GET", "/jobs"),
+        ("GET", "/jobs/{job_id}"),
+        ("DELETE", "/jobs/{job_id}"),
+        ("POST", "/jobs/{job_id}/retry"),
+        ("POST", "/uploads"),
+        ("GET", "/images/search"),
+        ("GET", "/images/{key}"),
+        ("GET", "/videos/{key}"),
+        ("GET", "/openapi.json"),
+    }
+)
+SIGV4_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "Authorization",
+    "description": "AWS Signature Version 4, service `execute-api`, from the caller's IAM credentials "
+    "(offload.client, `curl --aws-sigv4`, or any AWS SDK's signer)",
+    "x-amazon-apigateway-authtype": "awsSigv4",
+}
+
+
+# offload's errors carry all three; API Gateway's own (403 unsigned, 429 throttled) carry only `message`.
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {
+        "error": {"type": "string", "description": "a short code: validation_error, not_found, conflict, ..."},
+        "message": {"type": "string", "description": "what is wrong and how to fix it"},
+        "field": {"type": "string", "description": "the request field at fault, when there is one"},
+    },
+}
+# Every error the routes (and API Gateway's IAM check, 403) can answer, in the one Error shape.
+ERROR_STATUSES = {
+    "400": "the body is not JSON",
+    "403": "the request is not signed, or the caller's policy does not allow this route",
+    "404": "no such job, queue, record or route",
+    "409": "the job or queue is not in a state that allows this",
+    "413": "the body is over 256 KB (put large data in S3 and pass its key)",
+    "422": "a field is invalid: `field` names it",
+    "429": "throttled: retry after a moment",
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document: every route, with SigV4 required on all but PUBLIC_ROUTES."""
+    doc: dict[str, Any] = json.loads(app.get_openapi_json_schema(title="offload", version=_version()))
+    components = doc.setdefault("components", {})
+    components["securitySchemes"] = {"sigv4": SIGV4_SCHEME}
+    schemas = components.setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["Error"] = ERROR_SCHEMA
+    doc["security"] = [{"sigv4": []}]
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            public = (method.upper(), path) in PUBLIC_ROUTES
+            for status, why in ERROR_STATUSES.items():
+                if not public or status in ("400", "422", "429"):
+                    operation["responses"][status] = {"description": why, "content": error}
+            if public:
+                operation["security"] = []
+    health = doc["paths"]["/health"]["get"]["responses"]
+    health["503"] = {"description": "unhealthy: `reasons` names each failed check", "content": health["200"]["content"]}
+    return doc
+
+
+def routes() -> list[tuple[str, str]]:
+    """Every (METHOD, /path/{param}) the API serves, in the OpenAPI document's spelling (API Gateway's too)."""
+    paths: dict[str, dict[str, Any]] = json.loads(app.get_openapi_json_schema(title="offload"))["paths"]
+    return sorted((method.upper(), path) for path, operations in paths.items() for method in operations)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("offload")
+    except PackageNotFoundError:
+        return "0"
 
 
 # -- the entry --------------------------------------------------------------------------------

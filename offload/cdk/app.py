@@ -34,6 +34,8 @@ CONTEXT_KEYS = {
     "failed_retention_hours": "offload:failedRetentionHours",
     "log_level": "offload:logLevel",
     "ai_key_secret_arn": "offload:aiApiKeySecretArn",
+    "api_rate_limit": "offload:apiRateLimit",
+    "api_burst_limit": "offload:apiBurstLimit",
 }
 CODE_PACKAGES_CONTEXT = "offload:codePackages"
 APP_REQUIREMENTS_CONTEXT = "offload:appRequirements"

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from offload.catalog import DEFAULT_CATALOG, METRICS_NAMESPACE, Catalog, import_object
 from offload.cdk.constructs.alert_topic import AlertTopic
+from offload.cdk.constructs.http_api import HttpApi
 from offload.cdk.constructs.job_events import JobEvents
 from offload.cdk.constructs.job_queue import (
     JobAccess,
@@ -50,6 +51,9 @@ class OffloadConfig:
     # A Secrets Manager secret holding an OpenAI-compatible API key; without one the pipeline's
     # AI steps use the local deterministic providers.
     ai_key_secret_arn: str | None = None
+    # The HTTP API stage's steady-state requests per second and burst (API Gateway throttling).
+    api_rate_limit: float = 100
+    api_burst_limit: int = 200
 
     def __post_init__(self) -> None:
         if self.log_level.upper() not in LOG_LEVELS:
@@ -223,9 +227,31 @@ class OffloadStack(Stack):
                 grant = getattr(construct, "grant_worker", None)
                 if grant is not None and any(t.queue == q.spec.name for t in pack.job_types):
                     grant(worker.role, q.spec.name)
+        self.http_api = HttpApi(
+            self,
+            "HttpApi",
+            runtime=runtime,
+            packs=self.pack_constructs,
+            pack_settings={
+                name: settings
+                for name, construct in self.pack_constructs.items()
+                if (settings := getattr(construct, "api_settings", None))
+            },
+            rate_limit=config.api_rate_limit,
+            burst_limit=config.api_burst_limit,
+            ai_key_secret_arn=config.ai_key_secret_arn,
+        )
+        client_config["api_url"] = self.http_api.url
         self.schedules = JobSchedules(self, "Schedules", catalog=catalog, queues={q.spec.name: q.queue for q in queues})
         self.monitoring = Monitoring(
-            self, "Monitoring", catalog=catalog, jobs=access, packs=self.pack_constructs, cache=cache
+            self,
+            "Monitoring",
+            catalog=catalog,
+            jobs=access,
+            packs=self.pack_constructs,
+            cache=cache,
+            http_api=self.http_api.api,
+            api_function=self.http_api.function,
         )
         client_config["dashboard_url"] = self.monitoring.url
 

@@ -42,6 +42,9 @@ def _client(endpoint: str) -> Any:
 @app.command()
 def up(
     port: Annotated[int, typer.Option(help="port of the local AWS endpoint")] = DEFAULT_PORT,
+    api_port: Annotated[
+        int | None, typer.Option(help="port of the stack's HTTP API (default: --port + 1)", show_default=False)
+    ] = None,
     stack: Annotated[
         str, typer.Option(help="stack name in cdk.out/ (default: offload:stackName in cdk.json)")
     ] = stack_name(),
@@ -56,6 +59,7 @@ def up(
         stack_name=stack,
         cdk_out=cdk_out.resolve(),
         port=port,
+        api_port=api_port,
         cron=cron,
         ttl_sweep_s=ttl_sweep_s,
         log=console.print,

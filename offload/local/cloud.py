@@ -27,6 +27,7 @@ import boto3
 from botocore.config import Config
 
 from offload.catalog import CATALOG_ENV, DEFAULT_CATALOG, CatalogError, load_catalog
+from offload.local.api import LocalHttpApi
 from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
 from offload.local.rules import fire_rule
 from offload.local.schedule import next_fire
@@ -66,7 +67,7 @@ class PortInUseError(OSError):
     """The local endpoint's port is taken; the message says by what, probably, and the fix."""
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, *, option: str = "--port") -> None:
     """Raise PortInUseError unless a server could listen on host:port now (as moto's server would)."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # moto's server sets it too
@@ -75,7 +76,7 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             raise PortInUseError(
                 f"port {port} on {host} is in use ({exc.strerror}), perhaps by another `offload local up`: "
-                f"stop that one, or start this one on a free port with --port N"
+                f"stop that one, or start this one on a free port with {option} N"
             ) from None
 
 
@@ -238,6 +239,7 @@ class LocalCloud:
     cdk_out: Path = field(default_factory=lambda: Path.cwd() / "cdk.out")
     port: int = 4566
     host: str = "127.0.0.1"
+    api_port: int | None = None  # the first HTTP API's port (default: port + 1); a second API takes the next
     max_pollers_per_source: int = 4
     ttl_sweep_s: float = 30.0
     cron: bool = True
@@ -253,10 +255,17 @@ class LocalCloud:
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _redis: subprocess.Popen[bytes] | None = None
+    apis: list[LocalHttpApi] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def api_endpoints(self, template: Template) -> tuple[str, ...]:
+        """Where the template's HTTP APIs are served: api_port (default port + 1), then the ports after it."""
+        count = sum(1 for r in template.resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api")
+        first = self.api_port if self.api_port is not None else self.port + 1
+        return tuple(f"http://{self.host}:{first + i}" for i in range(count))
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -279,6 +288,9 @@ class LocalCloud:
         if (self.cdk_out.parent / "app.py").is_file():  # an assembly without its app is taken as given
             synthesize_if_stale(self.cdk_out, self.stack_name, self.log)
         template = Template.load(self.cdk_out, self.stack_name)
+        api_endpoints = self.api_endpoints(template)
+        for url in api_endpoints:
+            check_port_free(self.host, int(url.rsplit(":", 1)[1]), option="--api-port")
         has_state_machines = any(r["Type"] == "AWS::StepFunctions::StateMachine" for r in template.resources.values())
         if has_state_machines:
             # Lambda tasks are routed into this process by patching moto, so moto must run here too.
@@ -286,7 +298,7 @@ class LocalCloud:
         self._start_server()
         if has_state_machines:
             enable_execution(self.endpoint)
-        self.provisioned = Provisioner(template, self.client).run()
+        self.provisioned = Provisioner(template, self.client, api_endpoints=api_endpoints).run()
         redis_url = self._start_redis()
         extra_env = {**LOCAL_ENV, "AWS_ENDPOINT_URL": self.endpoint}
         if redis_url:
@@ -307,6 +319,7 @@ class LocalCloud:
             register_functions(self.client, list(self.functions))
             self._undo_patch = route_lambda_tasks(lambda name, event: self.functions[name].invoke(event))
         self.outputs = self._publish_outputs(template)
+        self._serve_apis(api_endpoints)
         for source in self.provisioned.event_sources:
             self._start_event_source(source)
         self._spawn(self._sweep_ttl, "ttl-sweeper")
@@ -315,6 +328,27 @@ class LocalCloud:
                 if rule.schedule:
                     self._spawn(lambda r=rule: self._tick(r), f"cron-{rule.name}")
         return self
+
+    def _serve_apis(self, endpoints: tuple[str, ...]) -> None:
+        """Each HTTP API on its port: SigV4 checked against the local credentials, the real function in-process."""
+        assert self.provisioned is not None
+        credentials = {LOCAL_ENV["AWS_ACCESS_KEY_ID"]: LOCAL_ENV["AWS_SECRET_ACCESS_KEY"]}
+        log_dir = self.cdk_out.parent / ".offload-local"
+        log_dir.mkdir(exist_ok=True)
+        for spec, url in zip(self.provisioned.http_apis, endpoints, strict=True):
+            missing = sorted(set(spec.integrations.values()) - set(self.functions))
+            if missing:
+                self.notices.append(f"HTTP API {spec.name}: its function {', '.join(missing)} was not created")
+                continue
+            api = LocalHttpApi(
+                spec,
+                lambda name, event: self.functions[name].invoke(event),
+                host=self.host,
+                port=int(url.rsplit(":", 1)[1]),
+                credentials=credentials,
+                access_log=log_dir / f"api-{spec.name}.log" if spec.access_log else None,
+            )
+            self.apis.append(api.start())
 
     def _verify_catalogs(self) -> None:
         """Every catalog the functions name loads, and its processors and hooks import: else one CatalogError."""
@@ -330,6 +364,9 @@ class LocalCloud:
     def stop(self) -> None:
         """Stop pollers, the cron ticker, the temporary Redis and the endpoint."""
         self._stop.set()
+        for api in self.apis:
+            api.stop()
+        self.apis.clear()
         for t in self._threads:
             t.join(timeout=10)
         if self._redis is not None:
@@ -518,6 +555,13 @@ class LocalCloud:
             f"{len(self.provisioned.state_machines)} state machines, "
             f"{len(self.provisioned.ttl_tables)} TTL tables swept every {self.ttl_sweep_s:.0f}s"
         )
+        for api in self.apis:
+            public = sorted(r.route_key for r in api.spec.routes if r.authorization == "NONE")
+            lines.append(
+                f"HTTP API {api.spec.name} on {api.url}: {len(api.spec.routes)} routes, SigV4 with the local "
+                f"credentials (service execute-api){'; open: ' + ', '.join(public) if public else ''}"
+                + (f"; access log .offload-local/api-{api.spec.name}.log" if api.access_log else "")
+            )
         for rtype, why in sorted(self.provisioned.skipped.items()):
             lines.append(f"not emulated: {rtype} ({why})")
         lines.extend(self.notices)

@@ -12,9 +12,12 @@ import secrets
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from offload.local.template import ACCOUNT, REGION, Resolver, Template
+from offload.local.template import ACCOUNT, REGION, Resolver, Template, TemplateError
+
+if TYPE_CHECKING:
+    from offload.local.api import HttpApiSpec
 
 # Accepted and ignored locally: nothing here changes how jobs flow on one machine.
 NO_LOCAL_EFFECT = {
@@ -111,6 +114,7 @@ class Provisioned:
     skipped: dict[str, str] = field(default_factory=dict)  # resource type -> why
     queue_urls_by_arn: dict[str, str] = field(default_factory=dict)
     state_machines: list[StateMachineSpec] = field(default_factory=list)
+    http_apis: list[HttpApiSpec] = field(default_factory=list)
 
 
 Creator = Callable[["Provisioner", str, dict[str, Any]], tuple[str, dict[str, str]]]
@@ -133,9 +137,13 @@ def supported_types() -> set[str]:
 class Provisioner:
     """Walks a template and creates its resources through boto3 clients on the endpoint."""
 
-    def __init__(self, template: Template, client: Callable[[str], Any]) -> None:
+    def __init__(
+        self, template: Template, client: Callable[[str], Any], *, api_endpoints: tuple[str, ...] = ()
+    ) -> None:
         self.template = template
         self.client = client
+        # Where the local cloud serves the template's HTTP APIs, in template order (their ApiEndpoint).
+        self.api_endpoints = api_endpoints
         self.result = Provisioned(resolver=Resolver(stack_name=template.stack_name))
 
     def run(self) -> Provisioned:
@@ -421,3 +429,58 @@ def _state_machine(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str
     )["stateMachineArn"]
     p.result.state_machines.append(StateMachineSpec(logical_id=lid, name=name, arn=arn))
     return arn, {"Arn": arn, "Name": name}
+
+
+# -- API Gateway (HTTP APIs) -------------------------------------------------------------
+@creates("AWS::ApiGatewayV2::Api")
+def _http_api(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    from offload.local.api import HttpApiSpec
+
+    if props.get("ProtocolType", "HTTP") != "HTTP":
+        raise TemplateError(f"{lid}: only HTTP APIs are served locally, not {props.get('ProtocolType')}")
+    api_id = f"local{len(p.result.http_apis)}"
+    p.result.http_apis.append(HttpApiSpec(logical_id=lid, api_id=api_id, name=str(props.get("Name") or lid)))
+    endpoint = p.api_endpoints[len(p.result.http_apis) - 1] if len(p.api_endpoints) >= len(p.result.http_apis) else ""
+    return api_id, {"ApiEndpoint": endpoint, "ApiId": api_id}
+
+
+def _api_of(p: Provisioner, api_id: str) -> Any:
+    for api in p.result.http_apis:
+        if api.api_id == api_id:
+            return api
+    raise TemplateError(f"an API Gateway resource refers to API {api_id!r}, which is not in the template")
+
+
+@creates("AWS::ApiGatewayV2::Integration")
+def _api_integration(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    if props.get("IntegrationType") != "AWS_PROXY" or ":function:" not in str(props.get("IntegrationUri", "")):
+        raise TemplateError(f"{lid}: only Lambda proxy integrations are served locally")
+    if str(props.get("PayloadFormatVersion", "2.0")) != "2.0":
+        raise TemplateError(f"{lid}: only payload format 2.0 is served locally")
+    integration_id = f"{lid}-local"
+    function = str(props["IntegrationUri"]).rsplit(":function:", 1)[1].split(":", 1)[0]
+    _api_of(p, str(props["ApiId"])).integrations[integration_id] = function
+    return integration_id, {}
+
+
+@creates("AWS::ApiGatewayV2::Route")
+def _api_route(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    from offload.local.api import RouteSpec
+
+    target = str(props.get("Target", ""))
+    auth = str(props.get("AuthorizationType", "NONE"))
+    if auth not in ("NONE", "AWS_IAM"):
+        raise TemplateError(f"{lid}: {auth} authorization is not served locally (NONE and AWS_IAM are)")
+    _api_of(p, str(props["ApiId"])).routes.append(
+        RouteSpec(
+            route_key=str(props["RouteKey"]), authorization=auth, integration_id=target.removeprefix("integrations/")
+        )
+    )
+    return f"{lid}-local", {}
+
+
+@creates("AWS::ApiGatewayV2::Stage")
+def _api_stage(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    api = _api_of(p, str(props["ApiId"]))
+    api.access_log = bool(props.get("AccessLogSettings"))
+    return str(props.get("StageName", "$default")), {}

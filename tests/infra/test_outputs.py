@@ -32,6 +32,7 @@ def test_client_config_names_every_deployed_resource(template_json: dict) -> Non
         "retain_completed_s",
         "retain_failed_s",
         "dashboard_url",
+        "api_url",
         "catalog",
         "packs",
     }

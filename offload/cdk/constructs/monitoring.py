@@ -20,6 +20,7 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -85,6 +86,7 @@ class Monitoring(Construct):
         packs: Mapping[str, Construct],
         cache: RateLimitCache | None = None,
         http_api: apigwv2.IHttpApi | None = None,
+        api_function: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -135,7 +137,7 @@ class Monitoring(Construct):
         if cache is not None:
             self._cache(cache)
         if http_api is not None:
-            self._http_api(http_api)
+            self._http_api(http_api, api_function)
         for created in self.facade.created_alarms():
             self.alarms[created.alarm.node.path] = created.alarm
         dashboard = self.facade.created_dashboard()
@@ -266,7 +268,7 @@ class Monitoring(Construct):
                 alarm_friendly_name=f"CacheNode{node}",
             )
 
-    def _http_api(self, api: apigwv2.IHttpApi) -> None:
+    def _http_api(self, api: apigwv2.IHttpApi, function: lambda_.IFunction | None) -> None:
         self.facade.add_large_header("HTTP API")
         self.facade.monitor_api_gateway_v2_http_api(
             api=api,
@@ -274,3 +276,12 @@ class Monitoring(Construct):
             alarm_friendly_name="Api",
             add5xx_rate_alarm={"5xx": mon.ErrorRateThreshold(max_error_rate=API_5XX_PERCENT / 100)},
         )
+        if function is not None:
+            self.facade.monitor_lambda_function(
+                lambda_function=function,
+                human_readable_name="API function",
+                alarm_friendly_name="ApiFunction",
+                latency_types_to_render=[mon.LatencyType.P50, mon.LatencyType.P95, mon.LatencyType.P99],
+                is_iterator=False,
+                is_offset_lag=False,
+            )

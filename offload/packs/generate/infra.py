@@ -33,6 +33,7 @@ from offload.cdk.constructs.pipeline import (
     acknowledge_step_grants,
     catch_into,
     grant_start_and_stop,
+    grant_stop,
     records_table,
     standard_state_machine,
     step_environment,
@@ -97,6 +98,10 @@ class GeneratePipeline(Construct):
         self.settings = {**step_settings, "pipeline_arn": self.state_machine.state_machine_arn}
         CfnOutput(stack, "GenerationsTableName", value=self.table.table_name)
         CfnOutput(stack, "GeneratePipelineArn", value=self.state_machine.state_machine_arn)
+
+    def grant_api(self, role: iam.IGrantable) -> None:
+        """What the HTTP API does for generations: cancelling a `video.generate` job stops its execution."""
+        grant_stop(self.state_machine, role, "generation pipeline")
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """The starter (`video.generate`): register the generation, start (and stop) its execution."""

@@ -21,6 +21,7 @@ from constructs import Construct
 from offload.cdk.constructs.job_queue import check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
+    acknowledge_media_objects,
     acknowledge_step_grants,
     catch_into,
     grant_start_and_stop,
@@ -50,8 +51,21 @@ class ImagePipeline(Construct):
         self.state_machine = self._state_machine()
         # Settings.packs["images"] for the workers and clients (offload.packs.images.settings.ImagesSettings).
         self.settings = {**step_settings, "pipeline_arn": self.state_machine.state_machine_arn}
+        self.api_settings = step_settings  # the HTTP API presigns uploads, reads records, searches
         CfnOutput(stack, "ImagesTableName", value=self.table.table_name)
         CfnOutput(stack, "ImagePipelineArn", value=self.state_machine.state_machine_arn)
+
+    def grant_api(self, role: iam.IGrantable) -> None:
+        """What the HTTP API does for images: presign uploads, read records, search the vector index."""
+        self.media.grant_put(role)
+        self.media.grant_read(role)
+        self.table.grant_read_data(role)
+        acknowledge_media_objects(
+            role,
+            self.media,
+            "The API presigns uploads under uploads/images/ and reads the vector index and variants, keyed by "
+            "upload key at run time; the grant covers objects in the media bucket only.",
+        )
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """What the starter job (`image.process` on the images queue) does: register uploads, start executions."""

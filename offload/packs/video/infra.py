@@ -41,6 +41,7 @@ from offload.cdk.constructs.job_queue import (
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
     S3_READ_ACTIONS,
+    acknowledge_media_objects,
     acknowledge_step_grants,
     catch_into,
     grant_start_and_stop,
@@ -107,8 +108,29 @@ class VideoPipeline(Construct):
         self.state_machine = self._state_machine()
         # Settings.packs["video"] for the workers and clients (offload.packs.video.settings.VideoSettings).
         self.settings = {**step_settings, "pipeline_arn": self.state_machine.state_machine_arn}
+        # The HTTP API presigns uploads up to the pack's size limit and reads records; nothing else.
+        limits = step_settings["options"].get("limits")
+        self.api_settings = {
+            "media_bucket": self.media.bucket_name,
+            "videos_table": self.table.table_name,
+            **({"options": {"limits": limits}} if limits else {}),
+        }
         CfnOutput(stack, "VideosTableName", value=self.table.table_name)
         CfnOutput(stack, "VideoPipelineArn", value=self.state_machine.state_machine_arn)
+
+    def grant_api(self, role: iam.IGrantable) -> None:
+        """What the HTTP API does for video and audio: presign uploads and read records."""
+        self.media.grant_put(role)
+        self.table.grant_read_data(role)
+        acknowledge_media_objects(
+            role,
+            self.media,
+            "The API presigns uploads under uploads/videos/ and uploads/audio/, keyed at run time; the grant "
+            "covers putting objects in the media bucket only.",
+        )
+        policy = role.node.find_child("DefaultPolicy").node.default_child if isinstance(role, iam.Role) else None
+        if isinstance(policy, CfnResource):
+            _acknowledge_table_indexes(policy, self.table)
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """What the starter jobs (on the video queue) do: register uploads, start (and stop) executions, and
