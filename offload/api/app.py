@@ -212,8 +212,8 @@ def admin_resume(queue: str) -> dict[str, Any]:
 
 
 @app.get("/openapi.json", summary="This API's OpenAPI document")
-def openapi() -> Response[str]:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(openapi_document()))
+def openapi() -> dict[str, Any]:
+    return openapi_document()
 
 
 # -- the route table the stack is built from ---------------------------------------------------

@@ -251,28 +251,35 @@ class LocalHttpApi:
         self.credentials = dict(credentials)
         self.access_log = access_log
         self.host = host
+        self.port = port
         self._log_lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalHttpApi:
+        """Listen on host:port (a port of 0 takes a free one) and serve in a thread."""
         api = self
 
         class Handler(_Handler):
             owner = api
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name=f"api-{spec.name}", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.server.server_address[1]}"
-
-    def start(self) -> LocalHttpApi:
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, name=f"api-{self.spec.name}", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def answer(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes, source_ip: str

@@ -313,6 +313,14 @@ def test_openapi_document_lists_every_route(runtime):
         ("GET", "/openapi.json"),
     }
     assert "EnqueueRequest" in doc["components"]["schemas"]
+    # SigV4 everywhere but /health, and every error in the one shape the routes answer.
+    assert doc["components"]["securitySchemes"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert doc["security"] == [{"sigv4": []}]
+    assert doc["paths"]["/health"]["get"]["security"] == []
+    assert "503" in doc["paths"]["/health"]["get"]["responses"]
+    error = doc["paths"]["/jobs/{job_id}"]["get"]["responses"]["404"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/Error"}
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
 
 
 # -- uploads and media -------------------------------------------------------------------
