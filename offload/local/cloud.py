@@ -264,10 +264,23 @@ class LocalCloud:
         return f"http://{self.host}:{self.port}"
 
     def api_endpoints(self, template: Template) -> tuple[str, ...]:
-        """Where the template's HTTP APIs are served: api_port (default port + 1), then the ports after it."""
+        """Where the template's HTTP APIs are served: `api_port` and the ports after it (taken: PortInUseError);
+        without one, the endpoint's port + 1, or a free port when that is taken (the banner says which)."""
         count = sum(1 for r in template.resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api")
-        first = self.api_port if self.api_port is not None else self.port + 1
-        return tuple(f"http://{self.host}:{first + i}" for i in range(count))
+        ports: list[int] = []
+        for i in range(count):
+            if self.api_port is not None:
+                ports.append(self.api_port + i)
+                check_port_free(self.host, ports[-1], option="--api-port")
+                continue
+            wanted = self.port + 1 + i
+            try:
+                check_port_free(self.host, wanted, option="--api-port")
+                ports.append(wanted)
+            except PortInUseError:
+                ports.append(free_port())
+                self.notices.append(f"port {wanted} is in use: the HTTP API is on {ports[-1]} instead (--api-port N)")
+        return tuple(f"http://{self.host}:{port}" for port in ports)
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -291,8 +304,6 @@ class LocalCloud:
             synthesize_if_stale(self.cdk_out, self.stack_name, self.log)
         template = Template.load(self.cdk_out, self.stack_name)
         api_endpoints = self.api_endpoints(template)
-        for url in api_endpoints:
-            check_port_free(self.host, int(url.rsplit(":", 1)[1]), option="--api-port")
         has_state_machines = any(r["Type"] == "AWS::StepFunctions::StateMachine" for r in template.resources.values())
         if has_state_machines:
             # Lambda tasks are routed into this process by patching moto, so moto must run here too.
