@@ -9,6 +9,7 @@ JSON with an "api_key" field), read through a boto3 client.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from offload.ai.local_adapter import HashingEmbedder, LocalVisionAnalyzer
+from offload.ai.onnx_embedder import EmbedderUnavailable, OnnxMiniLMEmbedder
 from offload.ai.openai_adapter import (
     DEFAULT_EMBEDDING_MODEL,
     DEFAULT_TIMEOUT_S,
@@ -29,6 +31,8 @@ from offload.ai.ports import Embedder, VisionAnalyzer
 from offload.settings import SettingsError
 
 ENV_PREFIX = "OFFLOAD_AI_"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,15 +76,36 @@ def build_providers(
     embedding_dimensions: int | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Providers:
-    """OpenAI-compatible providers when `api_key` is given, the local deterministic ones otherwise."""
+    """OpenAI-compatible providers when `api_key` is given, the local offline ones otherwise."""
     if not api_key:
-        return Providers(vision=LocalVisionAnalyzer(), embedder=HashingEmbedder(), kind="local")
+        return Providers(vision=LocalVisionAnalyzer(), embedder=local_embedder(), kind="local")
     client = make_client(api_key, base_url, timeout_s)
     return Providers(
         vision=OpenAIVisionAnalyzer(client, vision_model or DEFAULT_VISION_MODEL),
         embedder=OpenAIEmbedder(client, embedding_model or DEFAULT_EMBEDDING_MODEL, dimensions=embedding_dimensions),
         kind="openai",
     )
+
+
+def local_embedder(onnx: OnnxMiniLMEmbedder | None = None) -> Embedder:
+    """The ONNX MiniLM embedder (semantic, 384 dimensions) when its model can load, else the lexical
+    HashingEmbedder, with a warning naming why and the fix. `onnx` defaults to the packaged model.
+
+    The two give vectors of different sizes: an index built with one answers the other with a clear
+    dimension error (offload.ai.vector_index), so install the model where the index is written and queried."""
+    onnx = onnx or OnnxMiniLMEmbedder()
+    try:
+        onnx.check()
+    except EmbedderUnavailable as exc:
+        fallback = HashingEmbedder()
+        logger.warning(
+            "offline embedder: using %s (lexical: shared words only, not meaning) because the ONNX model "
+            "cannot load: %s",
+            fallback.model,
+            exc,
+        )
+        return fallback
+    return onnx
 
 
 def providers_from_settings(settings: AiSettings, secrets: Any | None = None) -> Providers:
