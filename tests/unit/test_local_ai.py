@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from offload.ai.factory import AiSettings, build_providers
+from offload.ai.onnx_embedder import OnnxMiniLMEmbedder
 from offload.ai.local_adapter import NOT_RECOGNISED, HashingEmbedder, LocalVisionAnalyzer, color_name
 from offload.ai.ports import ImageMetadata
 from offload.ai.vector_index import InMemoryVectorIndex, cosine_similarity
@@ -253,7 +254,7 @@ def test_without_a_key_the_local_providers_are_used() -> None:
 
     assert providers.kind == "local"
     assert isinstance(providers.vision, LocalVisionAnalyzer)
-    assert isinstance(providers.embedder, HashingEmbedder)
+    assert isinstance(providers.embedder, OnnxMiniLMEmbedder)  # the embed extra is installed by `make setup`
 
 
 def test_with_a_key_the_openai_providers_are_built_without_calling_out() -> None:
