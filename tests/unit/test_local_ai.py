@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from offload.ai.factory import AiSettings, build_providers
-from offload.ai.onnx_embedder import OnnxMiniLMEmbedder
 from offload.ai.local_adapter import NOT_RECOGNISED, HashingEmbedder, LocalVisionAnalyzer, color_name
+from offload.ai.onnx_embedder import OnnxMiniLMEmbedder
 from offload.ai.ports import ImageMetadata
 from offload.ai.vector_index import InMemoryVectorIndex, cosine_similarity
 from offload.errors import NonRetryableError

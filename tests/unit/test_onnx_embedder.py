@@ -144,7 +144,7 @@ def test_a_missing_model_falls_back_to_hashing_and_says_why(tmp_path: Path, capl
 
 
 def test_embedding_with_a_missing_model_raises_the_reason(tmp_path: Path) -> None:
-    with pytest.raises(EmbedderUnavailable, match="ONNX model file .* does not exist"):
+    with pytest.raises(EmbedderUnavailable, match=r"ONNX model file .* does not exist"):
         OnnxMiniLMEmbedder(model_path=tmp_path / "no-model.onnx").embed(["a cat"])
 
 
