@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -227,10 +227,12 @@ class OffloadStack(Stack):
                 grant = getattr(construct, "grant_worker", None)
                 if grant is not None and any(t.queue == q.spec.name for t in pack.job_types):
                     grant(worker.role, q.spec.name)
+        # Layers packs need in the API function too (the images pack's embedder, for search queries).
+        api_layers = [layer for c in self.pack_constructs.values() for layer in getattr(c, "api_layers", [])]
         self.http_api = HttpApi(
             self,
             "HttpApi",
-            runtime=runtime,
+            runtime=replace(runtime, layers=[*layers, *api_layers]),
             packs=self.pack_constructs,
             pack_settings={
                 name: settings

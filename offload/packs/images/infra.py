@@ -18,6 +18,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from offload.cdk.constructs.embed_layer import EmbedLayer
 from offload.cdk.constructs.job_queue import check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
@@ -47,6 +48,8 @@ class ImagePipeline(Construct):
         self.media = ctx.require_media("images pipeline")
         self.table = records_table(self, "Images")
         step_settings = {"media_bucket": self.media.bucket_name, "images_table": self.table.table_name}
+        # The offline embedder, where records are embedded (the step function) and queries are (the API).
+        self.api_layers = [EmbedLayer.of(self).layer]
         self.function = self._step_function(ctx, {**ctx.environment, **ctx.packs_env(step_settings)})
         self.state_machine = self._state_machine()
         # Settings.packs["images"] for the workers and clients (offload.packs.images.settings.ImagesSettings).
@@ -86,7 +89,7 @@ class ImagePipeline(Construct):
             description="offload image pipeline steps (inspect, metadata, variants, embed, index, complete, fail)",
             handler=PIPELINE_HANDLER,
             code=ctx.code,
-            layers=ctx.layers,
+            layers=[*ctx.layers, *self.api_layers],
             timeout=PIPELINE_TIMEOUT,
             memory_mb=PIPELINE_MEMORY_MB,
             log_level=ctx.log_level,
