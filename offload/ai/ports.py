@@ -1,7 +1,8 @@
 """The AI ports: what a processor asks of a vision model, an embedder and a vector index.
 
-Adapters: `openai_adapter` (any OpenAI-compatible API), `onnx_embedder` (offline MiniLM), `local_adapter` (deterministic,
-no network, used when no key is configured) and `vector_index` (S3 and in-memory).
+Adapters: `openai_adapter` (any OpenAI-compatible API), `onnx_embedder` (offline MiniLM),
+`local_adapter` (deterministic, no network, used when no key is configured) and `vector_index`
+(S3 and in-memory).
 `factory.build_providers` picks one.
 """
 
