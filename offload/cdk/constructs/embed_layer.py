@@ -8,10 +8,9 @@ layer: the video pack's ffmpeg functions could not hold both within Lambda's 250
 
 from __future__ import annotations
 
-from aws_cdk import Stack
 from constructs import Construct
 
-from offload.cdk.constructs.runtime_layer import layer_version
+from offload.cdk.constructs.runtime_layer import layer_version, one_per_stack
 from offload.cdk.layers import build_layer, layers_dir, runtime_requirements
 
 EMBED_EXTRA = "embed"
@@ -23,9 +22,7 @@ class EmbedLayer(Construct):
     @classmethod
     def of(cls, scope: Construct) -> EmbedLayer:
         """The stack's embed layer, made on first use."""
-        stack = Stack.of(scope)
-        found = stack.node.try_find_child("EmbedLayer")
-        return found if isinstance(found, EmbedLayer) else cls(stack, "EmbedLayer")
+        return one_per_stack(scope, cls, "EmbedLayer")
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

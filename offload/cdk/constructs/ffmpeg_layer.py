@@ -7,10 +7,9 @@ It stays out of the runtime layer: every other function would pay its 200 MB aga
 
 from __future__ import annotations
 
-from aws_cdk import Stack
 from constructs import Construct
 
-from offload.cdk.constructs.runtime_layer import layer_version
+from offload.cdk.constructs.runtime_layer import layer_version, one_per_stack
 from offload.cdk.layers import build_ffmpeg_layer
 
 
@@ -21,9 +20,7 @@ class FfmpegLayer(Construct):
     @classmethod
     def of(cls, scope: Construct) -> FfmpegLayer:
         """The stack's ffmpeg layer, made on first use."""
-        stack = Stack.of(scope)
-        found = stack.node.try_find_child("FfmpegLayer")
-        return found if isinstance(found, FfmpegLayer) else cls(stack, "FfmpegLayer")
+        return one_per_stack(scope, cls, "FfmpegLayer")
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

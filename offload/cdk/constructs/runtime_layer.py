@@ -7,7 +7,9 @@ Every layer of the stack is a `BuiltLayer`: it knows its directory's unzipped si
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
+from aws_cdk import Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -47,6 +49,16 @@ class BuiltLayer(lambda_.LayerVersion):
         )
         self.directory = built.path
         self.unzipped_bytes = unzipped_bytes(built.path)
+
+
+_C = TypeVar("_C", bound=Construct)
+
+
+def one_per_stack(scope: Construct, cls: type[_C], construct_id: str) -> _C:
+    """The stack's `cls` construct named `construct_id`, made (with no arguments) on first use."""
+    stack = Stack.of(scope)
+    found = stack.node.try_find_child(construct_id)
+    return found if isinstance(found, cls) else cls(stack, construct_id)
 
 
 def layer_version(scope: Construct, built: LayerBuild, description: str) -> BuiltLayer:
