@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.infra.conftest import resources_of
+from conftest import resources_of
+
+from offload.cdk.constructs.job_queue import LAMBDA_UNZIPPED_LIMIT, OffloadFunction
 
 EMBED_DESCRIPTION = "offload embed: all-MiniLM-L6-v2 int8 ONNX and onnxruntime"
 
@@ -32,6 +34,19 @@ def test_the_image_steps_and_the_api_get_the_embed_layer_and_nothing_else(templa
         "offload image pipeline steps (inspect, metadata, variants, embed, index, complete, fail)",
         "offload HTTP API (every route)",
     }
+
+
+def test_the_embedding_functions_fit_with_the_embed_layer_and_say_how_much(synthesis, record_property) -> None:
+    functions = [c for c in synthesis.stack.node.find_all() if isinstance(c, OffloadFunction)]
+    embedding = [fn for fn in functions if "EmbedLayer" in dict(fn.package_size.parts)]
+
+    assert len(embedding) == 2  # the image steps and the API
+    for fn in embedding:
+        size = fn.package_size
+        print(f"{size.function}: {size.describe()}")
+        record_property(size.function, size.describe())
+        assert dict(size.parts)["EmbedLayer"] > 150_000_000, "onnxruntime (60 MB), numpy (55 MB), the model (23 MB)"
+        assert size.total <= LAMBDA_UNZIPPED_LIMIT
 
 
 def test_the_embed_layer_holds_the_model_and_the_runtime(template_json: dict) -> None:
