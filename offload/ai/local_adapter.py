@@ -4,7 +4,8 @@
 dominant colours, brightness and saturation. It does not recognise objects or scenes and
 its description says so. `HashingEmbedder` is lexical, not semantic: texts that share
 words (or spelling fragments) are close, synonyms are not ("car" is no closer to
-"automobile" than to "banana").
+"automobile" than to "banana"); it is only the fallback for when the ONNX MiniLM embedder
+(`offload.ai.onnx_embedder`) cannot load, which `offload.ai.factory.local_embedder` logs.
 """
 
 from __future__ import annotations
