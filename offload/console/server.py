@@ -163,6 +163,8 @@ class ConsoleServer:
             return Response("this console answers only to its own address", status=421, content_type="text/plain")
         if request.path.startswith("/static/"):
             return _static(request.path.removeprefix("/static/"))
+        if request.path == "/favicon.ico":  # pages say `rel=icon href=data:,`; plain-text answers don't
+            return Response(status=204, content_type="image/x-icon")
         if request.method == "POST":
             origin = request.headers.get("origin")
             if origin and urlsplit(origin).netloc not in self.allowed_hosts():
@@ -226,7 +228,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(body_bytes)))
         self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
+        # same-origin, not no-referrer: with no-referrer a form POST says `Origin: null`, which the guard refuses.
+        self.send_header("Referrer-Policy", "same-origin")
         self.send_header("X-Frame-Options", "DENY")
         for name, value in response.headers.items():
             self.send_header(name, value)
