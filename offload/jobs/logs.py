@@ -102,8 +102,8 @@ class FileJobLogs:
             size = f.tell()
             f.seek(max(0, size - LOCAL_TAIL_BYTES))
             text = f.read().decode("utf-8", "replace")
-        needle = f'"job_id":"{job.job_id}"'
-        found = [line for raw in text.splitlines() if needle in raw and (line := parse_line(raw, job.job_id))]
+        # The id as a cheap first filter (parsing every line of a busy log is slow), then the JSON field.
+        found = [line for raw in text.splitlines() if job.job_id in raw and (line := parse_line(raw, job.job_id))]
         return found[-limit:]
 
 
@@ -146,8 +146,8 @@ class InsightsJobLogs:
             time.sleep(0.5)
         messages = ({c["field"]: c["value"] for c in row}.get("@message", "") for row in result.get("results", []))
         found = [line for raw in messages if (line := parse_line(raw, job.job_id))]
-        found.sort(key=lambda line: line.timestamp)
-        return found[-limit:]
+        found.reverse()  # the query sorts newest first (so `limit` keeps the latest); the page reads oldest first
+        return found
 
 
 def stack_log_groups(cloudformation: Any, stack: str) -> list[str]:

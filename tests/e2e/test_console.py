@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from offload.local import samples
-from tests.e2e.conftest import ROOT, LocalStack
+from tests.e2e.conftest import OFFLOAD, ROOT, LocalStack
 
 CHROMIUM = "/usr/bin/chromium"
 # This machine's network is closed: nothing may try to phone home.
@@ -271,3 +274,24 @@ def test_search_by_idempotency_key_finds_the_job(tab, local):
 
     expect(page.locator("#job-rows tr")).to_have_count(1)
     expect(page.locator(f"#job-rows tr[data-job='{job_id}']")).to_be_visible()
+
+
+def test_offload_console_serves_the_deployment_the_cli_options_name(local):
+    proc = subprocess.Popen(
+        [OFFLOAD, "console", "--port", "0"],
+        env=local.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        found = re.search(r"offload console on (http://127\.0\.0\.1:\d+/)", first)
+        assert found, first
+        with urllib.request.urlopen(found.group(1) + "jobs") as answer:
+            page = answer.read().decode()
+        assert answer.status == 200 and 'id="job-rows"' in page
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
