@@ -373,7 +373,10 @@ def timeline(job: Job) -> list[dict[str, str]]:
             "what": f"enqueued on {job.queue}" + (f", due {job.run_at}" if job.run_at else ""),
         }
     ]
+    final = job.error if job.status == JobStatus.FAILED else None
     for h in job.history:
+        if final is not None and (h.attempt, h.at) == (final.attempt, final.at):
+            continue  # the attempt that ended the job: its own event below
         if h.at:
             events.append({"at": h.at, "status": "failed attempt", "what": f"attempt {h.attempt} failed at {h.step}"})
     if job.started_at:
