@@ -74,11 +74,12 @@ class Console:
         r.add("GET", "/media/{key:path}", self.media)
         return r
 
-    def render(self, template: str, status: int = 200, **context: Any) -> Response:
-        """A page (or a partial) rendered with the navigation's context."""
+    def render(self, template: str, status: int = 200, *, req: Request | None = None, **context: Any) -> Response:
+        """A page (or a partial) rendered with the navigation's context, and the outcome of the action
+        that redirected here (`?notice=` / `?error=` of `req`)."""
         packs = self.rt.settings.packs
-        context.setdefault("notice", None)
-        context.setdefault("error", None)
+        context.setdefault("notice", req.arg("notice") or None if req else None)
+        context.setdefault("error", req.arg("error") or None if req else None)
         body = self.env.get_template(template).render(
             token=self.token, has_images="images" in packs, has_videos="video" in packs, **context
         )
@@ -172,8 +173,7 @@ class Console:
             logs_error=logs_error,
             logs_where=logs_where,
             commands=commands_for(job),
-            notice=req.arg("notice") or None,
-            error=req.arg("error") or None,
+            req=req,
         )
 
     def job_live(self, req: Request) -> Response:
@@ -225,8 +225,7 @@ class Console:
             title="Dead letters",
             nav="dlqs",
             queues=queues,
-            notice=req.arg("notice") or None,
-            error=req.arg("error") or None,
+            req=req,
         )
 
     def retry_message(self, req: Request) -> Response:
@@ -261,8 +260,7 @@ class Console:
             nav="schedules",
             rows=rows,
             fired=req.arg("job") or None,
-            notice=req.arg("notice") or None,
-            error=req.arg("error") or None,
+            req=req,
         )
 
     def run_schedule(self, req: Request) -> Response:
