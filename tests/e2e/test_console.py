@@ -295,3 +295,53 @@ def test_offload_console_serves_the_deployment_the_cli_options_name(local):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+def test_a_running_jobs_page_shows_its_progress_live_and_copy_puts_the_command_on_the_clipboard(
+    browser, console, local
+):
+    context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+    tab = Tab(context.new_page(), console, "running-job")
+    try:
+        job_id = _add(local, "diag.sleep", {"seconds": 4, "steps": 4})
+        page = tab.open(f"/jobs/{job_id}")
+        seen: set[str] = set()
+        deadline = time.time() + 30
+        while (status := page.locator("#job-status").inner_text()) != "completed":
+            seen.add(page.locator("#job-progress").get_attribute("value") or "")
+            assert time.time() < deadline, f"still {status} after 30 s"
+            time.sleep(0.2)
+        assert seen & {"25", "50", "75"}, f"no progress in between was shown: {seen}"
+
+        page.get_by_role("button", name="Copy the inspect command").click()
+
+        assert page.evaluate("navigator.clipboard.readText()") == f"offload jobs get {job_id} --watch"
+        assert not tab.errors, tab.errors
+    finally:
+        tab.shot("end")
+        context.close()
+
+
+def test_a_videos_page_plays_its_hls_output_with_the_vendored_player(tab, local, tmp_path):
+    from offload.media.video import samples as video_samples
+
+    outputs = json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)
+    bucket = json.loads(outputs["ClientConfig"])["packs"]["video"]["media_bucket"]
+    key = "uploads/videos/console clip.mp4"
+    clip = video_samples.landscape(tmp_path / "clip.mp4", duration_s=2.0)
+    local.client("s3").put_object(Bucket=bucket, Key=key, Body=clip.read_bytes())
+    deadline = time.time() + 180
+    while (done := local.cli("videos", "get", key, "--json", check=False)).returncode != 0 or json.loads(done.stdout)[
+        "status"
+    ] not in ("completed", "failed"):
+        assert time.time() < deadline, "the video was not processed in 180 s"
+        time.sleep(1)
+
+    page = tab.open("/videos")
+    page.get_by_role("link", name=key).click()
+
+    expect(page.locator(".pill").first).to_have_text("completed")
+    expect(page.locator("table")).to_contain_text("hls_master")
+    assert page.evaluate("typeof window.Hls") == "function", "the vendored hls.js did not load"
+    page.wait_for_function("() => document.querySelector('#player').readyState >= 1", timeout=20_000)
+    assert page.evaluate("document.querySelector('#player').duration") == pytest.approx(2.0, abs=0.3)
