@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup chromium test test-unit lint synth layers demo local bench bench-video deploy lock clean
+.PHONY: setup chromium test test-unit lint synth layers demo local bench bench-video bench-api deploy lock clean
 
 setup: $(STAMP) node_modules/.installed chromium
 
@@ -62,6 +62,10 @@ bench: setup
 # A 60 s 1080p run takes several minutes on 2 CPUs; `$(BIN)/python bench/video.py --quick` is a smoke run.
 bench-video: setup
 	$(BIN)/python bench/video.py
+
+# The HTTP API on the local cloud: 50 concurrent clients, p50/p99 against the in-process calls (docs/api.md).
+bench-api: setup
+	$(BIN)/python bench/api.py
 
 lock: setup
 	$(BIN)/pip freeze --exclude-editable | grep -viE '^(pip|setuptools|wheel)==' \

@@ -14,8 +14,9 @@ from urllib.parse import quote, urlencode
 from botocore.exceptions import BotoCoreError, ClientError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from offload.client import OffloadApiError
 from offload.console.server import Request, Response, Router
-from offload.health import check_health
+from offload.health import check_health, deployment_health
 from offload.jobs import admin
 from offload.jobs.enqueue import load_data
 from offload.jobs.logs import JobLogs
@@ -111,7 +112,15 @@ class Console:
                     "per_minute": admin.throughput(self.rt, name),
                 }
             )
-        return {"cards": cards, "health": check_health(self.rt), "at": overview["timestamp"]}
+        try:
+            health = deployment_health(self.rt)
+        except (OSError, OffloadApiError) as exc:
+            health = {**check_health(self.rt), "checkedBy": "this machine"}
+            health["reasons"] = [
+                f"the deployment's GET /health did not answer ({exc}): checked from here",
+                *health["reasons"],
+            ]
+        return {"cards": cards, "health": health, "at": overview["timestamp"]}
 
     # -- jobs --------------------------------------------------------------------------
     def jobs(self, req: Request) -> Response:

@@ -32,7 +32,7 @@ from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, 
 from offload.local.rules import fire_rule
 from offload.local.schedule import next_fire
 from offload.local.sfn import enable_execution, register_functions, route_lambda_tasks
-from offload.local.sqs_events import deliver_once
+from offload.local.sqs_events import MappingState, deliver_once, stop_moto_delivering
 from offload.local.template import REGION, Template
 
 # The offload package: a change to it (in a source checkout) makes the template stale too.
@@ -53,6 +53,8 @@ SYNTH_INPUTS = ("app.py", "cdk.json", "pyproject.toml", "requirements.txt")
 SYNTH_STAMP = ".offload-synth-inputs.sha256"
 # A poller with nothing to do waits 20 ms, doubling to 640 ms while its queue stays empty.
 _IDLE_MIN_S, _IDLE_MAX_S = 0.02, 0.64
+# How often a paused (disabled) mapping is looked at again.
+_MAPPING_CHECK_S = 0.5
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=50)
 
 
@@ -262,10 +264,23 @@ class LocalCloud:
         return f"http://{self.host}:{self.port}"
 
     def api_endpoints(self, template: Template) -> tuple[str, ...]:
-        """Where the template's HTTP APIs are served: api_port (default port + 1), then the ports after it."""
+        """Where the template's HTTP APIs are served: `api_port` and the ports after it (taken: PortInUseError);
+        without one, the endpoint's port + 1, or a free port when that is taken (the banner says which)."""
         count = sum(1 for r in template.resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api")
-        first = self.api_port if self.api_port is not None else self.port + 1
-        return tuple(f"http://{self.host}:{first + i}" for i in range(count))
+        ports: list[int] = []
+        for i in range(count):
+            if self.api_port is not None:
+                ports.append(self.api_port + i)
+                check_port_free(self.host, ports[-1], option="--api-port")
+                continue
+            wanted = self.port + 1 + i
+            try:
+                check_port_free(self.host, wanted, option="--api-port")
+                ports.append(wanted)
+            except PortInUseError:
+                ports.append(free_port())
+                self.notices.append(f"port {wanted} is in use: the HTTP API is on {ports[-1]} instead (--api-port N)")
+        return tuple(f"http://{self.host}:{port}" for port in ports)
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -289,8 +304,6 @@ class LocalCloud:
             synthesize_if_stale(self.cdk_out, self.stack_name, self.log)
         template = Template.load(self.cdk_out, self.stack_name)
         api_endpoints = self.api_endpoints(template)
-        for url in api_endpoints:
-            check_port_free(self.host, int(url.rsplit(":", 1)[1]), option="--api-port")
         has_state_machines = any(r["Type"] == "AWS::StepFunctions::StateMachine" for r in template.resources.values())
         if has_state_machines:
             # Lambda tasks are routed into this process by patching moto, so moto must run here too.
@@ -315,8 +328,11 @@ class LocalCloud:
         self._verify_catalogs()
         for name, spec in self.provisioned.functions.items():
             self.functions[name] = LocalFunction(spec, extra_env)
+        # Every function and event source mapping exists in the endpoint's Lambda API too (pause and resume
+        # flip a mapping there; state machines name functions), but only the pollers here deliver.
+        register_functions(self.client, list(self.functions))
+        self._create_mappings()
         if has_state_machines:
-            register_functions(self.client, list(self.functions))
             self._undo_patch = route_lambda_tasks(lambda name, event: self.functions[name].invoke(event))
         self.outputs = self._publish_outputs(template)
         self._serve_apis(api_endpoints)
@@ -328,6 +344,19 @@ class LocalCloud:
                 if rule.schedule:
                     self._spawn(lambda r=rule: self._tick(r), f"cron-{rule.name}")
         return self
+
+    def _create_mappings(self) -> None:
+        assert self.provisioned is not None
+        lam = self.client("lambda")
+        for source in self.provisioned.event_sources:
+            if source.function_name not in self.functions:
+                continue
+            source.uuid = lam.create_event_source_mapping(
+                EventSourceArn=source.queue_arn,
+                FunctionName=source.function_name,
+                BatchSize=source.batch_size,
+                Enabled=source.enabled,
+            )["UUID"]
 
     def _serve_apis(self, endpoints: tuple[str, ...]) -> None:
         """Each HTTP API on its port: SigV4 checked against the local credentials, the real function in-process."""
@@ -399,12 +428,13 @@ class LocalCloud:
         if self.server_mode == "thread":
             from moto.server import ThreadedMotoServer
 
+            stop_moto_delivering()
             self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
             self._server.start()
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
         else:
             self._server_proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                [sys.executable, "-m", "offload.local.moto_server", "-H", self.host, "-p", str(self.port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -464,20 +494,34 @@ class LocalCloud:
             self.notices.append(f"event source {source.logical_id}: its queue or function was not created")
             return
         backlog = threading.Event()
+        mapping = MappingState(self.client("lambda"), source.uuid)
         for i in range(max(1, min(source.max_concurrency, self.max_pollers_per_source))):
             self._spawn(
-                lambda i=i: self._poll(source, function, url, backlog, leader=i == 0), f"poll-{function.spec.name}-{i}"
+                lambda i=i: self._poll(source, function, url, backlog, mapping, leader=i == 0),
+                f"poll-{function.spec.name}-{i}",
             )
 
     def _poll(
-        self, source: EventSourceSpec, function: LocalFunction, url: str, backlog: threading.Event, *, leader: bool
+        self,
+        source: EventSourceSpec,
+        function: LocalFunction,
+        url: str,
+        backlog: threading.Event,
+        mapping: MappingState,
+        *,
+        leader: bool,
     ) -> None:
         """Like Lambda's event source scaling: one poller watches an idle queue; the others
         join while it has a backlog. Short polls with an idle back-off, because moto's long
-        poll spins without sleeping and would eat the server's CPU."""
+        poll spins without sleeping and would eat the server's CPU. A disabled mapping (a
+        paused queue) delivers nothing until it is enabled again; its messages wait in SQS."""
         sqs = self.client("sqs")
         idle = _IDLE_MIN_S
         while not self._stop.is_set():
+            if not mapping.enabled():
+                backlog.clear()
+                self._stop.wait(_MAPPING_CHECK_S)
+                continue
             if not leader and not backlog.wait(timeout=1.0):
                 continue
             try:

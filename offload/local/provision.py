@@ -79,6 +79,8 @@ class EventSourceSpec:
     batch_size: int
     max_concurrency: int
     report_failures: bool
+    enabled: bool = True
+    uuid: str | None = None  # the mapping's id in the endpoint's Lambda API, once the cloud created it
 
 
 @dataclass
@@ -409,6 +411,7 @@ def _event_source(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str,
             batch_size=int(props.get("BatchSize", 10)),
             max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
             report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            enabled=bool(props.get("Enabled", True)),
         )
     )
     return f"{lid}-mapping", {}

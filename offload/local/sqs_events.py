@@ -8,6 +8,7 @@ SQS endpoint (moto in tests, the local cloud's server).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -107,3 +108,55 @@ def deliver_once(
     response = handler(event, context)
     # Without ReportBatchItemFailures, Lambda ignores the response: a return means all succeeded.
     return len(event["Records"]), settle(sqs, queue_url, event, response if report_failures else None)
+
+
+def stop_moto_delivering() -> Callable[[], None]:
+    """Make the local cloud's pollers the only deliverer of SQS messages to functions.
+
+    The local cloud creates each event source mapping in moto's Lambda backend too, so `pause` and `resume`
+    (`lambda:UpdateEventSourceMapping`) work there as on AWS. moto would then deliver by itself: its
+    `Queue.add_message` invokes the function of every enabled mapping, inside the SendMessage call, through
+    Docker. With this, the mappings moto records on a queue go nowhere (idempotent; applies to this process's
+    moto, so the server process calls it too: offload.local.moto_server). Returns the undo."""
+    from moto.sqs.models import Queue
+
+    if isinstance(getattr(Queue, "lambda_event_source_mappings", None), property):
+        return lambda: None
+    Queue.lambda_event_source_mappings = property(  # type: ignore[assignment]
+        lambda self: {}, lambda self, value: None, doc="emptied by offload.local: its pollers deliver"
+    )
+
+    def undo() -> None:
+        delattr(Queue, "lambda_event_source_mappings")
+
+    return undo
+
+
+class MappingState:
+    """Whether an event source mapping is enabled, read from the Lambda API at most every `every_s` seconds
+    and shared by the source's pollers."""
+
+    def __init__(self, lam: Any, uuid: str | None, *, every_s: float = 0.5) -> None:
+        import threading
+
+        self._lam = lam
+        self.uuid = uuid
+        self._every_s = every_s
+        self._lock = threading.Lock()
+        self._checked = float("-inf")
+        self._enabled = True
+
+    def enabled(self) -> bool:
+        import time
+
+        if self.uuid is None:
+            return True
+        with self._lock:
+            if time.monotonic() - self._checked >= self._every_s:
+                try:
+                    state = self._lam.get_event_source_mapping(UUID=self.uuid)["State"]
+                    self._enabled = state not in ("Disabled", "Disabling")
+                except Exception:  # the endpoint is busy or stopping: keep the last known state
+                    pass
+                self._checked = time.monotonic()
+            return self._enabled

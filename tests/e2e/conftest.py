@@ -91,7 +91,7 @@ def start_local(
     )
     stack = LocalStack(proc=proc, port=port, log=log)
     deadline = time.time() + 120
-    while "ready" not in stack.output_text():
+    while "ready: export" not in stack.output_text():  # not "already in use"
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
             raise AssertionError(f"offload local up did not become ready:\n{stack.output_text()}")

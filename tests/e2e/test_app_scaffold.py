@@ -56,7 +56,7 @@ def test_a_scaffolded_app_passes_its_tests_synthesizes_clean_and_runs_its_job_lo
     workers = [
         r["Properties"]["Environment"]["Variables"]
         for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function"
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "offload.handlers.worker.handler"
     ]
     assert {w["OFFLOAD_QUEUE"] for w in workers} == {"default", "notifications", "shop_jobs"}
     assert {w["OFFLOAD_CATALOG"] for w in workers} == {"shop_jobs.jobs:catalog"}

@@ -89,3 +89,39 @@ def test_moto_config_still_has_the_step_functions_execution_switch():
     from moto.core.config import default_user_config
 
     assert default_user_config["stepfunctions"]["execute_state_machine"] is False
+
+
+def test_moto_delivers_to_an_enabled_mapping_unless_the_local_cloud_stops_it(aws):
+    """The local cloud creates event source mappings in moto (pause/resume flip them) and stops moto from
+    delivering through them by itself (offload.local.sqs_events.stop_moto_delivering)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    from offload.local.sfn import register_functions
+    from offload.local.sqs_events import stop_moto_delivering
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    lam = boto3.client("lambda", region_name=REGION)
+    register_functions(lambda service: boto3.client(service, region_name=REGION), ["worker"])
+    queues = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues
+
+    def mapped_queue(name: str) -> tuple[str, str]:
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="worker", BatchSize=1)
+        return url, name
+
+    _, plain = mapped_queue("moto-delivers")
+    assert queues[plain].lambda_event_source_mappings, (
+        "moto no longer records mappings on the queue: check how it delivers before dropping the patch"
+    )
+    undo = stop_moto_delivering()
+    try:
+        url, stopped = mapped_queue("local-cloud-delivers")
+        assert queues[stopped].lambda_event_source_mappings == {}
+        sqs.send_message(QueueUrl=url, MessageBody="{}")
+        got = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+        assert [m["Attributes"]["ApproximateReceiveCount"] for m in got] == ["1"]  # nobody received it before
+    finally:
+        undo()
+    assert "lambda_event_source_mappings" not in vars(type(queues[plain]))

@@ -11,7 +11,7 @@ from offload.cli import render
 from offload.cli.errors import fail
 from offload.cli.jobs import JsonOption
 from offload.cli.resources import runtime_of
-from offload.packs.generate.steps import Generation, job_root
+from offload.packs.generate.steps import Generation, script_key
 
 app = typer.Typer(name="generate", help="AI video generation: a generation's record and scenes.", no_args_is_help=True)
 
@@ -27,7 +27,7 @@ def get(
     record = g.store.get(job_id)
     if record is None:
         fail(f"no generation record for {job_id!r}: start one with `offload jobs add video.generate -d '{{...}}'`")
-    script = g.get_json(f"{job_root(job_id)}script.json") or {"scenes": []}
+    script = g.get_json(script_key(job_id)) or {"scenes": []}
     clips = [g.clip_state(job_id, i) for i in range(len(script["scenes"]))]
     if as_json:
         render.emit_json({**record.model_dump(mode="json"), "scenes": script["scenes"], "clips": clips})

@@ -17,14 +17,14 @@ def on_job_finished(job: Job, rt: Runtime) -> None:
     if job.type != "video.generate" or job.status != JobStatus.CANCELLED or not job.execution_arn:
         return  # never handed off: no record, no provider job
     from offload.packs.generate.options import GenerateData
-    from offload.packs.generate.steps import Generation
+    from offload.packs.generate.steps import Generation, script_key
 
     g = Generation(rt)
     record = g.store.get(job.job_id)
     if record is not None and record.status in ("pending", "processing"):
         g.store.update(job.job_id, "cancelled", error={"step": record.stage, "reason": "cancelled"})
     data = GenerateData.model_validate(job.data) if isinstance(job.data, dict) else None
-    script = g.get_json(f"generated/{job.job_id}/script.json") or {"scenes": []}
+    script = g.get_json(script_key(job.job_id)) or {"scenes": []}
     for index in range(len(script["scenes"])):
         clip = g.clip_state(job.job_id, index)
         if clip.get("status") != "in_progress" or not clip.get("provider_job_id"):

@@ -44,6 +44,11 @@ def job_root(job_id: str) -> str:
     return f"{WORK_PREFIX}{job_id}/"
 
 
+def script_key(job_id: str) -> str:
+    """The generation's script (its scenes), written by the script step."""
+    return f"{job_root(job_id)}script.json"
+
+
 def merged_key(job_id: str) -> str:
     """The merged video, handed to the video pipeline (outputs under videos/generated/<job>.mp4/)."""
     return f"{WORK_PREFIX}{job_id}.mp4"
@@ -155,7 +160,7 @@ class Generation:
         return doc
 
     def scenes(self, job_id: str) -> list[Scene]:
-        doc = self.get_json(f"{job_root(job_id)}script.json")
+        doc = self.get_json(script_key(job_id))
         if doc is None:
             raise NonRetryableError(f"the script of {job_id} is missing from s3://{self.bucket}/{job_root(job_id)}")
         return [Scene.model_validate(s) for s in doc["scenes"]]
@@ -195,7 +200,7 @@ def _script(g: Generation, state: dict[str, Any]) -> dict[str, Any]:
     data, job_id = _data(state), state["job_id"]
     g.record(state, "processing", stage="script")
     g.progress(state, PROGRESS["script"])
-    existing = g.get_json(f"{job_root(job_id)}script.json")
+    existing = g.get_json(script_key(job_id))
     if existing is not None:
         scenes = [Scene.model_validate(s) for s in existing["scenes"]]
     elif data.scenes is not None:
@@ -208,7 +213,7 @@ def _script(g: Generation, state: dict[str, Any]) -> dict[str, Any]:
         )
         logger.info("script written", scenes=len(scenes), model=writer.model)
     if existing is None:
-        g.put_json(f"{job_root(job_id)}script.json", {"scenes": [s.model_dump() for s in scenes]})
+        g.put_json(script_key(job_id), {"scenes": [s.model_dump() for s in scenes]})
     g.record(state, "processing", stage="images", scenes_total=len(scenes))
     g.progress(state, PROGRESS["images"])
     provider = data.provider or g.options.provider  # the Map routes the local provider's submit to ffmpeg

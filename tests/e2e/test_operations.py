@@ -1,0 +1,143 @@
+"""Operating a running deployment on the local cloud: pausing a queue holds its jobs in SQS and resuming drains
+them, none lost or run twice; health says 503 naming Redis while the rate-limit cache is down, and recovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+
+from offload.client import OffloadClient
+from offload.local.cloud import free_port
+from tests.e2e.conftest import LocalStack, start_local, stop_local
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
+
+
+@dataclass
+class Redis:
+    """A redis-server of the test's own, which the test stops and starts."""
+
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 10
+        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout != b"PONG\n":
+            assert time.time() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@dataclass
+class Deployment:
+    stack: LocalStack
+    api: OffloadClient
+    api_url: str
+    redis: Redis
+
+
+@pytest.fixture(scope="module")
+def deployment(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    redis = Redis(free_port())
+    redis.start()
+    api_port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL",)}
+    env["REDIS_URL"] = redis.url  # the local cloud's functions use this one instead of starting their own
+    stack = start_local(cdk_out, tmp_path_factory.mktemp("ops"), ("--api-port", str(api_port)), env=env)
+    session = botocore.session.get_session()
+    session.set_credentials("local", "local")
+    session.set_config_variable("region", "us-east-1")
+    url = f"http://127.0.0.1:{api_port}"
+    yield Deployment(stack, OffloadClient(url, session=session), url, redis)
+    stop_local(stack)
+    if redis.proc is not None and redis.proc.poll() is None:
+        redis.stop()
+
+
+def depth(stack: LocalStack, queue: str) -> dict[str, int]:
+    """The queue's SQS counts, found through the stack's outputs as any client would."""
+    outputs = stack.client("cloudformation").describe_stacks(StackName="Offload")["Stacks"][0]["Outputs"]
+    url = next(o["OutputValue"] for o in outputs if o["OutputKey"] == f"Queue{queue.capitalize()}Url")
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attrs = stack.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return {"visible": int(attrs[names[0]]), "in_flight": int(attrs[names[1]])}
+
+
+def statuses(api: OffloadClient, ids: list[str]) -> dict[str, str]:
+    return {i: api.get_job(i)["status"] for i in ids}
+
+
+def test_a_paused_queue_holds_its_jobs_in_sqs_and_resume_drains_every_one_once(deployment: Deployment) -> None:
+    stack, api = deployment.stack, deployment.api
+    paused = stack.cli("queues", "pause", "default")
+    assert "paused" in paused.stdout.lower()
+    ids = api.enqueue_many("diag.echo", [{"n": n} for n in range(12)])
+    time.sleep(3)  # several poll periods: a paused queue's pollers must not take anything
+    assert set(statuses(api, ids).values()) == {"queued"}
+    assert depth(stack, "default") == {"visible": 12, "in_flight": 0}
+
+    resumed = api.resume("default")
+    assert resumed["paused"] is False and resumed["mappings"]
+    deadline = time.time() + 60
+    while set(statuses(api, ids).values()) != {"completed"}:
+        assert time.time() < deadline, statuses(api, ids)
+        time.sleep(0.3)
+    jobs = [api.get_job(i) for i in ids]
+    assert sorted(j["result"]["n"] for j in jobs) == list(range(12))
+    assert {j["attempts"] for j in jobs} == {1}  # each ran once
+    assert depth(stack, "default") == {"visible": 0, "in_flight": 0}
+
+
+def _health(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_health_is_503_naming_redis_while_the_cache_is_down_and_200_once_it_is_back(deployment: Deployment) -> None:
+    status, report = _health(deployment.api_url)
+    assert (status, report["checks"]["redis"]["connected"]) == (200, True)
+
+    deployment.redis.stop()
+    try:
+        status, report = _health(deployment.api_url)
+        assert status == 503 and report["healthy"] is False
+        assert report["checks"]["redis"] == {"connected": False, "latencyMs": None, "configured": True}
+        assert any(r.startswith("redis:") for r in report["reasons"]), report["reasons"]
+        assert str(deployment.redis.port) not in str(report)  # nothing that names where the cache is
+        cli = deployment.stack.cli("health", check=False)
+        assert cli.returncode == 1 and "redis: the rate-limit cache does not answer" in cli.stdout, cli.stdout
+    finally:
+        deployment.redis.start()
+    deadline = time.time() + 30
+    while _health(deployment.api_url)[0] != 200:
+        assert time.time() < deadline, _health(deployment.api_url)
+        time.sleep(0.3)
+    assert deployment.stack.cli("health").returncode == 0
