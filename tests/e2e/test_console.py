@@ -141,8 +141,7 @@ def test_overview_shows_a_card_per_queue_with_counts_delivery_and_health(tab, lo
         card = page.locator("section.card", has=page.locator(f"h2#q-{queue}"))
         expect(card).to_be_visible()
         expect(card.locator("dt")).to_have_text(["waiting", "active", "delayed", "failed", "completed", "dead letters"])
-        # "no event source" until the local cloud registers its mappings with moto; never "paused" here
-        expect(card.locator("h2 .pill").first).to_have_text(re.compile(r"^(delivering|no event source)$"))
+        expect(card.locator("h2 .pill").first).to_have_text("delivering")
         expect(card.locator("svg[role=img]")).to_have_attribute(
             "aria-label", re.compile(r"jobs finished in the last hour")
         )
@@ -345,3 +344,14 @@ def test_a_videos_page_plays_its_hls_output_with_the_vendored_player(tab, local,
     assert page.evaluate("typeof window.Hls") == "function", "the vendored hls.js did not load"
     page.wait_for_function("() => document.querySelector('#player').readyState >= 1", timeout=20_000)
     assert page.evaluate("document.querySelector('#player').duration") == pytest.approx(2.0, abs=0.3)
+
+
+def test_a_paused_queue_shows_paused_on_its_card_until_it_is_resumed(tab, local):
+    local.cli("queues", "pause", "maintenance")
+    try:
+        page = tab.open("/")
+        expect(page.locator("h2#q-maintenance .pill").first).to_have_text("paused")
+        expect(page.locator("h2#q-default .pill").first).to_have_text("delivering")
+    finally:
+        local.cli("queues", "resume", "maintenance")
+    expect(page.locator("h2#q-maintenance .pill").first).to_have_text("delivering", timeout=10_000)  # live
