@@ -113,6 +113,21 @@ def _failed_for_good(local: LocalStack, outage_s: float) -> tuple[str, float]:
     return job_id, until
 
 
+def _upload(local: LocalStack, pack: str, key: str, body: bytes, *, timeout_s: float) -> None:
+    """Put an object in the media bucket and wait until the pack's record of it is final."""
+    outputs = json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)
+    bucket = json.loads(outputs["ClientConfig"])["packs"][pack]["media_bucket"]
+    local.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    command = {"images": "images", "video": "videos"}[pack]
+    deadline = time.time() + timeout_s
+    while True:
+        done = local.cli(command, "get", key, "--json", check=False)
+        if done.returncode == 0 and json.loads(done.stdout)["status"] in ("completed", "failed"):
+            return
+        assert time.time() < deadline, f"{key} was not processed in {timeout_s:g} s"
+        time.sleep(1)
+
+
 PAGES = ["/", "/jobs", "/dlqs", "/schedules", "/images", "/videos"]
 
 
@@ -228,17 +243,8 @@ def test_run_now_fires_a_schedule_and_its_job_completes(tab, local):
 
 
 def test_the_gallery_shows_thumbnails_and_search_finds_an_image(tab, local):
-    config = json.loads(
-        json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)["ClientConfig"]
-    )
     key = "uploads/images/console sunset.jpg"
-    local.client("s3").put_object(Bucket=config["packs"]["images"]["media_bucket"], Key=key, Body=samples.sunset())
-    deadline = time.time() + 90
-    while (done := local.cli("images", "get", key, "--json", check=False)).returncode != 0 or json.loads(done.stdout)[
-        "status"
-    ] not in ("completed", "failed"):
-        assert time.time() < deadline, "the image was not processed in 90 s"
-        time.sleep(1)
+    _upload(local, "images", key, samples.sunset(), timeout_s=90)
 
     page = tab.open("/images")
     thumb = page.locator(f"li[data-key='{key}'] img")
@@ -324,17 +330,9 @@ def test_a_running_jobs_page_shows_its_progress_live_and_copy_puts_the_command_o
 def test_a_videos_page_plays_its_hls_output_with_the_vendored_player(tab, local, tmp_path):
     from offload.media.video import samples as video_samples
 
-    outputs = json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)
-    bucket = json.loads(outputs["ClientConfig"])["packs"]["video"]["media_bucket"]
     key = "uploads/videos/console clip.mp4"
     clip = video_samples.landscape(tmp_path / "clip.mp4", duration_s=2.0)
-    local.client("s3").put_object(Bucket=bucket, Key=key, Body=clip.read_bytes())
-    deadline = time.time() + 180
-    while (done := local.cli("videos", "get", key, "--json", check=False)).returncode != 0 or json.loads(done.stdout)[
-        "status"
-    ] not in ("completed", "failed"):
-        assert time.time() < deadline, "the video was not processed in 180 s"
-        time.sleep(1)
+    _upload(local, "video", key, clip.read_bytes(), timeout_s=180)
 
     page = tab.open("/videos")
     page.get_by_role("link", name=key).click()
