@@ -10,9 +10,14 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test test-unit lint synth layers demo local bench bench-video bench-api deploy lock clean
+.PHONY: setup chromium test test-unit lint synth layers demo local bench bench-video bench-api deploy lock clean
 
-setup: $(STAMP) node_modules/.installed
+setup: $(STAMP) node_modules/.installed chromium
+
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
+	  || { echo "make setup: install Debian's chromium (apt-get install chromium) for the console's browser tests" >&2; exit 1; }
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -15,6 +15,20 @@ if TYPE_CHECKING:
     from offload.runtime import Runtime
 
 
+def deployment_health(rt: Runtime, *, direct: bool = False) -> dict[str, Any]:
+    """The health report, with `checkedBy`: the deployment's own `GET /health` when it has an HTTP API
+    (its function runs where the workers do, so it reaches the rate-limit cache inside the VPC, which this
+    machine can't), else (or `direct`) `check_health` run here. An API that does not answer raises
+    OSError or `offload.client.OffloadApiError`."""
+    if rt.settings.api_url and not direct:
+        from offload.client import OffloadClient
+
+        report = OffloadClient(rt.settings.api_url, region=rt.clients.region).health()
+        report["checkedBy"] = f"{rt.settings.api_url}/health"
+        return report
+    return {**check_health(rt), "checkedBy": "this machine"}
+
+
 def check_health(rt: Runtime) -> dict[str, Any]:
     """Every check's outcome, `healthy` when all pass, and `reasons` naming each one that did not."""
     reasons: list[str] = []

@@ -11,8 +11,8 @@ from offload.cli import render
 from offload.cli.errors import fail
 from offload.cli.jobs import JsonOption
 from offload.cli.resources import runtime_of
-from offload.client import OffloadApiError, OffloadClient
-from offload.health import check_health
+from offload.client import OffloadApiError
+from offload.health import deployment_health
 
 DirectOption = Annotated[
     bool,
@@ -29,18 +29,10 @@ def health(ctx: typer.Context, as_json: JsonOption = False, direct: DirectOption
 
     With an HTTP API in the deployment, its `GET /health` answers: the API function runs where the workers
     do, so it can reach the rate-limit cache that this machine (outside the VPC) can't."""
-    rt = runtime_of(ctx)
-    if rt.settings.api_url and not direct:
-        try:
-            report = OffloadClient(rt.settings.api_url, region=rt.clients.region).health()
-        except (OSError, OffloadApiError) as exc:
-            fail(
-                f"the deployment's GET /health did not answer ({exc}); run `offload health --direct` to check from here"
-            )
-        report["checkedBy"] = f"{rt.settings.api_url}/health"
-    else:
-        report = check_health(rt)
-        report["checkedBy"] = "this machine"
+    try:
+        report = deployment_health(runtime_of(ctx), direct=direct)
+    except (OSError, OffloadApiError) as exc:
+        fail(f"the deployment's GET /health did not answer ({exc}); run `offload health --direct` to check from here")
     if as_json:
         render.emit_json(report)
     else:

@@ -51,6 +51,8 @@ def up(
     cdk_out: Annotated[Path, typer.Option(help="the cloud assembly directory")] = Path("cdk.out"),
     cron: Annotated[bool, typer.Option(help="fire scheduled rules on their schedules")] = True,
     ttl_sweep_s: Annotated[float, typer.Option(help="seconds between sweeps of expired TTL items")] = 30.0,
+    web_console: Annotated[bool, typer.Option("--console/--no-console", help="serve the web console too")] = True,
+    console_port: Annotated[int, typer.Option(help="port of the web console (a free one if taken)")] = 8765,
 ) -> None:
     """Start the local cloud and keep it running until Ctrl-C."""
     from offload.local.cloud import LocalCloud, PortInUseError
@@ -80,6 +82,7 @@ def up(
         err.print(f"[red]error: could not start on port {port}: {exc}; pick another with --port N[/]", soft_wrap=True)
         raise typer.Exit(1) from None
     stop = threading.Event()
+    web: Any = None  # the web console's server, once started
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -92,13 +95,24 @@ def up(
             if name != "ClientConfig":
                 table.add_row(name, value)
         console.print(table)
+        if web_console:
+            from offload.console import local_console
+
+            web, notice = local_console(cloud, port=console_port)
+            if notice:
+                console.print(notice)
+            console.print(f"console {web.url}")
         console.print(
             f"[green]ready[/]: export AWS_ENDPOINT_URL={cloud.endpoint} then use `offload` or the AWS CLI; "
-            "function logs: .offload-local/functions.log; Ctrl-C stops"
+            "function logs: .offload-local/functions.log; "
+            + (f"web console {web.url}; " if web_console else "")
+            + "Ctrl-C stops"
         )
         stop.wait()
     finally:
         console.print("stopping ...")
+        if web is not None:
+            web.stop()
         cloud.stop()
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from offload.catalog import CatalogError, import_object
-from offload.cli import dashboard, health, init, jobs, local, queues
+from offload.cli import console, dashboard, health, init, jobs, local, queues
 from offload.cli.errors import OffloadGroup
 from offload.cli.resources import CLI_FIXES, CliState, Target, cli_catalog
 from offload.discovery import DEFAULT_REGION
@@ -30,6 +30,7 @@ app.add_typer(local.app, name="local")
 app.command(name="init")(init.init)
 app.command(name="health")(health.health)
 app.command(name="dashboard")(dashboard.dashboard)
+app.command(name="console")(console.console)
 
 
 def add_pack_commands() -> None:

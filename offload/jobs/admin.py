@@ -7,11 +7,21 @@ import binascii
 import contextlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from offload.jobs.enqueue import load_result
 from offload.jobs.handoff import announce
-from offload.jobs.model import Job, JobMessage, JobStatus, check_job_id, now_iso
+from offload.jobs.model import (
+    JOB_ID_PATTERN,
+    ForeignMessage,
+    Job,
+    JobMessage,
+    JobStatus,
+    check_job_id,
+    idempotent_job_id,
+    now_iso,
+)
 from offload.jobs.queues import JOB_ID_ATTRIBUTE, DlqMessage
 
 if TYPE_CHECKING:
@@ -64,9 +74,11 @@ def page_jobs(
     type_name: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    since: str | None = None,
 ) -> JobPage:
-    """Jobs newest first, in pages: of some statuses (default all), one queue (default all) and one
-    type (default all). Pass the page's `cursor` back to get the next one."""
+    """Jobs newest first, in pages: of some statuses (default all), one queue (default all), one
+    type (default all), created at or after `since` (ISO 8601; default any time). Pass the page's
+    `cursor` back to get the next one."""
     if type_name is not None:
         type_queue = rt.catalog.job_type(type_name).queue
         if queue is not None and queue != type_queue:
@@ -78,12 +90,26 @@ def page_jobs(
         job
         for q in queues
         for s in statuses or list(JobStatus)
-        for job in rt.store.list_jobs(q, s, limit=limit, type_name=type_name, before=before, paged=True)
+        for job in rt.store.list_jobs(q, s, limit=limit, type_name=type_name, before=before, since=since, paged=True)
     ]
     jobs.sort(key=lambda j: (j.created_at, j.job_id), reverse=True)
     page = jobs[:limit]
     more = len(jobs) > limit
     return JobPage(page, _encode_cursor(page[-1]) if more and page else None)
+
+
+def find_jobs(rt: Runtime, text: str) -> list[Job]:
+    """The jobs a search box means: the job of this id, and the job each type would give this
+    idempotency key (`enqueue(..., idempotency_key=text)`), newest first."""
+    text = text.strip()
+    if not text:
+        return []
+    ids = [idempotent_job_id(t.name, text) for t in rt.catalog.job_types]
+    if JOB_ID_PATTERN.fullmatch(text):
+        ids.insert(0, text)
+    jobs = rt.store.get_many(ids)
+    jobs.sort(key=lambda j: (j.created_at, j.job_id), reverse=True)
+    return jobs
 
 
 class InvalidCursorError(ValueError):
@@ -389,3 +415,123 @@ def _mappings_of(lam: Any, arn: str) -> list[dict[str, Any]]:
         if not page.get("NextMarker"):
             return mappings
         kwargs["Marker"] = page["NextMarker"]
+
+
+# Jobs finished in the last `minutes` are counted among those created up to this much earlier,
+# so a job that waited longer than that before it finished is left out of the chart.
+_THROUGHPUT_LOOKBACK = timedelta(hours=1)
+
+
+def throughput(rt: Runtime, queue: str, *, minutes: int = 60, now: datetime | None = None) -> list[int]:
+    """Jobs of a queue that finished (completed or failed) in each of the last `minutes` minutes, oldest first."""
+    rt.catalog.queue(queue)
+    end = now or datetime.now(UTC)
+    start = end - timedelta(minutes=minutes)
+    since = (start - _THROUGHPUT_LOOKBACK).isoformat(timespec="milliseconds")
+    buckets = [0] * minutes
+    for status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        for stamp in rt.store.finished_since(queue, status, since):
+            finished = datetime.fromisoformat(stamp)
+            if start <= finished < end:
+                buckets[min(int((finished - start).total_seconds() // 60), minutes - 1)] += 1
+    return buckets
+
+
+def queue_paused(rt: Runtime, queue: str) -> bool | None:
+    """True when every event source mapping of the queue (and its lanes) is disabled
+    (`offload queues pause`), False when one delivers, None when it has none."""
+    urls = rt.settings.queue_urls(queue)
+    sqs = rt.clients.sqs
+    lam = rt.clients.client("lambda")
+    states = []
+    for url in (urls.url, *urls.lanes.values()):
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        states += [m.get("State", "Enabled") for m in _mappings_of(lam, arn)]
+    if not states:
+        return None
+    return all(state in ("Disabled", "Disabling") for state in states)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A DLQ message as an operator reads it: why it is there and which job it belongs to."""
+
+    queue: str
+    message_id: str
+    job_id: str | None
+    type: str | None
+    reason: str
+    body: str
+
+
+def peek_dlq(rt: Runtime, queue: str, *, limit: int = 50) -> list[DeadLetter]:
+    """Up to `limit` messages of a queue's DLQ, left in it: each is hidden while the DLQ is read
+    (so none is listed twice), then made visible again."""
+    rt.catalog.queue(queue)
+    seen: list[DlqMessage] = []
+    try:
+        while len(seen) < limit:
+            batch = rt.queues.receive_dead(queue, max_messages=min(10, limit - len(seen)), hide_s=30)
+            if not batch:
+                break
+            seen.extend(batch)
+    finally:
+        for message in seen:
+            rt.queues.release_dead(queue, message.receipt_handle)
+    letters = []
+    for message in seen:
+        body = _parse(message.body) or {}
+        kind = body.get("type")
+        letters.append(
+            DeadLetter(
+                queue=queue,
+                message_id=message.message_id,
+                job_id=_job_id_of(message),
+                type=kind if isinstance(kind, str) else None,
+                reason=message.attributes.get("offload-reason", "no reason recorded (the redrive policy moved it)"),
+                body=message.body,
+            )
+        )
+    return letters
+
+
+def redrive_message(rt: Runtime, queue: str, message_id: str) -> RedriveReport:
+    """Move one DLQ message back to its queue, as `redrive` does for all of them."""
+    rt.catalog.queue(queue)
+    report = RedriveReport(queue=queue)
+    seen: list[DlqMessage] = []
+    found = False
+    try:
+        while not found and len(seen) < _RETRY_SCAN_LIMIT:
+            batch = rt.queues.receive_dead(queue, hide_s=30)
+            if not batch:
+                break
+            for message in batch:
+                if not found and message.message_id == message_id:
+                    found = True
+                    if _redrive_one(rt, queue, message, report):
+                        rt.queues.delete_dead(queue, message.receipt_handle)
+                    else:
+                        seen.append(message)
+                else:
+                    seen.append(message)
+    finally:
+        for message in seen:
+            rt.queues.release_dead(queue, message.receipt_handle)
+    if not found:
+        raise AdminError(
+            f"message {message_id} is not in the dead-letter queue of {queue!r} (already redriven or retried?); "
+            f"list what is there with `offload queues stats` or the console's DLQ page"
+        )
+    return report
+
+
+def run_schedule(rt: Runtime, name: str) -> str:
+    """Enqueue a schedule's job now the way its rule's target does (the `{type, data}` body sent to
+    the type's queue, which the worker adopts); returns the job id it will have (`sqs-<message id>`)."""
+    schedules = {s.name: s for s in rt.catalog.schedules}
+    if name not in schedules:
+        raise AdminError(f"no schedule {name!r}; schedules: {', '.join(sorted(schedules)) or 'none'}")
+    schedule = schedules[name]
+    body = ForeignMessage(type=schedule.job_type, data=schedule.data).model_dump_json()
+    return f"sqs-{rt.queues.send_raw(rt.catalog.job_type(schedule.job_type).queue, body)}"

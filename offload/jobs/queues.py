@@ -84,13 +84,15 @@ class JobQueues:
                 refused[by_id[f["Id"]]] = f.get("Message", f.get("Code", "refused"))
         return refused
 
-    def send_raw(self, queue: str, body: str, *, job_id: str | None = None) -> None:
+    def send_raw(self, queue: str, body: str, *, job_id: str | None = None) -> str:
         """Put a body back on a catalog queue as it is (a foreign {type, data} message); `job_id`
-        names the record it already has, so the worker reuses that record instead of making another."""
+        names the record it already has, so the worker reuses that record instead of making another.
+        Returns the SQS message id (the worker adopts a body without a record as job `sqs-<id>`)."""
         attributes = {JOB_ID_ATTRIBUTE: {"DataType": "String", "StringValue": job_id}} if job_id else {}
-        self._sqs.send_message(
+        resp = self._sqs.send_message(
             QueueUrl=self._settings.queue_urls(queue).url, MessageBody=body, MessageAttributes=attributes
         )
+        return str(resp["MessageId"])
 
     def retry_later(self, url: str, receipt_handle: str, delay_s: int) -> None:
         """Keep a received message hidden for the backoff delay; it comes back then."""

@@ -103,9 +103,11 @@ class JobStore:
         newest_first: bool = True,
         type_name: str | None = None,
         before: tuple[str, str] | None = None,
+        since: str | None = None,
         paged: bool = False,
     ) -> list[Job]:
-        """Jobs of one queue in one status, newest first; of one type when `type_name` is given.
+        """Jobs of one queue in one status, newest first; of one type when `type_name` is given;
+        created at or after `since` (ISO 8601) when it is given.
 
         `paged`: the order pages follow, (created_at, job_id) descending, and every job as old as
         the last one is returned, even past `limit` (the index orders ties arbitrarily), so a page
@@ -121,9 +123,16 @@ class JobStore:
             "ExpressionAttributeValues": values,
             "ScanIndexForward": not newest_first,
         }
-        if before is not None:
+        if before is not None and since is not None:
+            kwargs["KeyConditionExpression"] += f" AND {BY_QUEUE_STATUS_SORT} BETWEEN :since AND :before"
+            values[":before"] = {"S": before[0]}
+            values[":since"] = {"S": since}
+        elif before is not None:
             kwargs["KeyConditionExpression"] += f" AND {BY_QUEUE_STATUS_SORT} <= :before"
             values[":before"] = {"S": before[0]}
+        elif since is not None:
+            kwargs["KeyConditionExpression"] += f" AND {BY_QUEUE_STATUS_SORT} >= :since"
+            values[":since"] = {"S": since}
         if type_name is not None:
             kwargs["FilterExpression"] = "#type = :type"
             kwargs["ExpressionAttributeNames"] = {"#type": "type"}
@@ -141,6 +150,40 @@ class JobStore:
             return jobs[:limit]
         jobs.sort(key=lambda j: (j.created_at, j.job_id), reverse=True)
         return jobs
+
+    def get_many(self, job_ids: list[str]) -> list[Job]:
+        """The jobs of these ids that exist, in no particular order (BatchGetItem, 100 keys a call)."""
+        jobs: list[Job] = []
+        unique = list(dict.fromkeys(job_ids))
+        for i in range(0, len(unique), 100):
+            pending: dict[str, Any] = {
+                self.table: {"Keys": [{"job_id": {"S": j}} for j in unique[i : i + 100]], "ConsistentRead": True}
+            }
+            for attempt in range(8):
+                resp = self._db.batch_get_item(RequestItems=pending)
+                jobs.extend(_from_item(item) for item in resp.get("Responses", {}).get(self.table, []))
+                pending = resp.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+        return jobs
+
+    def finished_since(self, queue: str, status: JobStatus, since: str) -> list[str]:
+        """The `finished_at` of the jobs of one queue and status created at or after `since` (ISO 8601)."""
+        stamps: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": _INDEX,
+            "KeyConditionExpression": f"queue_status = :qs AND {BY_QUEUE_STATUS_SORT} >= :since",
+            "ExpressionAttributeValues": {":qs": {"S": _queue_status(queue, status)}, ":since": {"S": since}},
+            "ProjectionExpression": "finished_at",
+        }
+        while True:
+            resp = self._db.query(**kwargs)
+            stamps.extend(i["finished_at"]["S"] for i in resp.get("Items", []) if "finished_at" in i)
+            if "LastEvaluatedKey" not in resp:
+                return stamps
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def count(self, queue: str, status: JobStatus) -> int:
         """How many jobs of one queue are in one status (finished ones until they expire)."""
