@@ -49,7 +49,7 @@ PYTHON_VERSION = "3.14"
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
 # Parts of the package that never run on Lambda: the CLI, the local cloud, the CDK code, and each
 # pack's construct and commands.
-PACKAGE_EXCLUDES = ("local", "cli", "cdk", "testing", "init_template")
+PACKAGE_EXCLUDES = ("local", "cli", "cdk", "console", "testing", "init_template")
 PACK_EXCLUDES = ("infra.py", "cli.py")
 # The ffmpeg layer: the binary comes out of this wheel, under bin/ of the layer; the rest of the video
 # extra (PyAV) is installed under python/.
