@@ -31,7 +31,7 @@ from offload.local.api import LocalHttpApi
 from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
 from offload.local.rules import fire_rule
 from offload.local.schedule import next_fire
-from offload.local.sfn import enable_execution, register_functions, route_lambda_tasks
+from offload.local.sfn import enable_execution, route_lambda_tasks
 from offload.local.sqs_events import MappingState, deliver_once, stop_moto_delivering
 from offload.local.template import REGION, Template
 
@@ -53,8 +53,6 @@ SYNTH_INPUTS = ("app.py", "cdk.json", "pyproject.toml", "requirements.txt")
 SYNTH_STAMP = ".offload-synth-inputs.sha256"
 # A poller with nothing to do waits 20 ms, doubling to 640 ms while its queue stays empty.
 _IDLE_MIN_S, _IDLE_MAX_S = 0.02, 0.64
-# How often a paused (disabled) mapping is looked at again.
-_MAPPING_CHECK_S = 0.5
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=50)
 
 
@@ -254,6 +252,7 @@ class LocalCloud:
     _server: Any = None
     _server_proc: subprocess.Popen[bytes] | None = None
     _undo_patch: Any = None
+    _undo_moto_delivering: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _redis: subprocess.Popen[bytes] | None = None
@@ -328,10 +327,6 @@ class LocalCloud:
         self._verify_catalogs()
         for name, spec in self.provisioned.functions.items():
             self.functions[name] = LocalFunction(spec, extra_env)
-        # Every function and event source mapping exists in the endpoint's Lambda API too (pause and resume
-        # flip a mapping there; state machines name functions), but only the pollers here deliver.
-        register_functions(self.client, list(self.functions))
-        self._create_mappings()
         if has_state_machines:
             self._undo_patch = route_lambda_tasks(lambda name, event: self.functions[name].invoke(event))
         self.outputs = self._publish_outputs(template)
@@ -344,19 +339,6 @@ class LocalCloud:
                 if rule.schedule:
                     self._spawn(lambda r=rule: self._tick(r), f"cron-{rule.name}")
         return self
-
-    def _create_mappings(self) -> None:
-        assert self.provisioned is not None
-        lam = self.client("lambda")
-        for source in self.provisioned.event_sources:
-            if source.function_name not in self.functions:
-                continue
-            source.uuid = lam.create_event_source_mapping(
-                EventSourceArn=source.queue_arn,
-                FunctionName=source.function_name,
-                BatchSize=source.batch_size,
-                Enabled=source.enabled,
-            )["UUID"]
 
     def _serve_apis(self, endpoints: tuple[str, ...]) -> None:
         """Each HTTP API on its port: SigV4 checked against the local credentials, the real function in-process."""
@@ -406,6 +388,8 @@ class LocalCloud:
                 self._redis.kill()
         if self._undo_patch is not None:
             self._undo_patch()
+        if self._undo_moto_delivering is not None:
+            self._undo_moto_delivering()
         if self._server is not None:
             self._server.stop()
         if self._server_proc is not None:
@@ -428,7 +412,7 @@ class LocalCloud:
         if self.server_mode == "thread":
             from moto.server import ThreadedMotoServer
 
-            stop_moto_delivering()
+            self._undo_moto_delivering = stop_moto_delivering()
             self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
             self._server.start()
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -520,7 +504,7 @@ class LocalCloud:
         while not self._stop.is_set():
             if not mapping.enabled():
                 backlog.clear()
-                self._stop.wait(_MAPPING_CHECK_S)
+                self._stop.wait(mapping.every_s)
                 continue
             if not leader and not backlog.wait(timeout=1.0):
                 continue
@@ -598,6 +582,12 @@ class LocalCloud:
             f"{sum(1 for r in self.provisioned.rules if r.schedule)} schedules, "
             f"{len(self.provisioned.state_machines)} state machines, "
             f"{len(self.provisioned.ttl_tables)} TTL tables swept every {self.ttl_sweep_s:.0f}s"
+        )
+        mappings = [s for s in self.provisioned.event_sources if s.uuid]
+        paused = sum(not s.enabled for s in mappings)
+        lines.append(
+            f"{len(mappings)} event source mappings in the Lambda API: `offload queues pause|resume Q` holds and "
+            f"releases a queue's delivery{f' ({paused} disabled in the template)' if paused else ''}"
         )
         for api in self.apis:
             public = sorted(r.route_key for r in api.spec.routes if r.authorization == "NONE")

@@ -7,9 +7,12 @@ policies) are recorded as skipped and listed once at start.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import secrets
 import string
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -80,7 +83,7 @@ class EventSourceSpec:
     max_concurrency: int
     report_failures: bool
     enabled: bool = True
-    uuid: str | None = None  # the mapping's id in the endpoint's Lambda API, once the cloud created it
+    uuid: str | None = None  # the mapping's id in the endpoint's Lambda API (None: its queue or function is missing)
 
 
 @dataclass
@@ -374,9 +377,50 @@ def _parameter(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, di
 
 
 # -- Lambda ------------------------------------------------------------------------------
+# The functions run in the local cloud's process. The endpoint's Lambda API holds a placeholder of each, and
+# each event source mapping, so what names them works as on AWS: a state machine's Lambda tasks, and
+# `offload queues pause|resume` (lambda:UpdateEventSourceMapping). Only the local cloud's pollers deliver
+# (offload.local.sqs_events.stop_moto_delivering says why moto must not).
+PLACEHOLDER_ROLE = "offload-local-lambda"
+# What the endpoint's mapping keeps from the template's (pause and resume flip Enabled).
+_MAPPING_PROPERTIES = (
+    "BatchSize",
+    "FilterCriteria",
+    "FunctionResponseTypes",
+    "MaximumBatchingWindowInSeconds",
+    "ScalingConfig",
+)
+
+
+def register_functions(client: Callable[[str], Any], names: list[str]) -> None:
+    """Create each function in the endpoint's Lambda API (a placeholder package) so tasks and mappings can name it."""
+    iam = client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=PLACEHOLDER_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as z:
+        z.writestr("placeholder.py", "# runs in-process in the local cloud\n")
+    lam = client("lambda")
+    for name in names:
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=f"arn:aws:iam::{ACCOUNT}:role/{PLACEHOLDER_ROLE}",
+            Handler="placeholder.handler",
+            Code={"ZipFile": package.getvalue()},
+        )
+
+
 @creates("AWS::Lambda::Function")
 def _function(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
     name = props.get("FunctionName") or p.name_for(lid, 64)
+    register_functions(p.client, [name])
     code_dir = _asset_dir(p, props.get("Code", {}))
     p.result.functions[name] = FunctionSpec(
         logical_id=lid,
@@ -403,18 +447,29 @@ def _asset_dir(p: Provisioner, code: dict[str, Any]) -> str | None:
 
 @creates("AWS::Lambda::EventSourceMapping")
 def _event_source(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    p.result.event_sources.append(
-        EventSourceSpec(
-            logical_id=lid,
-            queue_arn=props["EventSourceArn"],
-            function_name=str(props["FunctionName"]).rsplit(":", 1)[-1],
-            batch_size=int(props.get("BatchSize", 10)),
-            max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
-            report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-            enabled=bool(props.get("Enabled", True)),
-        )
+    enabled = props.get("Enabled", True)
+    source = EventSourceSpec(
+        logical_id=lid,
+        queue_arn=props["EventSourceArn"],
+        function_name=str(props["FunctionName"]).rsplit(":", 1)[-1],
+        batch_size=int(props.get("BatchSize", 10)),
+        max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
+        report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+        enabled=enabled if isinstance(enabled, bool) else str(enabled).lower() == "true",
     )
-    return f"{lid}-mapping", {}
+    p.result.event_sources.append(source)
+    if source.function_name not in p.result.functions or source.queue_arn not in p.result.queue_urls_by_arn:
+        return f"{lid}-mapping", {}  # the local cloud says so at start; it delivers nothing for this one
+    kept = {key: props[key] for key in _MAPPING_PROPERTIES if key in props}
+    source.uuid = str(
+        p.client("lambda").create_event_source_mapping(
+            EventSourceArn=source.queue_arn,
+            FunctionName=source.function_name,
+            Enabled=source.enabled,
+            **{**kept, "BatchSize": source.batch_size},
+        )["UUID"]
+    )
+    return source.uuid, {}
 
 
 # -- Step Functions ----------------------------------------------------------------------

@@ -3,22 +3,18 @@
 moto executes state machines when its config says so, and invokes Lambda tasks through its
 own Lambda backend, which would start a Docker container. `LambdaFunction._invoke_lambda`
 is replaced here by a call into the local cloud's in-process functions (the canary test in
-tests/integration/test_moto_canary.py fails by name if moto changes that method).
+tests/integration/test_moto_canary.py fails by name if moto changes that method). The tasks name
+functions that the provisioner created in moto's Lambda backend (offload.local.provision.register_functions).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import urllib.request
-import zipfile
 from collections.abc import Callable
 from typing import Any
 
-from offload.local.template import ACCOUNT
-
 PATCHED_ATTRIBUTE = "_invoke_lambda"
-_ROLE = "offload-local-lambda"
 
 
 def enable_execution(endpoint: str, enabled: bool = True) -> None:
@@ -28,30 +24,6 @@ def enable_execution(endpoint: str, enabled: bool = True) -> None:
     request = urllib.request.Request(f"{endpoint}/moto-api/config", data=body, method="POST")
     request.add_header("Content-Type", "application/json")
     urllib.request.urlopen(request, timeout=10)
-
-
-def register_functions(client: Callable[[str], Any], names: list[str]) -> None:
-    """Create each function in moto's Lambda backend (a placeholder package) so tasks can name it."""
-    iam = client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    iam.create_role(RoleName=_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as z:
-        z.writestr("placeholder.py", "# runs in-process in the local cloud\n")
-    lam = client("lambda")
-    for name in names:
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=f"arn:aws:iam::{ACCOUNT}:role/{_ROLE}",
-            Handler="placeholder.handler",
-            Code={"ZipFile": package.getvalue()},
-        )
 
 
 def route_lambda_tasks(invoke: Callable[[str, Any], Any]) -> Callable[[], None]:

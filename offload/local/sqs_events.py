@@ -8,8 +8,12 @@ SQS endpoint (moto in tests, the local cloud's server).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 
 def queue_arn(sqs: Any, queue_url: str) -> str:
@@ -117,13 +121,18 @@ def stop_moto_delivering() -> Callable[[], None]:
     (`lambda:UpdateEventSourceMapping`) work there as on AWS. moto would then deliver by itself: its
     `Queue.add_message` invokes the function of every enabled mapping, inside the SendMessage call, through
     Docker. With this, the mappings moto records on a queue go nowhere (idempotent; applies to this process's
-    moto, so the server process calls it too: offload.local.moto_server). Returns the undo."""
+    moto, so the server process calls it too: offload.local.moto_server). Returns the undo, after which the
+    queues deliver through mappings created from then on again."""
     from moto.sqs.models import Queue
 
     if isinstance(getattr(Queue, "lambda_event_source_mappings", None), property):
         return lambda: None
+
+    def keep_on_the_queue(queue: Queue, value: dict[str, Any]) -> None:
+        vars(queue)["lambda_event_source_mappings"] = value  # Queue.__init__'s own (empty) dict, seen after undo
+
     Queue.lambda_event_source_mappings = property(  # type: ignore[assignment]
-        lambda self: {}, lambda self, value: None, doc="emptied by offload.local: its pollers deliver"
+        lambda queue: {}, keep_on_the_queue, doc="always empty while offload.local's pollers deliver"
     )
 
     def undo() -> None:
@@ -134,29 +143,26 @@ def stop_moto_delivering() -> Callable[[], None]:
 
 class MappingState:
     """Whether an event source mapping is enabled, read from the Lambda API at most every `every_s` seconds
-    and shared by the source's pollers."""
+    and shared by the source's pollers (one GetEventSourceMapping per period, not one per receive)."""
 
     def __init__(self, lam: Any, uuid: str | None, *, every_s: float = 0.5) -> None:
-        import threading
-
         self._lam = lam
         self.uuid = uuid
-        self._every_s = every_s
+        self.every_s = every_s
         self._lock = threading.Lock()
         self._checked = float("-inf")
         self._enabled = True
 
     def enabled(self) -> bool:
-        import time
-
+        """The last state read; a mapping that was never created (no uuid) counts as enabled."""
         if self.uuid is None:
             return True
         with self._lock:
-            if time.monotonic() - self._checked >= self._every_s:
+            if time.monotonic() - self._checked >= self.every_s:
                 try:
                     state = self._lam.get_event_source_mapping(UUID=self.uuid)["State"]
                     self._enabled = state not in ("Disabled", "Disabling")
-                except Exception:  # the endpoint is busy or stopping: keep the last known state
+                except (BotoCoreError, ClientError):  # the endpoint is busy or stopping: keep the last state
                     pass
                 self._checked = time.monotonic()
             return self._enabled

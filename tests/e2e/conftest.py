@@ -46,9 +46,13 @@ class LocalStack:
         )
         return env
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run the `offload` command against this stack."""
-        done = subprocess.run([OFFLOAD, *args], env=self.env(), capture_output=True, text=True, timeout=120)
+    def cli(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the `offload` command against this stack (`env`: variables added to the stack's)."""
+        done = subprocess.run(
+            [OFFLOAD, *args], env={**self.env(), **(env or {})}, capture_output=True, text=True, timeout=120
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"offload {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done

@@ -20,6 +20,7 @@ import pytest
 
 from offload.client import OffloadClient
 from offload.local.cloud import free_port
+from offload.settings import Settings
 from tests.e2e.conftest import LocalStack, start_local, stop_local
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
@@ -79,10 +80,14 @@ def deployment(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         redis.stop()
 
 
-def depth(stack: LocalStack, queue: str) -> dict[str, int]:
-    """The queue's SQS counts, found through the stack's outputs as any client would."""
+def settings(stack: LocalStack) -> Settings:
+    """The deployment as any client finds it: the stack's ClientConfig output."""
     outputs = stack.client("cloudformation").describe_stacks(StackName="Offload")["Stacks"][0]["Outputs"]
-    url = next(o["OutputValue"] for o in outputs if o["OutputKey"] == f"Queue{queue.capitalize()}Url")
+    return Settings.model_validate_json(next(o["OutputValue"] for o in outputs if o["OutputKey"] == "ClientConfig"))
+
+
+def depth(stack: LocalStack, url: str) -> dict[str, int]:
+    """A queue's SQS counts."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     attrs = stack.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
     return {"visible": int(attrs[names[0]]), "in_flight": int(attrs[names[1]])}
@@ -94,15 +99,20 @@ def statuses(api: OffloadClient, ids: list[str]) -> dict[str, str]:
 
 def test_a_paused_queue_holds_its_jobs_in_sqs_and_resume_drains_every_one_once(deployment: Deployment) -> None:
     stack, api = deployment.stack, deployment.api
-    paused = stack.cli("queues", "pause", "default")
-    assert "paused" in paused.stdout.lower()
-    ids = api.enqueue_many("diag.echo", [{"n": n} for n in range(12)])
+    assert "offload queues pause|resume Q" in stack.output_text()  # the banner says pausing works here
+    urls = settings(stack).queue_urls("default")
+    paused = json.loads(stack.cli("queues", "pause", "default", "--json").stdout)
+    assert paused["paused"] is True and len(paused["mappings"]) == 1 + len(urls.lanes)  # its lane's too
+
+    ids = api.enqueue_many("diag.echo", [{"n": n} for n in range(10)])
+    ids += api.enqueue_many("diag.echo", [{"n": n} for n in range(10, 12)], priority=10)  # the high lane
     time.sleep(3)  # several poll periods: a paused queue's pollers must not take anything
     assert set(statuses(api, ids).values()) == {"queued"}
-    assert depth(stack, "default") == {"visible": 12, "in_flight": 0}
+    assert depth(stack, urls.url) == {"visible": 10, "in_flight": 0}
+    assert depth(stack, urls.lanes["high"]) == {"visible": 2, "in_flight": 0}
 
-    resumed = api.resume("default")
-    assert resumed["paused"] is False and resumed["mappings"]
+    resumed = stack.cli("queues", "resume", "default")
+    assert "resumed: messages are delivered again (2 event source mappings)" in resumed.stdout, resumed.stdout
     deadline = time.time() + 60
     while set(statuses(api, ids).values()) != {"completed"}:
         assert time.time() < deadline, statuses(api, ids)
@@ -110,7 +120,8 @@ def test_a_paused_queue_holds_its_jobs_in_sqs_and_resume_drains_every_one_once(d
     jobs = [api.get_job(i) for i in ids]
     assert sorted(j["result"]["n"] for j in jobs) == list(range(12))
     assert {j["attempts"] for j in jobs} == {1}  # each ran once
-    assert depth(stack, "default") == {"visible": 0, "in_flight": 0}
+    for url in (urls.url, urls.lanes["high"]):
+        assert depth(stack, url) == {"visible": 0, "in_flight": 0}
 
 
 def _health(url: str) -> tuple[int, dict[str, Any]]:
@@ -134,6 +145,12 @@ def test_health_is_503_naming_redis_while_the_cache_is_down_and_200_once_it_is_b
         assert str(deployment.redis.port) not in str(report)  # nothing that names where the cache is
         cli = deployment.stack.cli("health", check=False)
         assert cli.returncode == 1 and "redis: the rate-limit cache does not answer" in cli.stdout, cli.stdout
+        # check_health from this machine, as an operator with the deployment's variables and the cache's URL
+        direct = deployment.stack.cli("health", "--direct", "--json", check=False, env=direct_env(deployment))
+        assert direct.returncode == 1, direct.stdout + direct.stderr
+        report = json.loads(direct.stdout)
+        assert report["checkedBy"] == "this machine" and report["checks"]["redis"]["connected"] is False
+        assert [r for r in report["reasons"] if r.startswith("redis:")] and len(report["reasons"]) == 1
     finally:
         deployment.redis.start()
     deadline = time.time() + 30
@@ -141,3 +158,11 @@ def test_health_is_503_naming_redis_while_the_cache_is_down_and_200_once_it_is_b
         assert time.time() < deadline, _health(deployment.api_url)
         time.sleep(0.3)
     assert deployment.stack.cli("health").returncode == 0
+    direct = json.loads(deployment.stack.cli("health", "--direct", "--json", env=direct_env(deployment)).stdout)
+    assert direct["healthy"] is True and direct["checks"]["redis"]["connected"] is True
+
+
+def direct_env(deployment: Deployment) -> dict[str, str]:
+    """OFFLOAD_* variables naming the deployment's resources (ClientConfig) and its rate-limit cache."""
+    found = settings(deployment.stack)
+    return found.model_copy(update={"redis_url": deployment.redis.url}).to_env()

@@ -19,7 +19,8 @@ import boto3
 import pytest
 
 from offload.local.cloud import free_port
-from offload.local.sfn import enable_execution, register_functions, route_lambda_tasks
+from offload.local.provision import register_functions
+from offload.local.sfn import enable_execution, route_lambda_tasks
 from offload.local.template import ACCOUNT, REGION
 from offload.media.video.plan import VideoOptions
 from tests.infra.conftest import resources_of

@@ -15,7 +15,7 @@ from offload.api.app import app, handle
 from offload.jobs import admin
 from offload.jobs.enqueue import enqueue, enqueue_many
 from offload.jobs.model import JobStatus
-from offload.local.sfn import register_functions
+from offload.local.provision import register_functions
 from offload.testing.worker import Pump, run_job
 
 CALLER = {

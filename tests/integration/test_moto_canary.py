@@ -97,7 +97,7 @@ def test_moto_delivers_to_an_enabled_mapping_unless_the_local_cloud_stops_it(aws
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.sqs.models import sqs_backends
 
-    from offload.local.sfn import register_functions
+    from offload.local.provision import register_functions
     from offload.local.sqs_events import stop_moto_delivering
 
     sqs = boto3.client("sqs", region_name=REGION)
@@ -125,3 +125,4 @@ def test_moto_delivers_to_an_enabled_mapping_unless_the_local_cloud_stops_it(aws
     finally:
         undo()
     assert "lambda_event_source_mappings" not in vars(type(queues[plain]))
+    assert queues[stopped].lambda_event_source_mappings == {}, "a queue made while patched works after the undo"
