@@ -108,7 +108,8 @@ def up(
             + (f"web console {web.url}; " if web_console else "")
             + "Ctrl-C stops"
         )
-        stop.wait()
+        while not stop.wait(0.5):  # a timed wait: the main thread wakes to run the Ctrl-C handler
+            pass
     finally:
         console.print("stopping ...")
         if web is not None:
