@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup chromium test test-unit lint synth layers demo local bench bench-video bench-api deploy lock clean
+.PHONY: setup chromium test test-unit fuzz lint synth layers demo local bench bench-video bench-api deploy lock clean
 
 setup: $(STAMP) node_modules/.installed chromium
 
@@ -34,6 +34,10 @@ test: setup
 
 test-unit: setup
 	$(BIN)/pytest tests/unit
+
+# The fuzzers with many random examples (`make test` runs a few fixed ones): worker messages, catalogs, media probes.
+fuzz: setup
+	HYPOTHESIS_PROFILE=chaos $(BIN)/pytest --timeout 3600 tests/unit/test_fuzz_catalog.py tests/integration/test_fuzz_worker.py tests/integration/test_fuzz_media.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -25,6 +25,12 @@ SQS_DEFAULT_RETENTION_S = 345_600
 MIN_MAX_AGE_S = 60
 # Lambda's SQS event source accepts maximumConcurrency in this range.
 MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
+# Lambda's memory range (MB).
+MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10_240
+# A queue's name ends up in SQS queue names (`<stack>-<queue>-<lane>-dlq`, at most 80 characters)
+# and CloudFormation ids; a job type's in metrics dimensions, events and records.
+QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+TYPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 
 
 class CatalogError(ValueError):
@@ -119,6 +125,18 @@ class QueueSpec:
     max_age_s: int | None = None
 
     def __post_init__(self) -> None:
+        if not QUEUE_NAME.fullmatch(self.name):
+            raise CatalogError(
+                f"queue name {self.name!r} must be 1-40 letters, digits, '-' or '_', starting with a letter or digit"
+            )
+        for lane in self.lanes:
+            if not QUEUE_NAME.fullmatch(lane.name):
+                raise CatalogError(f"queue {self.name!r}: lane name {lane.name!r} must look like a queue name")
+        if not (MIN_MEMORY_MB <= self.memory_mb <= MAX_MEMORY_MB):
+            raise CatalogError(
+                f"queue {self.name!r}: memory_mb {self.memory_mb} must be "
+                f"{MIN_MEMORY_MB}..{MAX_MEMORY_MB} (Lambda's range)"
+            )
         if self.max_age_s is not None and not (MIN_MAX_AGE_S <= self.max_age_s <= SQS_DEFAULT_RETENTION_S):
             raise CatalogError(
                 f"queue {self.name!r}: max_age_s {self.max_age_s} must be {MIN_MAX_AGE_S}..{SQS_DEFAULT_RETENTION_S} "
@@ -199,6 +217,19 @@ class JobType:
     priority: int = 5
     description: str = ""
 
+    def __post_init__(self) -> None:
+        if not TYPE_NAME.fullmatch(self.name):
+            raise CatalogError(
+                f"job type name {self.name!r} must be 1-100 letters, digits, '.', '_', ':' or '-', "
+                "starting with a letter or digit (e.g. 'mail.send')"
+            )
+        if self.timeout_s is not None and self.timeout_s < 1:
+            raise CatalogError(f"job type {self.name!r}: timeout_s {self.timeout_s} must be at least 1 second")
+        if self.priority < 0:
+            raise CatalogError(
+                f"job type {self.name!r}: priority {self.priority} must be 0 or more (higher runs sooner)"
+            )
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -211,12 +242,18 @@ class Schedule:
     description: str = ""
 
     def __post_init__(self) -> None:
+        from offload.cron import ScheduleError, check_cron
+
         fields = self.cron.split()
         if len(fields) != 6 or "?" not in (fields[2], fields[4]):
             raise CatalogError(
                 f"schedule {self.name!r}: {self.cron!r} must be EventBridge's 6-field cron "
                 "(minute hour day-of-month month day-of-week year) with '?' in day-of-month or day-of-week"
             )
+        try:
+            check_cron(self.cron)
+        except ScheduleError as exc:
+            raise CatalogError(f"schedule {self.name!r}: {exc}") from None
 
     @property
     def expression(self) -> str:

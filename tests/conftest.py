@@ -6,8 +6,16 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.redis_server import private_redis  # noqa: F401  (a fixture, shared by the Redis tests)
+
+# The fuzzers (tests/**/test_fuzz_*.py): a few fixed examples in `make test`, many random ones in `make chaos`.
+_FUZZ = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture], "database": None}
+hypothesis_settings.register_profile("offload", max_examples=40, derandomize=True, **_FUZZ)
+hypothesis_settings.register_profile("chaos", max_examples=1500, **_FUZZ)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "offload"))
 
 # The fixtures an app's tests get (offload_runtime, run_job, openai_server), used here too.
 pytest_plugins = ["offload.testing.fixtures"]

@@ -16,12 +16,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from offload.client import OffloadApiError
 from offload.console.server import Request, Response, Router
+from offload.cron import next_fire
 from offload.health import check_health, deployment_health
 from offload.jobs import admin
 from offload.jobs.enqueue import load_data
 from offload.jobs.logs import JobLogs
 from offload.jobs.model import InvalidJobIdError, Job, JobStatus
-from offload.local.schedule import next_fire
 from offload.runtime import Runtime
 from offload.settings import SettingsError
 

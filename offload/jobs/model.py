@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from offload.catalog import Backoff
 from offload.lifecycle import Lifecycle
@@ -157,8 +157,14 @@ class JobMessage(BaseModel):
 
     v: int = 1
     job_id: str
-    type: str
-    not_before: float | None = None  # a delay beyond SQS's 15 minutes: re-sent until this Unix time
+    type: str = Field(min_length=1)
+    # A delay beyond SQS's 15 minutes: re-sent until this Unix time (finite: Infinity would loop).
+    not_before: float | None = Field(default=None, allow_inf_nan=False)
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id_shape(cls, value: str) -> str:
+        return check_job_id(value)
 
 
 class ForeignMessage(BaseModel):

@@ -27,10 +27,10 @@ import boto3
 from botocore.config import Config
 
 from offload.catalog import CATALOG_ENV, DEFAULT_CATALOG, CatalogError, load_catalog
+from offload.cron import next_fire
 from offload.local.api import LocalHttpApi
 from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
 from offload.local.rules import fire_rule
-from offload.local.schedule import next_fire
 from offload.local.sfn import enable_execution, route_lambda_tasks
 from offload.local.sqs_events import MappingState, deliver_once, stop_moto_delivering
 from offload.local.template import REGION, Template

@@ -164,8 +164,12 @@ def test_same_idempotency_key_gives_the_same_job_and_one_execution(runtime):
         (json.dumps({"type": "no.such.type", "data": {}}), "unknown job type 'no.such.type'"),
         (json.dumps({"type": "diag.sleep", "data": {"seconds": "soon"}}), "data.seconds"),
         (json.dumps([1, 2, 3]), "must be a JSON object"),
+        # Found by tests/integration/test_fuzz_worker.py: each used to loop (redelivered forever).
+        ('{"job_id": "j1", "type": "diag.echo", "not_before": Infinity}', "not_before"),
+        (json.dumps({"job_id": "", "type": "diag.echo"}), "is not a job id: it is empty"),
+        (json.dumps({"job_id": "a" * 3000, "type": "diag.echo"}), "at most 128"),
     ],
-    ids=["not-json", "unknown-type", "invalid-payload", "not-an-object"],
+    ids=["not-json", "unknown-type", "invalid-payload", "not-an-object", "endless-delay", "empty-id", "huge-id"],
 )
 def test_malformed_message_ends_as_a_failed_job_with_a_clear_reason_and_no_crash_loop(runtime, body, reason_part):
     sqs = runtime.clients.sqs

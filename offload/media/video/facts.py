@@ -240,6 +240,10 @@ def _open(source: str) -> av.container.InputContainer:
         raise MediaInputError(
             "not_media", f"the upload is not a video or audio file ffmpeg can read ({_reason(exc)})"
         ) from None
+    except UnicodeDecodeError as exc:  # PyAV decodes the container's tags as UTF-8 while opening it
+        raise MediaInputError(
+            "not_media", f"the file's metadata is corrupt (not UTF-8 at byte {exc.start}): upload the original file"
+        ) from None
 
 
 def _unreachable(exc: Exception) -> bool:

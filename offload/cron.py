@@ -28,16 +28,27 @@ def next_fire(expression: str, after: float) -> float:
     raise ScheduleError(f"not a schedule expression: {expression!r} (expected cron(...) or rate(...))")
 
 
-def _next_cron(fields: list[str], after: float) -> float:
+def check_cron(cron: str) -> None:
+    """Refuse (ScheduleError) a 6-field cron this module can't read, before anything is deployed."""
+    _cron_sets(cron.split())
+
+
+def _cron_sets(fields: list[str]) -> tuple[set[int], set[int], set[int] | None, set[int], set[int] | None, set[int]]:
     if len(fields) != 6:
         raise ScheduleError(f"cron needs 6 fields (min hour day-of-month month day-of-week year), got {fields}")
     minute, hour, dom, month, dow, year = fields
-    minutes = _values(minute, 0, 59)
-    hours = _values(hour, 0, 23)
-    doms = None if dom == "?" else _values(dom, 1, 31)
-    months = _values(month, 1, 12, _MONTHS)
-    dows = None if dow == "?" else _values(dow, 1, 7, _DAYS)
-    years = _values(year, 1970, 2199)
+    return (
+        _values(minute, 0, 59),
+        _values(hour, 0, 23),
+        None if dom == "?" else _values(dom, 1, 31),
+        _values(month, 1, 12, _MONTHS),
+        None if dow == "?" else _values(dow, 1, 7, _DAYS),
+        _values(year, 1970, 2199),
+    )
+
+
+def _next_cron(fields: list[str], after: float) -> float:
+    minutes, hours, doms, months, dows, years = _cron_sets(fields)
     t = datetime.fromtimestamp(int(after) // 60 * 60, UTC) + timedelta(minutes=1)
     limit = t + timedelta(days=366 * 5)
     while t < limit:
@@ -60,7 +71,9 @@ def _values(field: str, low: int, high: int, names: dict[str, int] | None = None
         step = 1
         if "/" in part:
             part, step_text = part.split("/", 1)
-            step = int(step_text)
+            step = _number(step_text, None)
+            if step < 1:
+                raise ScheduleError(f"cron field {field!r}: the step after '/' must be 1 or more")
         if part in ("*", "?"):
             start, end = low, high
         elif "-" in part:
@@ -81,4 +94,7 @@ def _number(text: str, names: dict[str, int] | None) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ScheduleError(f"cron value {text!r} is not a number or a known name") from None
+        raise ScheduleError(
+            f"cron value {text!r} is not a number or a known name (offload's scheduler reads numbers, ranges, "
+            "lists, steps and JAN-DEC / SUN-SAT; not EventBridge's L, W or #)"
+        ) from None
