@@ -26,7 +26,9 @@ def test_every_catalog_schedule_has_a_rule_with_its_cron_expression_targeting_it
 
 
 def test_seed_003_times_daily_0200_weekly_monday_1000_monthly_first_0900(template_json: dict) -> None:
-    rules = {r["Properties"]["Name"]: r["Properties"] for r in resources_of(template_json, "AWS::Events::Rule").values()}
+    rules = {
+        r["Properties"]["Name"]: r["Properties"] for r in resources_of(template_json, "AWS::Events::Rule").values()
+    }
     expected = {
         "daily-dlq-audit": DAILY,
         "daily-analytics": DAILY,
@@ -73,7 +75,9 @@ def test_the_maintenance_worker_backs_up_exactly_the_jobs_and_pack_tables(
     assert _allowed(statements, "dynamodb:ListBackups") == ["*"]
 
 
-def test_other_workers_get_no_backup_or_media_delete_rights(template_json: dict, wiring: dict[str, QueueWiring]) -> None:
+def test_other_workers_get_no_backup_or_media_delete_rights(
+    template_json: dict, wiring: dict[str, QueueWiring]
+) -> None:
     for name, w in wiring.items():
         if name == "maintenance":
             continue

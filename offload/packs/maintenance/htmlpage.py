@@ -13,7 +13,7 @@ h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.1rem;margin:2rem 0 .5rem}
 .muted{color:#4b5563}.warn{background:#fef3c7;border-left:4px solid #d97706;padding:.5rem .75rem}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{border-bottom:1px solid #e5e7eb;padding:.35rem .5rem;text-align:right}
-th:first-child,td:first-child{text-align:left}thead th{background:#f3f4f6}
+th.t,td.t{text-align:left}thead th{background:#f3f4f6}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #e5e7eb;border-radius:6px;padding:.6rem 1rem}
 .card b{display:block;font-size:1.3rem}.up{color:#b91c1c}.down{color:#15803d}
 svg text{font:12px system-ui,sans-serif;fill:#111827}
@@ -33,10 +33,14 @@ def fmt(value: object, unit: str = "") -> str:
     return escape(str(value))
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A table; cells are HTML already (use `fmt` or `escape`)."""
-    head = "".join(f'<th scope="col">{escape(h)}</th>' for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, text_columns: int = 1) -> str:
+    """A table; cells are HTML already (use `fmt` or `escape`); the first `text_columns` are left-aligned."""
+
+    def cls(i: int) -> str:
+        return ' class="t"' if i < text_columns else ""
+
+    head = "".join(f'<th scope="col"{cls(i)}>{escape(h)}</th>' for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row)) + "</tr>" for row in rows)
     if not rows:
         body = f'<tr><td colspan="{len(headers)}" class="muted">No jobs in this period.</td></tr>'
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -119,6 +119,7 @@ def daily_page(doc: dict[str, Any]) -> str:
                 ]
                 for r in rows
             ],
+            text_columns=2,
         ),
         "<h2>Top errors</h2>",
         html.table(
@@ -128,6 +129,7 @@ def daily_page(doc: dict[str, Any]) -> str:
                 for r in rows
                 for e in r["top_errors"]
             ],
+            text_columns=2,
         ),
     ]
     return html.page(
@@ -373,6 +375,7 @@ def monthly_page(doc: dict[str, Any]) -> str:
                 for table, counts in doc["media"].items()
                 for status, n in counts.items()
             ],
+            text_columns=2,
         ),
     ]
     for name, prefixes in doc["storage"].items():
