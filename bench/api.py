@@ -34,6 +34,7 @@ from offload.jobs.enqueue import enqueue  # noqa: E402
 from offload.local.cloud import LocalCloud, free_port  # noqa: E402
 from offload.runtime import Runtime  # noqa: E402
 from offload.settings import Settings  # noqa: E402
+from offload.stats import percentile  # noqa: E402
 
 TARGET_AWS_REQUESTS_PER_POST = 2
 
@@ -67,11 +68,6 @@ def timed(calls: list[Callable[[], Any]], clients: int) -> tuple[list[float], li
     with ThreadPoolExecutor(max_workers=clients) as pool:
         done = list(pool.map(one, calls))
     return [d[0] for d in done], [d[1] for d in done]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def row(name: str, latencies: list[float], wall_s: float) -> dict[str, Any]:

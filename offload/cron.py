@@ -98,3 +98,27 @@ def _number(text: str, names: dict[str, int] | None) -> int:
             f"cron value {text!r} is not a number or a known name (offload's scheduler reads numbers, ranges, "
             "lists, steps and JAN-DEC / SUN-SAT; not EventBridge's L, W or #)"
         ) from None
+
+
+_DAY_NAMES = {"SUN": "Sunday", "MON": "Monday", "TUE": "Tuesday", "WED": "Wednesday", "THU": "Thursday"}
+_DAY_NAMES |= {"FRI": "Friday", "SAT": "Saturday"}
+
+
+def describe(expression: str) -> str:
+    """A schedule expression in words ("every day at 02:00 UTC"); the cron itself when it is no simple one."""
+    expression = expression.strip()
+    rate = _RATE.match(expression)
+    if rate:
+        return f"every {rate.group(1)} {rate.group(2)}"
+    fields = expression[5:-1].split() if expression.startswith("cron(") else []
+    if len(fields) != 6 or not all(f.isdigit() for f in fields[:2]) or fields[5] != "*":
+        return expression
+    minute, hour, dom, month, dow, _ = fields
+    at = f"at {int(hour):02d}:{int(minute):02d} UTC"
+    if month == "*" and dom in ("*", "?") and dow in ("*", "?"):
+        return f"every day {at}"
+    if month == "*" and dom == "?" and dow.upper() in _DAY_NAMES:
+        return f"every {_DAY_NAMES[dow.upper()]} {at}"
+    if month == "*" and dow == "?" and dom.isdigit():
+        return f"on day {int(dom)} of every month {at}"
+    return expression

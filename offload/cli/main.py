@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from offload.catalog import CatalogError, import_object
-from offload.cli import console, dashboard, health, init, jobs, local, queues
+from offload.cli import console, dashboard, health, init, jobs, local, queues, schedules
 from offload.cli.errors import OffloadGroup
 from offload.cli.resources import CLI_FIXES, CliState, Target, cli_catalog
 from offload.discovery import DEFAULT_REGION
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(queues.app, name="queues")
+app.add_typer(schedules.app, name="schedules")
 app.add_typer(local.app, name="local")
 app.command(name="init")(init.init)
 app.command(name="health")(health.health)

@@ -4,7 +4,6 @@ packs' stores) and renders a Jinja2 template; actions are POSTs answered with a 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from offload.client import OffloadApiError
 from offload.console.server import Request, Response, Router
-from offload.cron import next_fire
 from offload.health import check_health, deployment_health
 from offload.jobs import admin
 from offload.jobs.enqueue import load_data
@@ -254,15 +252,7 @@ class Console:
 
     # -- schedules ---------------------------------------------------------------------
     def schedules(self, req: Request) -> Response:
-        now = time.time()
-        rows = [
-            {
-                "schedule": s,
-                "queue": self.rt.catalog.job_type(s.job_type).queue,
-                "next": datetime.fromtimestamp(next_fire(s.expression, now), UTC).isoformat(timespec="seconds"),
-            }
-            for s in self.rt.catalog.schedules
-        ]
+        rows = admin.schedule_rows(self.rt, with_state=False)
         return self.render(
             "schedules.html",
             title="Schedules",

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import difflib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from offload.catalog import Schedule
 from offload.jobs.enqueue import load_result
 from offload.jobs.handoff import announce
 from offload.jobs.model import (
@@ -526,12 +529,59 @@ def redrive_message(rt: Runtime, queue: str, message_id: str) -> RedriveReport:
     return report
 
 
+@dataclass(frozen=True)
+class ScheduleRow:
+    """A catalog schedule as operators see it: in words, when it fires next, whether its rule is on."""
+
+    schedule: Schedule
+    queue: str
+    words: str
+    next: str  # the next fire time, ISO 8601 UTC
+    enabled: bool | None  # its EventBridge rule's state; None: not read, or no rule deployed for it
+
+
+def schedule_rows(rt: Runtime, *, now: float | None = None, with_state: bool = True) -> list[ScheduleRow]:
+    """Every catalog schedule; `with_state` reads the rules' states from EventBridge (one ListRules)."""
+    from offload.cron import describe, next_fire
+
+    at = time.time() if now is None else now
+    states = _rule_states(rt) if with_state else {}
+    return [
+        ScheduleRow(
+            schedule=s,
+            queue=rt.catalog.job_type(s.job_type).queue,
+            words=describe(s.expression),
+            next=datetime.fromtimestamp(next_fire(s.expression, at), UTC).isoformat(timespec="seconds"),
+            enabled=next((state for rule, state in states.items() if rule.endswith(f"-{s.name}")), None),
+        )
+        for s in rt.catalog.schedules
+    ]
+
+
+def _rule_states(rt: Runtime) -> dict[str, bool]:
+    """Rule name -> enabled, for the default bus's rules (where the stack's schedules are)."""
+    events = rt.clients.client("events")
+    states: dict[str, bool] = {}
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = events.list_rules(**kwargs)
+        states |= {r["Name"]: r.get("State") == "ENABLED" for r in page.get("Rules", []) if r.get("ScheduleExpression")}
+        if not page.get("NextToken"):
+            return states
+        kwargs["NextToken"] = page["NextToken"]
+
+
 def run_schedule(rt: Runtime, name: str) -> str:
     """Enqueue a schedule's job now the way its rule's target does (the `{type, data}` body sent to
     the type's queue, which the worker adopts); returns the job id it will have (`sqs-<message id>`)."""
     schedules = {s.name: s for s in rt.catalog.schedules}
     if name not in schedules:
-        raise AdminError(f"no schedule {name!r}; schedules: {', '.join(sorted(schedules)) or 'none'}")
+        close = difflib.get_close_matches(name, list(schedules), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise AdminError(
+            f"no schedule {name!r}; schedules: {', '.join(sorted(schedules)) or 'none'} "
+            f"(see `offload schedules list`){hint}"
+        )
     schedule = schedules[name]
     body = ForeignMessage(type=schedule.job_type, data=schedule.data).model_dump_json()
     return f"sqs-{rt.queues.send_raw(rt.catalog.job_type(schedule.job_type).queue, body)}"

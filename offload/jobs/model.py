@@ -102,6 +102,7 @@ class Job(BaseModel):
     status: JobStatus
     progress: int = 0
     attempts: int = 0
+    deferrals: int = 0  # times a rate limit sent it back without using an attempt (store.defer)
     max_attempts: int
     backoff: dict[str, Any]
     timeout_s: int

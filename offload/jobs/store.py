@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,6 +186,26 @@ class JobStore:
                 return stamps
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
+    def created_between(self, queue: str, status: JobStatus, start: str, end: str) -> Iterator[Job]:
+        """The jobs of one queue and status created in [start, end) (ISO 8601), oldest first: one index
+        query on (queue_status, created_at), so a period's analytics read that period's records only."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": _INDEX,
+            "KeyConditionExpression": f"queue_status = :qs AND {BY_QUEUE_STATUS_SORT} BETWEEN :start AND :end",
+            "ExpressionAttributeValues": {
+                ":qs": {"S": _queue_status(queue, status)},
+                ":start": {"S": start},
+                ":end": {"S": end},
+            },
+        }
+        while True:
+            resp = self._db.query(**kwargs)
+            yield from (job for job in map(_from_item, resp.get("Items", [])) if job.created_at < end)
+            if "LastEvaluatedKey" not in resp:
+                return
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
     def count(self, queue: str, status: JobStatus) -> int:
         """How many jobs of one queue are in one status (finished ones until they expire)."""
         total = 0
@@ -326,9 +347,16 @@ class JobStore:
         )
 
     def defer(self, job: Job) -> Job | None:
-        """active -> delayed, giving back the attempt that start() counted (rate limited, not failed)."""
+        """active -> delayed, giving back the attempt that start() counted (rate limited, not failed),
+        and counting the deferral (the daily analytics report them)."""
         return self._update(
-            job.job_id, job.queue, target=JobStatus.DELAYED, sets={}, removes=["lease_until"], add_attempts=-1
+            job.job_id,
+            job.queue,
+            target=JobStatus.DELAYED,
+            sets={},
+            removes=["lease_until"],
+            add_attempts=-1,
+            add_deferrals=1,
         )
 
     def requeue(self, job: Job) -> Job | None:
@@ -380,6 +408,7 @@ class JobStore:
         removes: list[str] | None = None,
         allowed: list[JobStatus] | None = None,
         add_attempts: int = 0,
+        add_deferrals: int = 0,
     ) -> Job | None:
         """One conditional update; None when the job is missing or not in an allowed state.
 
@@ -403,9 +432,15 @@ class JobStore:
             values[f":v{i}"] = {"S": to_json(value)} if name in _JSON_FIELDS else _encode(value)
             set_parts.append(f"#f{i} = :v{i}")
         expr = "SET " + ", ".join(set_parts)
+        adds = []
         if add_attempts:
             values[":inc"] = {"N": str(add_attempts)}
-            expr += " ADD attempts :inc"
+            adds.append("attempts :inc")
+        if add_deferrals:
+            values[":deferred"] = {"N": str(add_deferrals)}
+            adds.append("deferrals :deferred")
+        if adds:
+            expr += " ADD " + ", ".join(adds)
         if removes:
             # Placeholders: several field names (error, result, ...) are DynamoDB reserved words.
             names.update({f"#r{i}": name for i, name in enumerate(removes)})

@@ -22,4 +22,5 @@ from offload.packs.video import video_pack
 
 __all__ = ["core", "everything", "generate", "generate_pack", "images", "maintenance", "video", "video_pack"]
 
-everything = Catalog.compose(core, maintenance, images, video, generate)
+# maintenance last: its construct backs up and cleans after the packs built before it (their tables, the media bucket).
+everything = Catalog.compose(core, images, video, generate, maintenance)

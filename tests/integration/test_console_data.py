@@ -251,3 +251,10 @@ def test_the_schedules_page_shows_each_schedules_next_run(runtime, console):
     for schedule in runtime.catalog.schedules:
         assert f'data-schedule="{schedule.name}"' in body
     assert body.count("<time datetime=") == len(runtime.catalog.schedules)
+
+
+def test_the_schedules_page_says_when_each_schedule_runs_in_words(console):
+    _, body = _get(console, "/schedules")
+
+    assert "every Monday at 10:00 UTC<br><code>0 10 ? * MON *</code>" in body
+    assert "on day 1 of every month at 09:00 UTC" in body
