@@ -99,14 +99,16 @@ def subscription_renewal(data: RenewalData, ctx: JobContext) -> dict[str, Any]:
     ledger = ledger_of(rt)
     if data.subscription_id is None:
         due = [s for s in ledger.scan("subscription") if s["status"] != "cancelled" and s["paid_through"] < period]
-        for sub in due:
+        jobs = [
             enqueue(
                 "payments.subscription_renewal",
                 {"subscription_id": sub["subscription_id"], "period": period},
                 idempotency_key=f"renewal:{sub['subscription_id']}:{period}:0",
                 runtime=rt,
             )
-        return {"period": period, "queued": len(due)}
+            for sub in due
+        ]
+        return {"period": period, "queued": len(jobs), "jobs": jobs}
     options = payments_settings(rt).chosen
     outcome = renew(
         ledger, provider_of(rt), options, subscription_id=data.subscription_id, period=period, attempt=data.attempt
