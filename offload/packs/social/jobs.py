@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -34,8 +35,9 @@ def trending(data: TrendingData, ctx: JobContext) -> dict[str, Any]:
         top_n=data.top_n or options.top_n,
     )
     generated_at = now.isoformat()
+    stored = [{**item, "score": Decimal(str(item["score"]))} for item in top]  # DynamoDB numbers are exact
     for sk in ("latest", generated_at):
-        store.put({"pk": "trending", "sk": sk, "generated_at": generated_at, "items": top, "events": len(events)})
+        store.put({"pk": "trending", "sk": sk, "generated_at": generated_at, "items": stored, "events": len(events)})
     return {"generated_at": generated_at, "events": len(events), "top": top[:10]}
 
 
