@@ -119,7 +119,7 @@ def test_the_pack_reads_the_stripe_key_from_secrets_manager(runtime, stripe_api)
     rt = with_packs(
         runtime, payments={"provider": "stripe", "stripe_secret_arn": arn, "stripe_api_base": stripe_api.base_url}
     )
-    _transfer(provider_of(rt))  # type: ignore[arg-type]
+    _transfer(provider_of(rt))
     assert stripe_api.requests[0].headers["authorization"] == "Bearer sk_test_from_secret"
 
 

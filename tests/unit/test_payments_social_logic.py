@@ -95,7 +95,7 @@ class ThrottlingDynamo:
         self.written: list[dict] = []
         self.calls = 0
 
-    def batch_write_item(self, RequestItems: dict) -> dict:  # noqa: N803 (botocore's parameter name)
+    def batch_write_item(self, RequestItems: dict) -> dict:
         self.calls += 1
         [(table, requests)] = RequestItems.items()
         assert len(requests) <= 25, "BatchWriteItem takes at most 25 requests"
