@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from offload.cli import render
-from offload.cli.errors import fail
+from offload.cli.errors import fail, stderr
 from offload.cli.jobs import JsonOption
 from offload.cli.resources import runtime_of
 from offload.cli.watch import watch_job
@@ -25,15 +25,14 @@ WaitOption = Annotated[bool, typer.Option("--wait", "-w", help="Follow the job u
 
 
 def _queue(ctx: typer.Context, type_name: str, data: dict, *, wait: bool) -> None:
+    """Queue a job; with --wait follow it (progress on stderr) and print its summary, exit 1 unless it completes."""
     rt = runtime_of(ctx)
     job_id = enqueue(type_name, data, runtime=rt)
     if not wait:
         render.emit_json({"jobId": job_id, "status": "queued"})
         return
-    job = watch_job(rt, job_id, interval_s=0.5, timeout_s=120, console=render.stdout)
-    from offload.jobs.enqueue import load_result
-
-    render.emit_json({"jobId": job_id, "status": job.status.value, "result": load_result(rt, job), "error": job.error})
+    job = watch_job(rt, job_id, interval_s=0.5, timeout_s=120, console=stderr)
+    render.emit_json(job.summary())
     if job.status.value != "completed":
         raise typer.Exit(1)
 
