@@ -51,7 +51,7 @@ def test_the_revenue_report_lands_in_the_payload_bucket(local):
 def test_trending_and_a_post_fan_out_from_the_cli(local):
     local.cli("social", "seed", "--authors", "3", "--followers", "30", "--events", "120")
     local.cli("local", "trigger", "weekly-trending", "--endpoint-url", local.endpoint)
-    _wait_for(local, "social", "social.trending", 1)
+    _wait_for(local, "default", "social.trending", 1)
     latest = json.loads(local.cli("social", "trending", "--json").stdout)
     assert latest["events"] == 120 and {i["content_id"] for i in latest["items"]} <= {"post-1", "post-2", "post-3"}
 

@@ -13,7 +13,7 @@ SCHEDULES = {
     "weekly-payouts": ("cron(0 10 ? * MON *)", "payments.payout", "payments"),
     "monthly-renewals": ("cron(0 6 1 * ? *)", "payments.subscription_renewal", "payments"),
     "monthly-revenue-report": ("cron(0 9 1 * ? *)", "payments.revenue_report", "payments"),
-    "weekly-trending": ("cron(0 10 ? * MON *)", "social.trending", "social"),
+    "weekly-trending": ("cron(0 10 ? * MON *)", "social.trending", "default"),
 }
 
 
@@ -60,7 +60,7 @@ def _policy_resources(template_json, role_id: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("queue", "mine", "other"), [("payments", "Payments", "Social"), ("social", "Social", "Payments")]
+    ("queue", "mine", "other"), [("payments", "Payments", "Social"), ("default", "Social", "Payments")]
 )
 def test_only_the_pack_worker_may_use_its_table(template_json, wiring, queue, mine, other):
     mine_id, _ = _table(template_json, f"{mine}TableName")
@@ -70,7 +70,7 @@ def test_only_the_pack_worker_may_use_its_table(template_json, wiring, queue, mi
     assert f"<{mine_id}.Arn>" in grants and "dynamodb:PutItem" in grants and "dynamodb:UpdateItem" in grants
     assert f"<{other_id}.Arn>" not in grants
     settings = json.dumps(wiring[queue].function["Properties"]["Environment"]["Variables"].get("OFFLOAD_PACKS"))
-    assert f"{queue}_table" in settings, "the worker gets the pack's settings (OFFLOAD_PACKS)"
+    assert f"{mine.lower()}_table" in settings, "the worker gets the pack's settings (OFFLOAD_PACKS)"
 
 
 STRIPE_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe-AbCdEf"

@@ -65,7 +65,7 @@ def test_a_retried_fan_out_resumes_after_the_last_page_written(rt, store):
     ids = followers(store, "author-1", 22)
     store.add_content("post-1", "author-1", "hello")
     job_id = enqueue("social.feed_update", {"post_id": "post-1", "max_followers": 22, "start_after": None}, runtime=rt)
-    job = rt.store.start(job_id, "social", lease_s=60).job
+    job = rt.store.start(job_id, "default", lease_s=60).job
     # the first attempt wrote the first 20 and saved its cursor, then died
     store.put({"pk": f"fanout#{job_id}", "sk": "cursor", "cursor": ids[19], "written": 20})
     post = store.get("content#post-1", "content")
@@ -79,7 +79,7 @@ def test_a_big_audience_is_split_into_child_jobs_that_cover_it_once(rt, store):
     ids = followers(store, "author-1", 60)
     store.add_content("post-1", "author-1", "big news")
     parent = enqueue("social.feed_update", {"post_id": "post-1"}, runtime=rt)
-    pump = Pump(rt, "social")
+    pump = Pump(rt, "default")
     pump.until(lambda: rt.store.get(parent).status.terminal)
     result = rt.store.get(parent).result
     assert len(result["children"]) == 3 and result["split_by"] == 25

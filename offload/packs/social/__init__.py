@@ -9,30 +9,33 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from offload.catalog import JobType, Pack, QueueSpec, Schedule
+from offload.catalog import JobType, Pack, Schedule
 
 _JOBS = "offload.packs.social.jobs"
+# Social jobs are ordinary I/O work: they run on the core pack's `default` queue rather than a queue of their
+# own, because every queue adds its URLs to every function's environment and the generate pack's functions are
+# within ~200 bytes of Lambda's 4 KB (docs/payments.md, "Why social has no queue").
+QUEUE = "default"
 
 pack = Pack(
     "social",
     description="Trending by time-decayed engagement, feed fan-out on write in batches, search re-indexing.",
-    queues=(QueueSpec("social", concurrency=5, batch_size=1, timeout_s=300),),
     job_types=(
         JobType(
             "social.trending",
-            queue="social",
+            queue=QUEUE,
             processor=f"{_JOBS}:trending",
             description="Score the window's engagement with time decay and keep the top N.",
         ),
         JobType(
             "social.feed_update",
-            queue="social",
+            queue=QUEUE,
             processor=f"{_JOBS}:feed_update",
             description="Write a post into its author's followers' feeds (big audiences split into child jobs).",
         ),
         JobType(
             "social.search_index",
-            queue="social",
+            queue=QUEUE,
             processor=f"{_JOBS}:search_index",
             description="Re-embed changed content and upsert it into the vector index.",
         ),
