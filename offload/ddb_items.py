@@ -85,3 +85,14 @@ def batch_put(db: Any, table: str, items: list[dict[str, Any]], *, what: str, tr
         if pending:
             raise RetryableError(f"DynamoDB kept refusing {len(pending[table])} {what} (throttled): try again later")
     return calls
+
+
+def read_all(call: Any, **request: Any) -> list[dict[str, Any]]:
+    """Every item of a Query or Scan (`call` is the client's `query` or `scan`), page after page, decoded."""
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = call(**request)
+        rows.extend(from_item(i) for i in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return rows
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from offload.ddb_items import from_item, to_item, to_value
+from offload.ddb_items import from_item, read_all, to_item, to_value
 from offload.errors import NonRetryableError
 from offload.packs.payments.periods import month_of
 
@@ -75,13 +75,7 @@ class Ledger:
             "ExpressionAttributeValues": {":p": {"S": pk}, ":s": {"S": prefix}},
             "ConsistentRead": True,
         }
-        rows: list[dict[str, Any]] = []
-        while True:
-            page = self.db.query(**kwargs)
-            rows.extend(from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return rows
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return read_all(self.db.query, **kwargs)
 
     def scan(self, sk_prefix: str, **filters: str) -> list[dict[str, Any]]:
         """Every row whose sort key starts with `sk_prefix` (and whose string fields equal `filters`)."""
@@ -94,13 +88,7 @@ class Ledger:
         }
         if filters:
             kwargs["ExpressionAttributeNames"] = {f"#{k}": k for k in filters}
-        rows: list[dict[str, Any]] = []
-        while True:
-            page = self.db.scan(**kwargs)
-            rows.extend(from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return rows
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return read_all(self.db.scan, **kwargs)
 
     def transact(self, items: list[dict[str, Any]]) -> Cancelled | None:
         """One TransactWriteItems; a Cancelled naming the failed conditions when a condition refused it."""

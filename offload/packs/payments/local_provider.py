@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from offload.ddb_items import from_item, to_item
+from offload.ddb_items import from_item, read_all, to_item
 from offload.packs.payments.provider import Charge, IdempotencyConflict, PaymentDeclined, Refund, Transfer
 
 PARTITION = "local-provider"
@@ -55,18 +55,13 @@ class LocalPaymentProvider:
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
         """Every recorded object of a kind ("transfer", "refund", "charge"), oldest first."""
-        rows: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :p AND begins_with(sk, :k)",
             "ExpressionAttributeValues": {":p": {"S": PARTITION}, ":k": {"S": f"{kind}#"}},
         }
-        while True:
-            page = self._db.query(**kwargs)
-            rows.extend(from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return sorted(rows, key=lambda r: r["created_at"])
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        return sorted(read_all(self._db.query, **kwargs), key=lambda r: r["created_at"])
 
     def _once(self, kind: str, key: str, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
         digest = hashlib.sha256(f"{kind}:{key}".encode()).hexdigest()[:16]

@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from offload.ddb_items import batch_put, from_item, to_item
+from offload.ddb_items import batch_put, from_item, read_all, to_item
 
 
 def now_iso() -> str:
@@ -61,13 +61,13 @@ class SocialStore:
         return rows, (more["sk"]["S"] if more else None)
 
     def all(self, pk: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            page, cursor = self.page(pk, limit=1000, start_after=cursor)
-            rows.extend(page)
-            if cursor is None:
-                return rows
+        """Every row of a partition."""
+        request = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": pk}},
+        }
+        return read_all(self.db.query, **request)
 
     # -- the things the jobs and the CLI write --------------------------------------------------
 
@@ -123,13 +123,7 @@ class SocialStore:
             "ExpressionAttributeValues": {":c": {"S": "content"}},
             "ConsistentRead": True,
         }
-        rows: list[dict[str, Any]] = []
-        while True:
-            page = self.db.scan(**kwargs)
-            rows.extend(from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return rows
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return read_all(self.db.scan, **kwargs)
 
     def mark_indexed(self, content_id: str, updated_at: str) -> bool:
         """Mark content indexed as of `updated_at`, unless it changed again meanwhile (then False)."""
