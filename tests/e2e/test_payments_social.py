@@ -38,14 +38,15 @@ def test_weekly_payouts_fired_twice_pay_each_creator_once(local):
 
 
 def test_the_revenue_report_lands_in_the_payload_bucket(local):
-    local.cli("payments", "seed", "--creators", "1", "--sales", "1", "--days-ago", "0")
+    local.cli("payments", "seed", "--creators", "1", "--sales", "0")
+    local.cli("payments", "sale", "creator-1", "5.00")  # dated now, so in this month's report
     month = datetime.now(UTC).strftime("%Y-%m")
     done = local.cli("jobs", "add", "payments.revenue_report", "-d", json.dumps({"month": month}))
     job_id = json.loads(done.stdout)["jobId"]
     job = json.loads(local.cli("jobs", "get", job_id, "--watch", "--json").stdout)
     assert job["status"] == "completed", job
     assert job["result"]["key"] == f"reports/revenue/{month}.json"
-    assert job["result"]["totals"]["sales_count"] >= 1
+    assert job["result"]["totals"]["sales_count"] >= 1 and job["result"]["totals"]["price"] >= 500
 
 
 def test_trending_and_a_post_fan_out_from_the_cli(local):

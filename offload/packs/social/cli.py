@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -66,7 +67,7 @@ def trending(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if latest is None:
         fail("no trending list yet: queue one with `offload jobs add social.trending`")
     if as_json:
-        render.emit_json(latest)
+        render.emit_json(json.loads(json.dumps(latest, default=float)))  # scores are Decimals in DynamoDB
         return
     render.stdout.print(f"trending at {latest['generated_at'][:19]} from {latest['events']} event(s)")
     table = Table("rank", "content", "score", "events")
