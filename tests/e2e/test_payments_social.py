@@ -61,3 +61,19 @@ def test_trending_and_a_post_fan_out_from_the_cli(local):
     assert job["status"] == "completed" and job["result"]["written"] == 30, job
     feed = json.loads(local.cli("social", "feed", "user-7", "--json").stdout)
     assert feed[0]["post_id"] == "post-9"
+
+
+def test_renewals_refunds_and_the_monthly_report_from_their_schedules_and_the_cli(local):
+    local.cli("payments", "subscribe", "sub-ok", "cus_ok", "--price", "9.99")
+    local.cli("payments", "subscribe", "sub-no", "cus_no", "--payment-method", "pm_card_chargeDeclined")
+    local.cli("local", "trigger", "monthly-renewals", "--endpoint-url", local.endpoint)
+    renewals = _wait_for(local, "payments", "payments.subscription_renewal", 3)  # the sweep and one per subscription
+    statuses = {r["result"].get("subscription_id"): r["result"].get("status") for r in renewals}
+    assert statuses.get("sub-ok") == "renewed" and statuses.get("sub-no") == "past_due", statuses
+
+    local.cli("payments", "seed", "--creators", "1", "--sales", "1")
+    refund = json.loads(local.cli("payments", "refund", "creator-1", "creator-1-sale-1", "--wait").stdout)
+    assert refund["status"] == "completed" and refund["result"]["status"] in ("refunded", "already_refunded"), refund
+
+    local.cli("local", "trigger", "monthly-revenue-report", "--endpoint-url", local.endpoint)
+    _wait_for(local, "payments", "payments.revenue_report", 2)
