@@ -8,7 +8,6 @@ JSON with an "api_key" field), read through a boto3 client.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from offload.ai.openai_adapter import (
     make_client,
 )
 from offload.ai.ports import Embedder, VisionAnalyzer
+from offload.secrets import read_secret_key
 from offload.settings import SettingsError
 
 ENV_PREFIX = "OFFLOAD_AI_"
@@ -144,22 +144,4 @@ def resolve_api_key(
 
 def read_api_key(secrets: Any, secret_arn: str) -> str:
     """The API key stored in a secret: its plain string, or the "api_key" field of a JSON object."""
-    try:
-        value = secrets.get_secret_value(SecretId=secret_arn)["SecretString"]
-    except Exception as exc:  # botocore errors vary by cause; the message names the fix either way
-        raise SettingsError(
-            f"could not read the AI API key from {secret_arn}: {exc}; check the ARN and that the function's "
-            "role has secretsmanager:GetSecretValue on it"
-        ) from exc
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = None
-    if isinstance(parsed, dict):
-        key = parsed.get("api_key")
-        if not isinstance(key, str) or not key:
-            raise SettingsError(f'secret {secret_arn} is JSON without an "api_key" string field: add one')
-        return key
-    if not value.strip():
-        raise SettingsError(f"secret {secret_arn} is empty: store the provider API key in it")
-    return value.strip()
+    return read_secret_key(secrets, secret_arn, what="the AI API key", json_field="api_key")

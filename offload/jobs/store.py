@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from offload.ddb_items import batch_put
 from offload.jobs.model import (
     HISTORY_LIMIT,
     HISTORY_REASON_CHARS,
@@ -260,16 +261,7 @@ class JobStore:
 
     def create_many(self, jobs: list[Job]) -> None:
         """Insert new jobs (fresh random ids) in batches of 25; unprocessed items are retried."""
-        for i in range(0, len(jobs), 25):
-            pending = {self.table: [{"PutRequest": {"Item": _to_item(j)}} for j in jobs[i : i + 25]]}
-            for attempt in range(8):
-                resp = self._db.batch_write_item(RequestItems=pending)
-                pending = resp.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 2.0))
-            if pending:
-                raise RuntimeError(f"DynamoDB kept refusing {len(pending[self.table])} job records (throttled)")
+        batch_put(self._db, self.table, [_to_item(j) for j in jobs], what="job records")
 
     def start(self, job_id: str, queue: str, *, lease_s: float, now: float | None = None) -> StartOutcome:
         """Mark the job active and count the attempt, unless it is finished, cancelled,

@@ -17,10 +17,27 @@ from offload.packs.generate import generate_pack
 from offload.packs.generate import pack as generate
 from offload.packs.images import pack as images
 from offload.packs.maintenance import pack as maintenance
+from offload.packs.payments import pack as payments
+from offload.packs.payments import payments_pack
+from offload.packs.social import pack as social
+from offload.packs.social import social_pack
 from offload.packs.video import pack as video
 from offload.packs.video import video_pack
 
-__all__ = ["core", "everything", "generate", "generate_pack", "images", "maintenance", "video", "video_pack"]
+__all__ = [
+    "core",
+    "everything",
+    "generate",
+    "generate_pack",
+    "images",
+    "maintenance",
+    "payments",
+    "payments_pack",
+    "social",
+    "social_pack",
+    "video",
+    "video_pack",
+]
 
 # maintenance last: its construct backs up and cleans after the packs built before it (their tables, the media bucket).
-everything = Catalog.compose(core, images, video, generate, maintenance)
+everything = Catalog.compose(core, images, video, generate, payments, social, maintenance)

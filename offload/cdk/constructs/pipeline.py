@@ -193,13 +193,16 @@ def acknowledge_media_objects(role: iam.IGrantable, media: s3.IBucket, why: str)
         acknowledge(policy, f"AwsSolutions-IAM5[Resource::<{_logical_id(media)}.Arn>/*]", why)
 
 
-def records_table(scope: Construct, construct_id: str) -> dynamodb.Table:
-    """A media pack's records table (partition key `key`, as `offload.media.records.MediaStore` uses it):
-    on demand, encrypted, with point-in-time recovery."""
+def records_table(
+    scope: Construct, construct_id: str, *, partition_key: str = "key", sort_key: str | None = None
+) -> dynamodb.Table:
+    """A pack's records table (by default partition key `key`, as `offload.media.records.MediaStore` uses it;
+    the payments and social packs' tables are `pk`/`sk`): on demand, encrypted, with point-in-time recovery."""
     return dynamodb.Table(
         scope,
         construct_id,
-        partition_key=dynamodb.Attribute(name="key", type=dynamodb.AttributeType.STRING),
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(

@@ -1,0 +1,32 @@
+"""The social pack's resources: the social table (content, follows, feeds, engagement, trending) and grants.
+
+The search index lives in the stack's payload bucket (under the pack's `vector_prefix`), which every worker
+may already read and write."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from offload.cdk.constructs.pipeline import records_table
+from offload.cdk.pack_context import PackContext
+from offload.packs.social.options import SocialOptions
+
+
+class SocialResources(Construct):
+    """The social table (pk/sk, on demand, encrypted, PITR)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, ctx: PackContext) -> None:
+        super().__init__(scope, construct_id)
+        self.options = ctx.options_as(SocialOptions, "social_pack")
+        self.table = records_table(self, "Social", partition_key="pk", sort_key="sk")
+        self.settings = {
+            "social_table": self.table.table_name,
+            "options": self.options.model_dump(mode="json", exclude_unset=True),
+        }
+        CfnOutput(Stack.of(self), "SocialTableName", value=self.table.table_name)
+
+    def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
+        """The social jobs read and write the social table."""
+        self.table.grant_read_write_data(role)
