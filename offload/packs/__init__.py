@@ -17,9 +17,10 @@ from offload.packs.generate import generate_pack
 from offload.packs.generate import pack as generate
 from offload.packs.images import pack as images
 from offload.packs.maintenance import pack as maintenance
+from offload.packs.notifications import pack as notifications
 from offload.packs.video import pack as video
 from offload.packs.video import video_pack
 
 __all__ = ["core", "everything", "generate", "generate_pack", "images", "maintenance", "video", "video_pack"]
 
-everything = Catalog.compose(core, maintenance, images, video, generate)
+everything = Catalog.compose(core, maintenance, images, video, generate, notifications)
