@@ -193,9 +193,9 @@ def acknowledge_media_objects(role: iam.IGrantable, media: s3.IBucket, why: str)
         acknowledge(policy, f"AwsSolutions-IAM5[Resource::<{_logical_id(media)}.Arn>/*]", why)
 
 
-def records_table(scope: Construct, construct_id: str) -> dynamodb.Table:
-    """A media pack's records table (partition key `key`, as `offload.media.records.MediaStore` uses it):
-    on demand, encrypted, with point-in-time recovery."""
+def records_table(scope: Construct, construct_id: str, *, ttl_attribute: str | None = None) -> dynamodb.Table:
+    """A pack's records table (partition key `key`, as `offload.media.records.MediaStore` uses it):
+    on demand, encrypted, with point-in-time recovery; records expire on `ttl_attribute` when given."""
     return dynamodb.Table(
         scope,
         construct_id,
@@ -205,6 +205,7 @@ def records_table(scope: Construct, construct_id: str) -> dynamodb.Table:
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
             point_in_time_recovery_enabled=True
         ),
+        time_to_live_attribute=ttl_attribute,
     )
 
 

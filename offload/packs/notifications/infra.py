@@ -9,7 +9,6 @@ whose delivery events reach EventBridge, and the function that applies them to t
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, CfnResource, Duration, Stack
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -19,7 +18,7 @@ from aws_cdk import aws_ses as ses
 from constructs import Construct
 
 from offload.cdk.constructs.job_queue import check_environment_size, offload_function
-from offload.cdk.constructs.pipeline import LOG_RETENTION
+from offload.cdk.constructs.pipeline import LOG_RETENTION, records_table
 from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
 from offload.packs.notifications.email import DELIVERY_TAG
@@ -46,17 +45,7 @@ class Notifications(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         options = ctx.options_as(NotificationOptions, "notifications_pack")
-        self.table = dynamodb.Table(
-            self,
-            "Deliveries",
-            partition_key=dynamodb.Attribute(name="key", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute="expires_at",
-        )
+        self.table = records_table(self, "Deliveries", ttl_attribute="expires_at")
         self.identity = ses.EmailIdentity(self, "Sender", identity=ses.Identity.email(options.sender))
         self.configuration_set = ses.ConfigurationSet(
             self, "ConfigurationSet", reputation_metrics=True, sending_enabled=True
