@@ -296,3 +296,41 @@ def test_seed_priorities_go_to_their_lanes(rt: Runtime) -> None:
     assert (depth(urls.lanes["high"]), depth(urls.lanes["normal"]), depth(urls.url)) == (2, 1, 1)
     Pump(rt, "notifications", lane="high").until(lambda: len(sent_emails()) == 2)
     assert {m.subject for m in sent_emails()} == {"[HIGH] t"}
+
+
+# -- shared limits (real Redis) ------------------------------------------------------------------
+def test_discords_per_webhook_limit_is_shared_and_deferred_messages_all_go_out(
+    rt: Runtime, receiver: ScriptedServer, private_redis: Any
+) -> None:
+    from offload.aws import Clients
+    from offload.packs.notifications import DISCORD_LIMIT, LIMITS
+
+    limited = Runtime(
+        rt.settings.model_copy(update={"redis_url": private_redis.url}), Clients(region=REGION), rt.catalog
+    )
+    limit = LIMITS[DISCORD_LIMIT]
+    busy, quiet = f"{receiver.root_url}/api/webhooks/1/a", f"{receiver.root_url}/api/webhooks/2/b"
+    receiver.script(*[Reply(200, {"id": str(i)}) for i in range(limit.limit + 3)])
+    ids = [
+        enqueue("notify.discord", {"url": busy, "content": f"m{i}"}, runtime=limited) for i in range(limit.limit + 2)
+    ]
+    ids.append(enqueue("notify.discord", {"url": quiet, "content": "other"}, runtime=limited))
+    pumps = [Pump(limited, "notifications"), Pump(limited, "notifications", lane="normal")]
+
+    def done() -> bool:
+        return all((j := limited.store.get(i)) is not None and j.status.terminal for i in ids)
+
+    began = time.time()
+    end = began + 30
+    while not done():
+        assert time.time() < end, [limited.store.get(i) for i in ids]
+        if sum(p.once()[0] for p in pumps) == 0:
+            time.sleep(0.1)
+    jobs = [limited.store.get(i) for i in ids]
+    assert all(j is not None and j.status.value == "completed" and j.attempts == 1 for j in jobs)
+    assert len(receiver.requests) == limit.limit + 3
+    # 7 messages to one webhook at 5 per 2 s: the last two waited for the window to move.
+    assert time.time() - began >= limit.period_s - 0.5
+    # The busy webhook's 6th and 7th waited for the window; the other webhook had its own.
+    paths = [r.path.split("?")[0] for r in receiver.requests]
+    assert paths.index("/api/webhooks/2/b") < limit.limit + 1
