@@ -334,3 +334,22 @@ def test_discords_per_webhook_limit_is_shared_and_deferred_messages_all_go_out(
     # The busy webhook's 6th and 7th waited for the window; the other webhook had its own.
     paths = [r.path.split("?")[0] for r in receiver.requests]
     assert paths.index("/api/webhooks/2/b") < limit.limit + 1
+
+
+def test_a_digest_out_of_time_continues_in_a_new_run_without_sending_twice(rt: Runtime) -> None:
+    from offload.errors import RateLimitedError
+
+    recipients = [{"to": f"u{i}@example.com", "vars": {"name": f"U{i}"}} for i in range(70)]
+    data = DigestData.model_validate({"vars": {"items": ["a"]}, "recipients": recipients})
+    job_id = enqueue("notify.digest", data.model_dump(), runtime=rt)
+    rt.store.start(job_id, "notifications", lease_s=60)
+    job = rt.store.get(job_id)
+    assert job is not None
+    # Given a run with time for one batch only
+    with pytest.raises(RateLimitedError, match="50 of 70 recipients done"):
+        send_digest(data, JobContext(job, rt, deadline=time.time() + 9))
+    assert len(sent_emails()) == 50
+    # When the deferred job runs again with time to spare, the other 20 go out, once each
+    result = send_digest(data, JobContext(job, rt, deadline=time.time() + 60))
+    assert result["statuses"] == {"sent": 70}
+    assert sorted(m.destinations["ToAddresses"][0] for m in sent_emails()) == sorted(r["to"] for r in recipients)

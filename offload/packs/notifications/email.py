@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from offload.errors import NonRetryableError, RetryableError
+from offload.errors import NonRetryableError, RateLimitedError, RetryableError
 from offload.jobs.context import JobContext
 from offload.packs.notifications import LIMITS, SES_LIMIT
 from offload.packs.notifications.delivery import send_tracked
@@ -26,6 +26,8 @@ BATCH = 50
 # The message tag SES events carry back (mail.tags), naming the delivery record.
 DELIVERY_TAG = "offload-delivery"
 # SES errors that no retry fixes.
+# A digest that has less time than this left before its next batch continues in a new run.
+CONTINUE_BELOW_S = 10.0
 _PERMANENT = {"MessageRejected", "MailFromDomainNotVerifiedException", "BadRequestException", "NotFoundException"}
 
 
@@ -97,6 +99,10 @@ def send_digest(data: DigestData, ctx: JobContext) -> dict[str, Any]:
     failures: list[str] = []
     total = len(data.recipients)
     for start in range(0, total, BATCH):
+        if start and ctx.remaining_s() < CONTINUE_BELOW_S:
+            # Out of time for another batch: carry on in a fresh run (a deferral, not an attempt); the
+            # delivery records make it skip everyone sent to so far.
+            raise RateLimitedError(f"digest continues in a new run: {start} of {total} recipients done", 1.0)
         for n, recipient in enumerate(data.recipients[start : start + BATCH], start=start):
             key = f"{ctx.job_id}-{n}"
             try:
