@@ -352,4 +352,4 @@ def test_a_digest_out_of_time_continues_in_a_new_run_without_sending_twice(rt: R
     # When the deferred job runs again with time to spare, the other 20 go out, once each
     result = send_digest(data, JobContext(job, rt, deadline=time.time() + 60))
     assert result["statuses"] == {"sent": 70}
-    assert sorted(m.destinations["ToAddresses"][0] for m in sent_emails()) == sorted(r["to"] for r in recipients)
+    assert sorted(m.destinations["ToAddresses"][0] for m in sent_emails()) == sorted(str(r["to"]) for r in recipients)

@@ -87,7 +87,7 @@ def test_the_webhook_token_never_shows_in_records() -> None:
 
 def test_a_discord_message_needs_content_or_embeds() -> None:
     with pytest.raises(ValidationError, match="content or at least one embed"):
-        DiscordData(url="https://discord.com/api/webhooks/1/t")  # type: ignore[arg-type]
+        DiscordData(url="https://discord.com/api/webhooks/1/t")
 
 
 def test_push_messages_carry_fcm_and_apns_shapes() -> None:
