@@ -59,5 +59,9 @@ class Clients:
         return self.client("sns")
 
     @cached_property
+    def sesv2(self) -> Any:
+        return self.client("sesv2")
+
+    @cached_property
     def secrets(self) -> Any:
         return self.client("secretsmanager")

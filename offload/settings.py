@@ -52,6 +52,11 @@ class Settings(BaseModel):
     retain_completed_s: int = Field(default=3600, ge=60)
     retain_failed_s: int = Field(default=86_400, ge=60)
     large_data_bytes: int = Field(default=64 * 1024, ge=1024, description="job data above this goes to S3")
+    http_allow_hosts: str | None = Field(
+        default=None,
+        description="hosts outbound requests may reach although not public (comma-separated names, addresses, "
+        "CIDRs): the local cloud's and tests' loopback receivers; see offload.packs.core.http_util",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -19,6 +20,8 @@ DETAIL_TYPES = {
     JobStatus.CANCELLED: "Job Cancelled",
 }
 SIGNATURE_HEADER = "X-Offload-Signature"
+# Standard Webhooks (standardwebhooks.com): what receivers verify with any of its libraries.
+STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 # PutEvents takes at most 10 entries per call.
 _PUT_EVENTS_MAX = 10
 # AWS caps a PutEvents request at 256 KB of entries; keep well under it.
@@ -158,3 +161,23 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_s: int = 300, now
         return False
     expected = sign(secret, body, ts).split("v1=", 1)[1]
     return hmac.compare_digest(expected, given)
+
+
+def standard_secret(secret: str) -> str:
+    """The secret as a Standard Webhooks receiver is given it: `whsec_` + base64 of the key bytes
+    (a secret already in that form is used as it is)."""
+    if secret.startswith("whsec_"):
+        return secret
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
+
+
+def standard_headers(secret: str, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The Standard Webhooks headers of a body: webhook-id, webhook-timestamp, webhook-signature
+    (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, signed by the `standardwebhooks` library)."""
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook
+
+    ts = int(time.time()) if timestamp is None else timestamp
+    signature = Webhook(standard_secret(secret)).sign(msg_id, datetime.fromtimestamp(ts, tz=UTC), body.decode())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": signature}

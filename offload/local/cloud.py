@@ -46,6 +46,8 @@ LOCAL_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
+# Outbound requests from local functions may reach loopback receivers (OFFLOAD_HTTP_ALLOW_HOSTS overrides).
+LOCAL_ALLOW_HOSTS = "localhost,127.0.0.0/8,::1"
 # Inputs to synthesis, relative to the app's root; the app's own packages (folders with an __init__.py)
 # and the offload package count too. When their content changes, `up` synthesizes again: the digest of
 # the last synthesis is kept in cdk.out/, so an unchanged checkout never pays for a synth.
@@ -313,6 +315,8 @@ class LocalCloud:
         self.provisioned = Provisioner(template, self.client, api_endpoints=api_endpoints).run()
         redis_url = self._start_redis()
         extra_env = {**LOCAL_ENV, "AWS_ENDPOINT_URL": self.endpoint}
+        # Webhook and Discord receivers on this machine are the point of a local cloud: let them be called.
+        extra_env["OFFLOAD_HTTP_ALLOW_HOSTS"] = os.environ.get("OFFLOAD_HTTP_ALLOW_HOSTS", LOCAL_ALLOW_HOSTS)
         if redis_url:
             extra_env["REDIS_URL"] = redis_url
         for spec in self.provisioned.functions.values():

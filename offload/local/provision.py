@@ -56,6 +56,7 @@ NO_LOCAL_EFFECT = {
     "AWS::EC2::SecurityGroupIngress": "networking is not emulated",
     "AWS::EC2::SecurityGroupEgress": "networking is not emulated",
     "AWS::EC2::FlowLog": "networking is not emulated",
+    "AWS::SES::ConfigurationSetEventDestination": "moto emits no SES delivery events (docs/notifications.md)",
 }
 
 
@@ -348,6 +349,23 @@ def _bucket_notifications(p: Provisioner, lid: str, props: dict[str, Any]) -> tu
         Bucket=props["BucketName"], NotificationConfiguration=props.get("NotificationConfiguration", {})
     )
     return f"{props['BucketName']}-notifications", {}
+
+
+# -- SES ---------------------------------------------------------------------------------
+# The sender's identity is created verified (moto verifies at once; in AWS the owner clicks a link) and
+# the configuration set exists, so sends name it as they do deployed. moto never emits delivery events.
+@creates("AWS::SES::EmailIdentity")
+def _email_identity(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    identity = props["EmailIdentity"]
+    p.client("sesv2").create_email_identity(EmailIdentity=identity)
+    return identity, {}
+
+
+@creates("AWS::SES::ConfigurationSet")
+def _configuration_set(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    name = props.get("Name") or p.name_for(lid, 64)
+    p.client("sesv2").create_configuration_set(ConfigurationSetName=name)
+    return name, {}
 
 
 # -- Secrets and parameters ----------------------------------------------------------------

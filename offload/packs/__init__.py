@@ -17,6 +17,8 @@ from offload.packs.generate import generate_pack
 from offload.packs.generate import pack as generate
 from offload.packs.images import pack as images
 from offload.packs.maintenance import pack as maintenance
+from offload.packs.notifications import notifications_pack
+from offload.packs.notifications import pack as notifications
 from offload.packs.payments import pack as payments
 from offload.packs.payments import payments_pack
 from offload.packs.social import pack as social
@@ -31,6 +33,8 @@ __all__ = [
     "generate_pack",
     "images",
     "maintenance",
+    "notifications",
+    "notifications_pack",
     "payments",
     "payments_pack",
     "social",
@@ -40,4 +44,4 @@ __all__ = [
 ]
 
 # maintenance last: its construct backs up and cleans after the packs built before it (their tables, the media bucket).
-everything = Catalog.compose(core, images, video, generate, payments, social, maintenance)
+everything = Catalog.compose(core, images, video, generate, notifications, payments, social, maintenance)

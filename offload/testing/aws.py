@@ -13,6 +13,7 @@ from offload.settings import QueueUrls, Settings
 
 REGION = "us-east-1"
 WEBHOOK_SECRET = "test-signing-secret"
+LOOPBACK_HOSTS = "localhost,127.0.0.0/8,::1"
 
 
 def create_jobs_table(ddb: Any, name: str) -> None:
@@ -62,6 +63,8 @@ def provision(catalog: Catalog, prefix: str = "offload-test") -> Settings:
         alert_topic_arn=topic,
         payload_bucket=bucket,
         webhook_secret_arn=secret,
+        # Tests' receivers listen on loopback, which deployed workers refuse (offload.packs.core.http_util).
+        http_allow_hosts=LOOPBACK_HOSTS,
     )
 
 

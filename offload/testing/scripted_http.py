@@ -62,6 +62,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     files: dict[str, RecordedFile] = field(default_factory=dict)
+    raw: bytes = b""  # the body's bytes as sent (what a signature covers)
 
 
 class ScriptedServer:
@@ -138,7 +139,7 @@ class ScriptedServer:
                 raw = self.rfile.read(length) if length else b""
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 body, files = _parse_body(raw, headers.get("content-type", ""))
-                reply = server._next(RecordedRequest(self.command, self.path, headers, body, files))
+                reply = server._next(RecordedRequest(self.command, self.path, headers, body, files, raw))
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 payload, content_type = reply.payload()

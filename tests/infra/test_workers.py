@@ -43,8 +43,8 @@ def _resources_allowed(statements: list[dict], action: str) -> set[str]:
         actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
         if s["Effect"] == "Allow" and action in actions:
             resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
-            # "<Table.Arn>" and "<Table.Arn>/index/*" both name the table
-            out.update(re.match(r"<([A-Za-z0-9]+)", str(render(r))).group(1) for r in resources)
+            # "<Table.Arn>" and "<Table.Arn>/index/*" both name the table; "*" stays "*"
+            out.update(r if r == "*" else re.match(r"<([A-Za-z0-9]+)", str(render(r))).group(1) for r in resources)
     return out
 
 
@@ -148,7 +148,10 @@ def test_every_worker_may_use_the_table_bus_topic_secret_and_bucket(
         assert table in _resources_allowed(statements, "dynamodb:UpdateItem"), name
         assert table in _resources_allowed(statements, "dynamodb:Query"), name
         assert _resources_allowed(statements, "events:PutEvents") == {bus}, name
-        assert _resources_allowed(statements, "sns:Publish") == {topic}, name
+        # The notifications worker also publishes SMS to phone numbers (no ARN) and to per-device endpoints.
+        assert _resources_allowed(statements, "sns:Publish") == (
+            {topic, "*"} if name == "notifications" else {topic}
+        ), name
         assert _resources_allowed(statements, "secretsmanager:GetSecretValue") == secrets, name
         assert _resources_allowed(statements, "s3:PutObject") == {bucket}, name
 

@@ -194,10 +194,16 @@ def acknowledge_media_objects(role: iam.IGrantable, media: s3.IBucket, why: str)
 
 
 def records_table(
-    scope: Construct, construct_id: str, *, partition_key: str = "key", sort_key: str | None = None
+    scope: Construct,
+    construct_id: str,
+    *,
+    partition_key: str = "key",
+    sort_key: str | None = None,
+    ttl_attribute: str | None = None,
 ) -> dynamodb.Table:
     """A pack's records table (by default partition key `key`, as `offload.media.records.MediaStore` uses it;
-    the payments and social packs' tables are `pk`/`sk`): on demand, encrypted, with point-in-time recovery."""
+    the payments and social packs' tables are `pk`/`sk`): on demand, encrypted, with point-in-time recovery;
+    records expire on `ttl_attribute` when given."""
     return dynamodb.Table(
         scope,
         construct_id,
@@ -208,6 +214,7 @@ def records_table(
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
             point_in_time_recovery_enabled=True
         ),
+        time_to_live_attribute=ttl_attribute,
     )
 
 

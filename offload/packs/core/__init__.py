@@ -9,12 +9,14 @@ pack = Pack(
     description="Webhooks, HTTP fetches into S3 and smoke-test jobs on the default and notifications queues.",
     queues=(
         QueueSpec("default", concurrency=10, timeout_s=120, lanes=(Lane("normal", 0, 6), Lane("high", 7, 4))),
-        # Seed 003's priorities (live alerts 10 ... weekly digest 2): two lanes, each with its own workers.
+        # Seed 003's priorities, each band in a lane with its own workers: live alerts (10) and payment
+        # success (8) in `high`, content uploads (5) in `normal`, weekly digests (2) in `bulk`, so a
+        # digest of thousands never delays an alert. The notifications pack's channels run here too.
         QueueSpec(
             "notifications",
             concurrency=20,
             timeout_s=60,
-            lanes=(Lane("normal", 0, 10), Lane("high", 7, 10)),
+            lanes=(Lane("bulk", 0, 4), Lane("normal", 4, 6), Lane("high", 7, 10)),
         ),
     ),
     job_types=(

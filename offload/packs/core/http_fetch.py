@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import urlparse
 
@@ -14,7 +13,7 @@ from pydantic import BaseModel, Field, HttpUrl
 from offload.errors import NonRetryableError, RetryableError
 from offload.http_rules import error_for_status
 from offload.jobs.context import JobContext
-from offload.packs.core.http_util import check_destination
+from offload.packs.core.http_util import Allowlist, open_url
 
 _CHUNK = 1024 * 1024
 
@@ -30,7 +29,6 @@ class FetchData(BaseModel):
 def fetch_to_s3(data: FetchData, ctx: JobContext) -> dict[str, Any]:
     """Stream the URL to a temp file (refusing more than max_bytes), then upload it to S3."""
     url = str(data.url)
-    check_destination(url)
     bucket = data.bucket or ctx.runtime.settings.payload_bucket
     name = urlparse(url).path.rsplit("/", 1)[-1] or "index"
     key = data.key or f"fetched/{ctx.job_id}/{name}"
@@ -38,7 +36,7 @@ def fetch_to_s3(data: FetchData, ctx: JobContext) -> dict[str, Any]:
     size = 0
     try:
         with (
-            urllib.request.urlopen(url, timeout=data.timeout_s) as resp,
+            open_url(url, timeout=data.timeout_s, allow=Allowlist.parse(ctx.runtime.settings.http_allow_hosts)) as resp,
             tempfile.SpooledTemporaryFile(max_size=8 * _CHUNK) as buffer,
         ):
             content_type = resp.headers.get_content_type()
@@ -60,6 +58,6 @@ def fetch_to_s3(data: FetchData, ctx: JobContext) -> dict[str, Any]:
             )
     except urllib.error.HTTPError as exc:
         raise error_for_status(exc.code, url) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise RetryableError(f"could not download {url}: {getattr(exc, 'reason', exc)}") from None
+    except (TimeoutError, ConnectionError) as exc:
+        raise RetryableError(f"could not download {url}: {exc}") from None
     return {"bucket": bucket, "key": key, "bytes": size, "content_type": content_type, "sha256": digest.hexdigest()}

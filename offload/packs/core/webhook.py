@@ -1,20 +1,26 @@
-"""webhook.deliver: POST a signed JSON body to a URL."""
+"""webhook.deliver: POST a signed JSON body to a URL.
+
+Signed two ways during the transition (docs/notifications.md): the Standard Webhooks headers
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`, through the `standardwebhooks` library),
+and the older `X-Offload-Signature` (t=...,v1=<hex>), which receivers verify until they switch.
+A 410 Gone disables the endpoint: later deliveries to it fail at once, naming why (the record lives
+in the notifications pack's table when that pack is deployed, along with a delivery record per webhook).
+"""
 
 from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field, HttpUrl
 
-from offload.errors import NonRetryableError, RetryableError
+from offload.errors import NonRetryableError
 from offload.http_rules import error_for_status
 from offload.jobs.context import JobContext
-from offload.jobs.notify import SIGNATURE_HEADER, sign
-from offload.packs.core.http_util import check_destination
+from offload.jobs.notify import SIGNATURE_HEADER, sign, standard_headers
+from offload.packs.core.http_util import Allowlist, post_json
 from offload.runtime import Runtime
 
 _secret_cache: dict[str, str] = {}
@@ -41,25 +47,62 @@ def signing_secret(rt: Runtime) -> str:
 
 
 def deliver(data: WebhookData, ctx: JobContext) -> dict[str, Any]:
-    """POST {event, delivery_id, payload}; 2xx is success, 429/5xx/timeouts retry, other 4xx fail."""
+    """POST {event, delivery_id, payload}; 2xx is success, 429/5xx/timeouts retry, 410 disables, other 4xx fail."""
     url = str(data.url)
-    check_destination(url)
     body = json.dumps({"event": data.event, "delivery_id": ctx.job_id, "payload": data.payload}).encode()
+    secret = signing_secret(ctx.runtime)
+    ts = int(time.time())
     headers = {
         **data.headers,
-        "Content-Type": "application/json",
         "User-Agent": "offload-webhooks/1",
         "X-Offload-Event": data.event,
         "X-Offload-Delivery": ctx.job_id,
-        SIGNATURE_HEADER: sign(signing_secret(ctx.runtime), body),
+        SIGNATURE_HEADER: sign(secret, body, ts),
+        **standard_headers(secret, ctx.job_id, body, ts),
     }
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    began = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=min(data.timeout_s, max(ctx.remaining_s(), 1))) as resp:
-            status = resp.status
-    except urllib.error.HTTPError as exc:
-        raise error_for_status(exc.code, url, exc.read(200).decode(errors="replace")) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise RetryableError(f"could not reach {url}: {getattr(exc, 'reason', exc)}") from None
-    return {"status": status, "duration_ms": round((time.monotonic() - began) * 1000, 1)}
+    outcome: dict[str, Any] = {}
+    disable = _endpoint_registry(ctx.runtime)
+
+    def send() -> None:
+        began = time.monotonic()
+        answer = post_json(
+            url,
+            body,
+            headers,
+            timeout=min(data.timeout_s, max(ctx.remaining_s(), 1)),
+            allow=Allowlist.parse(ctx.runtime.settings.http_allow_hosts),
+        )
+        if answer.status == 410:
+            reason = "the receiver answered 410 Gone: it asked for no more deliveries"
+            if disable is not None:
+                disable(url, reason)
+            raise NonRetryableError(f"{url}: {reason}; the endpoint is disabled until it is enabled again")
+        if answer.status >= 300:
+            raise error_for_status(answer.status, url, answer.body[:200].decode(errors="replace"))
+        outcome.update(status=answer.status, duration_ms=round((time.monotonic() - began) * 1000, 1))
+
+    tracked = _tracked(ctx)
+    if tracked is None:
+        send()
+        return outcome
+    record = tracked(url, send)
+    return {**outcome, "delivery": record.key, "delivery_status": record.status}
+
+
+def _endpoint_registry(rt: Runtime) -> Callable[[str, str], None] | None:
+    """Where a 410 is remembered: the notifications pack's table, when the pack is deployed."""
+    if "notifications" not in rt.settings.packs:
+        return None
+    from offload.packs.notifications.delivery import delivery_store
+
+    store = delivery_store(rt)
+    return lambda url, reason: store.disable_endpoint("webhook", url, reason)
+
+
+def _tracked(ctx: JobContext) -> Callable[[str, Callable[[], None]], Any] | None:
+    """The notifications pack's delivery record around the send (disabled endpoints fail fast), when deployed."""
+    if "notifications" not in ctx.runtime.settings.packs:
+        return None
+    from offload.packs.notifications.delivery import send_tracked
+
+    return lambda url, send: send_tracked(ctx, "webhook", url, send, endpoint=url)
