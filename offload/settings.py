@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 ENV_PREFIX = "OFFLOAD_"
 # Variables that hold JSON rather than a plain string.
@@ -52,6 +52,11 @@ class Settings(BaseModel):
     retain_completed_s: int = Field(default=3600, ge=60)
     retain_failed_s: int = Field(default=86_400, ge=60)
     large_data_bytes: int = Field(default=64 * 1024, ge=1024, description="job data above this goes to S3")
+    queue_base_url: str | None = Field(
+        default=None,
+        description="the account's SQS URL prefix (https://sqs.REGION.amazonaws.com/ACCOUNT/): the functions' "
+        "OFFLOAD_QUEUES then holds queue names, which keeps Lambda's 4 KB environment for many queues",
+    )
     http_allow_hosts: str | None = Field(
         default=None,
         description="hosts outbound requests may reach although not public (comma-separated names, addresses, "
@@ -89,6 +94,23 @@ class Settings(BaseModel):
                 continue
             out[ENV_PREFIX + name.upper()] = json.dumps(value) if name in _JSON_FIELDS else str(value)
         return out
+
+    @model_validator(mode="after")
+    def _full_queue_urls(self) -> Settings:
+        """Queue names given against `queue_base_url` become the URLs everything else uses."""
+        base = self.queue_base_url
+        if base:
+
+            def full(value: str) -> str:
+                return value if "://" in value else base + value
+
+            self.queues = {
+                name: QueueUrls(
+                    url=full(q.url), dlq_url=full(q.dlq_url), lanes={k: full(v) for k, v in q.lanes.items()}
+                )
+                for name, q in self.queues.items()
+            }
+        return self
 
     def queue_urls(self, queue: str) -> QueueUrls:
         """The URLs of a catalog queue, or an error that lists the deployed ones."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import Aws, CfnOutput, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -142,6 +142,14 @@ class OffloadStack(Stack):
             }
             for q in queues
         }
+        queue_names = {
+            q.spec.name: {
+                "url": q.queue.queue_name,
+                "dlq_url": q.dlq.queue_name,
+                **({"lanes": {name: lane.queue_name for name, lane in q.lanes.items()}} if q.lanes else {}),
+            }
+            for q in queues
+        }
         # Keys match offload.settings.Settings: clients build Settings from this, workers from OFFLOAD_*.
         client_config: dict[str, Any] = {
             "table": table.table_name,
@@ -156,7 +164,9 @@ class OffloadStack(Stack):
         log_level = LOG_LEVELS[config.log_level.upper()]
         environment = {
             "OFFLOAD_TABLE": table.table_name,
-            "OFFLOAD_QUEUES": self.to_json_string(queue_urls),
+            # Names against one base URL: a queue URL is ~110 bytes, its name at most 80 (Lambda's 4 KB).
+            "OFFLOAD_QUEUES": self.to_json_string(queue_names),
+            "OFFLOAD_QUEUE_BASE_URL": f"https://sqs.{Aws.REGION}.{Aws.URL_SUFFIX}/{Aws.ACCOUNT_ID}/",
             "OFFLOAD_EVENT_BUS": bus.event_bus_name,
             "OFFLOAD_ALERT_TOPIC_ARN": alerts.topic_arn,
             "OFFLOAD_PAYLOAD_BUCKET": bucket.bucket_name,

@@ -59,6 +59,9 @@ def pascal(name: str) -> str:
 LAMBDA_ENV_LIMIT = 4096
 # What a deploy-time token (a queue URL, an ARN, a generated name) is assumed to resolve to, at most.
 TOKEN_ESTIMATE = 110
+# SQS queue names are at most 80 characters.
+SQS_NAME_LIMIT = 80
+PSEUDO_ESTIMATE = 20
 
 
 def check_environment_size(scope: Construct, environment: Mapping[str, str], what: str) -> int:
@@ -82,6 +85,10 @@ def _resolved_length(value: object) -> int:
     if isinstance(value, dict) and set(value) == {"Fn::Join"}:
         sep, parts = value["Fn::Join"]
         return sum(_resolved_length(p) for p in parts) + len(sep) * max(len(parts) - 1, 0)
+    if isinstance(value, dict) and value.get("Fn::GetAtt", [None, None])[1:] == ["QueueName"]:
+        return SQS_NAME_LIMIT
+    if isinstance(value, dict) and str(value.get("Ref", "")).startswith("AWS::"):
+        return PSEUDO_ESTIMATE  # a region, an account id, a URL suffix
     if isinstance(value, dict | list):
         return TOKEN_ESTIMATE
     return len(str(value))
