@@ -46,7 +46,15 @@ def test_outputs_are_served_and_name_the_local_resources(local):
     outputs = json.loads(local.cli("local", "outputs", "--endpoint-url", local.endpoint).stdout)
 
     config = json.loads(outputs["ClientConfig"])
-    assert set(config["queues"]) == {"default", "images", "notifications", "maintenance", "video", "generate"}
+    assert set(config["queues"]) == {
+        "default",
+        "images",
+        "images-reindex",
+        "notifications",
+        "maintenance",
+        "video",
+        "generate",
+    }
     sqs = local.client("sqs")
     assert sqs.get_queue_attributes(QueueUrl=config["queues"]["default"]["url"], AttributeNames=["All"])
 

@@ -30,6 +30,7 @@ from offload.testing.openai_server import FakeOpenAIServer, chat_completion, emb
 REGION = "us-east-1"
 MEDIA_BUCKET = "offload-test-media"
 IMAGES_TABLE = "offload-test-images"
+VECTOR_BUCKET = "offload-test-vectors"
 TASKS = ("inspect", "metadata", "variants", "embed", "index", "complete")
 ANSWER = {
     "description": "A grey gradient.",
@@ -52,9 +53,9 @@ def pipeline(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> ImagePipeli
         AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
     )
-    wired = settings.model_copy(
-        update={"packs": {"images": {"media_bucket": MEDIA_BUCKET, "images_table": IMAGES_TABLE}}}
-    )
+    boto3.client("s3vectors", region_name=REGION).create_vector_bucket(vectorBucketName=VECTOR_BUCKET)
+    images = {"media_bucket": MEDIA_BUCKET, "images_table": IMAGES_TABLE, "vector_bucket": VECTOR_BUCKET}
+    wired = settings.model_copy(update={"packs": {"images": images}})
     return ImagePipeline(Runtime(wired, Clients(region=REGION)))
 
 

@@ -97,12 +97,12 @@ def test_upsert_many_writes_in_batches_of_500(client: Any) -> None:
 
 
 def test_a_query_of_another_dimension_says_to_reindex(index: S3VectorsIndex) -> None:
-    with pytest.raises(ValueError, match="different embedding model.*offload images reindex"):
+    with pytest.raises(ValueError, match=r"different embedding model.*offload images reindex"):
         index.query([1.0, 0.0])
 
 
 def test_a_missing_index_says_how_to_make_it(client: Any) -> None:
-    with pytest.raises(LookupError, match="does not exist.*reindex"):
+    with pytest.raises(LookupError, match=r"does not exist.*reindex"):
         S3VectorsIndex(client, BUCKET, "images-nothing-3").query([1.0, 0.0, 0.0])
 
 
@@ -156,6 +156,8 @@ def test_offline_search_through_s3_vectors_is_semantic(client: Any) -> None:
     )
 
     vectors = embedder.embed(list(QUERIES))
-    found = {q: idx.query(v, limit=1, filter={"status": "indexed"})[0].key for q, v in zip(QUERIES, vectors, strict=True)}
+    found = {
+        q: idx.query(v, limit=1, filter={"status": "indexed"})[0].key for q, v in zip(QUERIES, vectors, strict=True)
+    }
 
     assert found == QUERIES
