@@ -71,7 +71,12 @@ def test_grants_are_least_privilege_per_function(template_json: dict) -> None:
 
     assert api == {"s3vectors:QueryVectors": [indexes], "s3vectors:GetVectors": [indexes]}
     for writer in (step, reindex):
-        assert set(writer) == {"s3vectors:PutVectors", "s3vectors:DeleteVectors", "s3vectors:GetIndex", "s3vectors:CreateIndex"}
+        assert set(writer) == {
+            "s3vectors:PutVectors",
+            "s3vectors:DeleteVectors",
+            "s3vectors:GetIndex",
+            "s3vectors:CreateIndex",
+        }
         assert all(r in (indexes, f"<{bucket_id}.VectorBucketArn>") for rs in writer.values() for r in rs)
     assert starter == {}  # the starter job only starts executions
     all_resources = [r for grants in (api, step, reindex) for rs in grants.values() for r in rs]

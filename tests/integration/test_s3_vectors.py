@@ -161,3 +161,38 @@ def test_offline_search_through_s3_vectors_is_semantic(client: Any) -> None:
     }
 
     assert found == QUERIES
+
+
+def test_the_local_cloud_creates_the_templates_vector_bucket_and_index(aws: None) -> None:
+    from pathlib import Path
+
+    from offload.local.provision import Provisioner
+    from offload.local.template import Template
+
+    body = {
+        "Resources": {
+            "Vectors": {
+                "Type": "AWS::S3Vectors::VectorBucket",
+                "Properties": {"EncryptionConfiguration": {"SseType": "AES256"}},
+            },
+            "Index": {
+                "Type": "AWS::S3Vectors::Index",
+                "Properties": {
+                    "VectorBucketArn": {"Fn::GetAtt": ["Vectors", "VectorBucketArn"]},
+                    "IndexName": "images-m-8",
+                    "DataType": "float32",
+                    "Dimension": 8,
+                    "DistanceMetric": "cosine",
+                    "MetadataConfiguration": {"NonFilterableMetadataKeys": ["description"]},
+                },
+            },
+        }
+    }
+    provisioned = Provisioner(
+        Template(stack_name="Local", body=body, assets_dir=Path(".")), lambda s: boto3.client(s, region_name=REGION)
+    ).run()
+
+    bucket = provisioned.resolver.refs["Vectors"]
+    made = boto3.client("s3vectors", region_name=REGION).get_index(vectorBucketName=bucket, indexName="images-m-8")
+    assert (made["index"]["dimension"], made["index"]["distanceMetric"]) == (8, "cosine")
+    assert provisioned.resolver.attrs["Index"]["IndexArn"].endswith(f"bucket/{bucket}/index/images-m-8")
