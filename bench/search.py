@@ -157,15 +157,21 @@ def main() -> None:
     queries = [unit_vector(rng) for _ in range(args.queries)]
 
     emb = bench_embedder()
-    print(f"\nembedder (ONNX MiniLM int8, this machine): cold load {emb['cold_load_s']:.2f} s, "
-          f"{emb['texts_per_s']:.0f} texts/s (batches of 32)")
+    print(
+        f"\nembedder (ONNX MiniLM int8, this machine): cold load {emb['cold_load_s']:.2f} s, "
+        f"{emb['texts_per_s']:.0f} texts/s (batches of 32)"
+    )
 
     same = check_s3_vectors(vectors[: args.check], queries)
-    print(f"S3 Vectors adapter on moto + shim: {same}/{len(queries)} queries returned exactly the brute-force top 10 "
-          f"({args.check:,} vectors)")
+    print(
+        f"S3 Vectors adapter on moto + shim: {same}/{len(queries)} queries returned exactly the brute-force top 10 "
+        f"({args.check:,} vectors)"
+    )
 
-    print("\n| vectors | S3-JSON cold | S3-JSON warm p50 | warm p99 | S3-JSON $/1k queries (warm) "
-          "| S3 Vectors latency (published) | S3 Vectors $/1k queries |")
+    print(
+        "\n| vectors | S3-JSON cold | S3-JSON warm p50 | warm p99 | S3-JSON $/1k queries (warm) "
+        "| S3 Vectors latency (published) | S3 Vectors $/1k queries |"
+    )
     print("|---:|---:|---:|---:|---:|---|---:|")
     for n in args.sizes:
         r = bench_s3_json(n, vectors, queries, args.moto_max)
@@ -174,10 +180,15 @@ def main() -> None:
         json_cost = 1000 * (lists * LIST_PRICE + p50 * MEMORY_GB * LAMBDA_GB_S)
         vec_cost = 1000 * S3_VECTORS_QUERY_PRICE
         mark = " (extrapolated)" if r["extrapolated"] else ""
-        print(f"| {n:,} | {r['cold_s']:.2f} s{mark} | {p50 * 1000:.0f} ms | {p99 * 1000:.0f} ms | ${json_cost:.4f} "
-              f"| ~100 ms warm, < 1 s cold | ${vec_cost:.4f} + data processed |", flush=True)
-    print(f"\nS3-JSON cold on AWS instead: {GET_PRICE * 1000:.4f} $ per 1,000 GETs, one GET per vector per new "
-          "instance; at 10-30 ms a GET with 16 in parallel, 10,000 vectors take ~6-20 s.")
+        print(
+            f"| {n:,} | {r['cold_s']:.2f} s{mark} | {p50 * 1000:.0f} ms | {p99 * 1000:.0f} ms | ${json_cost:.4f} "
+            f"| ~100 ms warm, < 1 s cold | ${vec_cost:.4f} + data processed |",
+            flush=True,
+        )
+    print(
+        f"\nS3-JSON cold on AWS instead: {GET_PRICE * 1000:.4f} $ per 1,000 GETs, one GET per vector per new "
+        "instance; at 10-30 ms a GET with 16 in parallel, 10,000 vectors take ~6-20 s."
+    )
 
 
 if __name__ == "__main__":
