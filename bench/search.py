@@ -85,7 +85,12 @@ def bench_s3_json(n: int, vectors: list[list[float]], queries: list[list[float]]
             cold_reader.query(q, limit=10)
             warm.append(time.perf_counter() - start)
     if stored == n:
-        return {"cold_s": cold_s, "warm": warm, "extrapolated": False}
+        return {
+            "cold_s": cold_s,
+            "warm": warm,
+            "rank": [_rank_time(vectors[:n], q) for q in queries[:5]],
+            "extrapolated": False,
+        }
     # Above moto_max: cold = measured per-object cost x n; warm = LIST time scaled + the real rank at n.
     entries = [_entry(f"img-{i:06d}", vectors[i], {"status": "indexed"}) for i in range(n)]
     ranks = []
@@ -98,6 +103,7 @@ def bench_s3_json(n: int, vectors: list[list[float]], queries: list[list[float]]
     return {
         "cold_s": cold_s * scale,
         "warm": [r + list_share * scale for r in ranks],
+        "rank": ranks,
         "extrapolated": True,
     }
 
