@@ -17,6 +17,7 @@ from offload.packs.images.steps import ImagePipeline, embedding_text, index_meta
 from offload.packs.images.store import ImageRecord
 from offload.packs.images.vectors import IndexRef
 from offload.runtime import Runtime
+from offload.testing.aws import create_records_table
 from offload.testing.worker import Pump
 
 REGION = "us-east-1"
@@ -37,12 +38,7 @@ def images(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     for name in ("API_KEY", "API_KEY_SECRET_ARN", "BASE_URL", "EMBEDDING_MODEL"):
         monkeypatch.delenv(f"OFFLOAD_AI_{name}", raising=False)
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=MEDIA)
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-    )
+    create_records_table(boto3.client("dynamodb", region_name=REGION), TABLE)
     boto3.client("s3vectors", region_name=REGION).create_vector_bucket(vectorBucketName=VECTORS)
     runtime.settings.packs = {"images": {"media_bucket": MEDIA, "images_table": TABLE, "vector_bucket": VECTORS}}
     pipeline = ImagePipeline(runtime)
