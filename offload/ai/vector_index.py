@@ -17,12 +17,12 @@ $0.023 per GB-month), for N stored vectors of 1,536 dimensions (~30 KB of JSON e
 Amazon S3 Vectors (offload.ai.s3_vectors) is the images pack's default; this adapter stays for small
 indexes queried often from warm instances, and where S3 Vectors is not offered (docs/vector-search.md).
 
-Scale limit (docs/cost.md has bench/search.py's figures): fine up to tens of thousands of images.
-The cache holds ~12 KB per 1,536-dim vector (~120 MB at 10,000), a cold load of 10,000
-objects takes ~10-30 s with 16 parallel GETs, and a brute-force query costs ~1.3 s of CPU per 10,000 vectors on Python 3.11 (less on
-3.12+, which has math.sumprod; more on Lambda memory sizes below 1,769 MB = 1 vCPU). Above
-that, use Amazon S3 Vectors or OpenSearch (approximate nearest-neighbour search) behind
-the same `VectorIndex` port.
+Scale limit (docs/cost.md has bench/search.py's figures): fine up to tens of thousands of images. The
+cache holds ~12 KB per 1,536-dim vector (~120 MB at 10,000), a cold load of 10,000 objects takes ~10-30 s
+with 16 parallel GETs, and a brute-force query costs ~1.3 s of CPU per 10,000 vectors on Python 3.11
+(less on 3.12+, which has math.sumprod; more on Lambda memory sizes below 1,769 MB = 1 vCPU). Above that,
+use Amazon S3 Vectors or OpenSearch (approximate nearest-neighbour search) behind the same `VectorIndex`
+port.
 """
 
 from __future__ import annotations
