@@ -40,9 +40,12 @@ os.environ.update(
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """moto for every AWS call inside the test."""
+    """moto for every AWS call inside the test (with the local cloud's S3 Vectors QueryVectors)."""
     from moto import mock_aws
 
+    from offload.local.s3vectors_query import add_query_vectors
+
+    add_query_vectors()
     with mock_aws():
         yield
 

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from offload.ai.local_adapter import HashingEmbedder, LocalVisionAnalyzer
+from offload.ai.local_adapter import HASHING_MIN_DIMENSIONS, HashingEmbedder, LocalVisionAnalyzer
+from offload.ai.onnx_embedder import MODEL as ONNX_MODEL
 from offload.ai.onnx_embedder import EmbedderUnavailable, OnnxMiniLMEmbedder
 from offload.ai.openai_adapter import (
     DEFAULT_EMBEDDING_MODEL,
@@ -106,6 +107,26 @@ def local_embedder(onnx: OnnxMiniLMEmbedder | None = None) -> Embedder:
         )
         return fallback
     return onnx
+
+
+def embedder_for_model(model: str, dimensions: int, settings: AiSettings, secrets: Any | None = None) -> Embedder:
+    """The embedder that makes vectors of `model` and size `dimensions`, whatever is configured now: what
+    queries an index built with an earlier embedder (search keeps working while a re-index runs)."""
+    if model == ONNX_MODEL:
+        onnx = OnnxMiniLMEmbedder()
+        onnx.check()
+        return onnx
+    hashing = HashingEmbedder(dimensions) if dimensions >= HASHING_MIN_DIMENSIONS else None
+    if hashing is not None and model == hashing.model:
+        return hashing
+    chosen = settings.model_copy(update={"embedding_model": model, "embedding_dimensions": dimensions})
+    providers = providers_from_settings(chosen, secrets)
+    if providers.is_local:
+        raise SettingsError(
+            f"the search index was built with {model!r}, an API model, but no AI key is configured: set "
+            "OFFLOAD_AI_API_KEY (or its secret), or run `offload images reindex` to rebuild it with the local embedder"
+        )
+    return providers.embedder
 
 
 def providers_from_settings(settings: AiSettings, secrets: Any | None = None) -> Providers:

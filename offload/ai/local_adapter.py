@@ -77,6 +77,9 @@ class LocalVisionAnalyzer:
         )
 
 
+HASHING_MIN_DIMENSIONS = 16
+
+
 class HashingEmbedder:
     """Embedder by the hashing trick: word and character-trigram features, sha1-hashed, L2-normalised.
 
@@ -85,7 +88,7 @@ class HashingEmbedder:
     """
 
     def __init__(self, dimensions: int = 256) -> None:
-        if dimensions < 16:
+        if dimensions < HASHING_MIN_DIMENSIONS:
             raise ValueError(f"dimensions={dimensions} is too small for useful hashing: use 64 or more")
         self._dimensions = dimensions
 

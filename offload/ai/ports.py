@@ -1,14 +1,15 @@
 """The AI ports: what a processor asks of a vision model, an embedder and a vector index.
 
 Adapters: `openai_adapter` (any OpenAI-compatible API), `onnx_embedder` (offline MiniLM),
-`local_adapter` (deterministic, no network, used when no key is configured) and `vector_index`
-(S3 and in-memory).
+`local_adapter` (deterministic, no network, used when no key is configured), `vector_index`
+(S3 JSON objects and in-memory) and `s3_vectors` (Amazon S3 Vectors).
 `factory.build_providers` picks one.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -97,8 +98,9 @@ class VectorIndex(Protocol):
         """Insert or replace the vector stored under `key`."""
         ...
 
-    def query(self, vector: list[float], limit: int = 10) -> list[VectorMatch]:
-        """The `limit` stored vectors most similar to `vector`, highest score first."""
+    def query(self, vector: list[float], limit: int = 10, filter: Mapping[str, Any] | None = None) -> list[VectorMatch]:
+        """The `limit` stored vectors most similar to `vector`, highest score first; with `filter`
+        (offload.ai.vector_filter syntax), only vectors whose metadata passes it."""
         ...
 
     def delete(self, key: str) -> None:

@@ -14,12 +14,15 @@ $0.023 per GB-month), for N stored vectors of 1,536 dimensions (~30 KB of JSON e
 - query, cold cache (a new Lambda instance): N GETs, e.g. 10,000 -> $0.004 once per instance.
 - storage: 10,000 vectors ~ 0.3 GB -> ~$0.007 per month.
 
-Scale limit: fine up to tens of thousands of images. The cache holds ~12 KB per 1,536-dim
-vector (~120 MB at 10,000), a cold load of 10,000 objects takes ~10-30 s with 16 parallel
-GETs, and a brute-force query costs ~1.3 s of CPU per 10,000 vectors on Python 3.11 (less on
-3.12+, which has math.sumprod; more on Lambda memory sizes below 1,769 MB = 1 vCPU). Above
-that, use Amazon S3 Vectors or OpenSearch (approximate nearest-neighbour search) behind
-the same `VectorIndex` port.
+Amazon S3 Vectors (offload.ai.s3_vectors) is the images pack's default; this adapter stays for small
+indexes queried often from warm instances, and where S3 Vectors is not offered (docs/vector-search.md).
+
+Scale limit (docs/cost.md has bench/search.py's figures): fine up to tens of thousands of images. The
+cache holds ~12 KB per 1,536-dim vector (~120 MB at 10,000), a cold load of 10,000 objects takes ~10-30 s
+with 16 parallel GETs, and a brute-force query costs ~1.3 s of CPU per 10,000 vectors on Python 3.11
+(less on 3.12+, which has math.sumprod; more on Lambda memory sizes below 1,769 MB = 1 vCPU). Above that,
+use Amazon S3 Vectors or OpenSearch (approximate nearest-neighbour search) behind the same `VectorIndex`
+port.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import json
 import math
 import operator
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +41,7 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 from offload.ai.ports import VectorMatch
+from offload.ai.vector_filter import check_filter, matches
 
 MAX_S3_KEY_BYTES = 1024
 # Python 3.12+ has a C dot product, several times faster than the generator fallback.
@@ -77,6 +81,14 @@ def _check_vector(key: str, vector: list[float]) -> None:
         raise ValueError(f"vector for {key!r} contains NaN or infinity: re-embed the text")
 
 
+def _passing(entries: Iterable[_Entry], flt: Mapping[str, Any] | None) -> Iterable[_Entry]:
+    """The entries whose metadata passes `flt` (all of them without one); a malformed filter raises FilterError."""
+    if not flt:
+        return entries
+    check_filter(flt)
+    return [e for e in entries if matches(flt, e.metadata)]
+
+
 def _rank(query: list[float], entries: Iterable[_Entry], limit: int) -> list[VectorMatch]:
     """The `limit` entries most similar to `query`, highest first (ties by key, for stable output)."""
     if limit < 1:
@@ -109,9 +121,9 @@ class InMemoryVectorIndex:
         _check_vector(key, vector)
         self._entries[key] = _entry(key, vector, dict(metadata))
 
-    def query(self, vector: list[float], limit: int = 10) -> list[VectorMatch]:
-        """Nearest by cosine similarity, highest first."""
-        return _rank(vector, self._entries.values(), limit)
+    def query(self, vector: list[float], limit: int = 10, filter: Mapping[str, Any] | None = None) -> list[VectorMatch]:
+        """Nearest by cosine similarity, highest first, among the entries whose metadata passes `filter`."""
+        return _rank(vector, _passing(self._entries.values(), filter), limit)
 
     def delete(self, key: str) -> None:
         """Remove `key` if present."""
@@ -152,10 +164,11 @@ class S3VectorIndex:
         )
         self._cache[object_key] = (response["ETag"], _entry(key, vector, json.loads(json.dumps(metadata))))
 
-    def query(self, vector: list[float], limit: int = 10) -> list[VectorMatch]:
-        """Sync the cache with the prefix (LIST + GETs of changed objects), then rank by cosine."""
+    def query(self, vector: list[float], limit: int = 10, filter: Mapping[str, Any] | None = None) -> list[VectorMatch]:
+        """Sync the cache with the prefix (LIST + GETs of changed objects), then rank by cosine the
+        entries whose metadata passes `filter`."""
         self._sync()
-        return _rank(vector, (entry for _, entry in self._cache.values()), limit)
+        return _rank(vector, _passing((entry for _, entry in self._cache.values()), filter), limit)
 
     def delete(self, key: str) -> None:
         """One DELETE (S3 does not fail on a missing key)."""

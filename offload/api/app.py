@@ -136,11 +136,21 @@ def post_upload(req: UploadRequest) -> Response[dict[str, Any]]:
 def search_images(
     q: Annotated[str, Query(min_length=1, max_length=500)],
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    status: Annotated[str | None, Query(max_length=64, description="vector metadata status, e.g. indexed")] = None,
+    tag: Annotated[str | None, Query(max_length=100, description="only images with this tag")] = None,
+    filter: Annotated[
+        str | None, Query(max_length=2000, description='a metadata filter as JSON, e.g. {"mood": {"$ne": "dark"}}')
+    ] = None,
 ) -> dict[str, Any]:
     _pack("images")
-    from offload.packs.images.search import search
+    from offload.ai.vector_filter import FilterError
+    from offload.packs.images.search import search, search_filter
 
-    return {"results": search(runtime(), q, limit=limit)}
+    try:
+        flt = search_filter(status=status, tag=tag, raw=filter)
+    except FilterError as exc:
+        raise ApiError(400, "bad_filter", str(exc)) from None
+    return {"results": search(runtime(), q, limit=limit, filter=flt)}
 
 
 @app.get("/images/<key>", summary="An image upload's record (key URL-encoded)")

@@ -4,7 +4,8 @@ A pack's `infra` class is called as `cls(stack, "<Pack>Pack", ctx=PackContext(..
 shared resources and queues exist, and before the workers. It may set on itself:
 - `settings`: a dict the workers and clients receive as `Settings.packs[<pack name>]`;
 - `grant_worker(role, queue)`: what a worker of one of the pack's queues may do with its resources;
-- `worker_layers`: layers the workers of the pack's queues get besides the runtime layer (and no other worker).
+- `worker_layers`: {queue name: layers} that the worker of that (pack's) queue needs beyond the runtime
+  layer, and `api_layers`: those the HTTP API function needs.
 """
 
 from __future__ import annotations

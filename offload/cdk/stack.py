@@ -226,15 +226,14 @@ class OffloadStack(Stack):
                 for name, settings in pack_settings.items()
                 if any(t.queue == q.spec.name for p in catalog.packs if p.name == name for t in p.job_types)
             }
-            # Layers a pack gives the workers of its queues (the payments pack's Stripe SDK), and no others.
-            pack_layers = [
+            # Layers a pack's construct asks for on one of its queues' workers (`worker_layers`).
+            extra = [
                 layer
-                for p in catalog.packs
-                if any(t.queue == q.spec.name for t in p.job_types)
-                for layer in getattr(self.pack_constructs.get(p.name), "worker_layers", [])
+                for c in self.pack_constructs.values()
+                for layer in getattr(c, "worker_layers", {}).get(q.spec.name, [])
             ]
             worker = q.add_worker(
-                replace(runtime, layers=[*layers, *pack_layers]) if pack_layers else runtime,
+                replace(runtime, layers=[*layers, *extra]) if extra else runtime,
                 shared_limits=q.spec.name in shared_limit_queues(catalog),
                 extra_environment={"OFFLOAD_PACKS": self.to_json_string(mine)} if mine else {},
             )

@@ -31,6 +31,7 @@ from offload.cron import next_fire
 from offload.local.api import LocalHttpApi
 from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
 from offload.local.rules import fire_rule
+from offload.local.s3vectors_query import add_query_vectors
 from offload.local.sfn import enable_execution, route_lambda_tasks
 from offload.local.sqs_events import MappingState, deliver_once, stop_moto_delivering
 from offload.local.template import REGION, Template
@@ -417,6 +418,7 @@ class LocalCloud:
             from moto.server import ThreadedMotoServer
 
             self._undo_moto_delivering = stop_moto_delivering()
+            add_query_vectors()  # idempotent, and harmless to leave: it only adds an operation moto lacks
             self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
             self._server.start()
             logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -30,6 +30,7 @@ NO_LOCAL_EFFECT = {
     "AWS::SQS::QueuePolicy": "resource policies are not enforced locally",
     "AWS::SNS::TopicPolicy": "resource policies are not enforced locally",
     "AWS::S3::BucketPolicy": "resource policies are not enforced locally",
+    "AWS::S3Vectors::VectorBucketPolicy": "resource policies are not enforced locally",
     "AWS::KMS::Key": "encryption at rest is not emulated",
     "AWS::KMS::Alias": "encryption at rest is not emulated",
     "AWS::Logs::LogGroup": "function logs go to the local log file",
@@ -369,6 +370,38 @@ def _configuration_set(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple
 
 
 # -- Secrets and parameters ----------------------------------------------------------------
+# -- S3 Vectors ----------------------------------------------------------------------------
+@creates("AWS::S3Vectors::VectorBucket")
+def _vector_bucket(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    name = props.get("VectorBucketName") or _bucket_name(p, lid)
+    client = p.client("s3vectors")
+    encryption = props.get("EncryptionConfiguration") or {}
+    kwargs: dict[str, Any] = {"vectorBucketName": name}
+    if encryption.get("SseType"):
+        kwargs["encryptionConfiguration"] = {"sseType": encryption["SseType"]}
+    client.create_vector_bucket(**kwargs)
+    arn = client.get_vector_bucket(vectorBucketName=name)["vectorBucket"]["vectorBucketArn"]
+    return name, {"VectorBucketArn": arn, "Arn": arn}
+
+
+@creates("AWS::S3Vectors::Index")
+def _vector_index(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    client = p.client("s3vectors")
+    bucket = props.get("VectorBucketName") or str(props["VectorBucketArn"]).rsplit("/", 1)[-1]
+    name = props.get("IndexName") or p.name_for(lid, 63, lower=True)
+    metadata = props.get("MetadataConfiguration") or {}
+    client.create_index(
+        vectorBucketName=bucket,
+        indexName=name,
+        dataType=props["DataType"],
+        dimension=int(props["Dimension"]),
+        distanceMetric=props["DistanceMetric"],
+        metadataConfiguration={"nonFilterableMetadataKeys": list(metadata.get("NonFilterableMetadataKeys", []))},
+    )
+    arn = client.get_index(vectorBucketName=bucket, indexName=name)["index"]["indexArn"]
+    return arn, {"IndexArn": arn}
+
+
 @creates("AWS::SecretsManager::Secret")
 def _secret(p: Provisioner, lid: str, props: dict[str, Any]) -> tuple[str, dict[str, str]]:
     name = props.get("Name") or p.name_for(lid, 256)

@@ -186,6 +186,18 @@ class MediaStore(Generic[R]):
 
     def scan(self, *, status: MediaStatus | None = None) -> Iterator[R]:
         """Every record (of one status), in no particular order."""
+        cursor: dict[str, Any] | None = None
+        while True:
+            records, cursor = self.scan_page(cursor, status=status)
+            yield from records
+            if cursor is None:
+                return
+
+    def scan_page(
+        self, cursor: dict[str, Any] | None = None, *, status: MediaStatus | None = None, limit: int | None = None
+    ) -> tuple[list[R], dict[str, Any] | None]:
+        """One page of records (of one status) from `cursor` (None: the start), and the cursor of the next
+        page (None: that was the last). The cursor is JSON, so a long job can store it and resume."""
         kwargs: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
         if status is not None:
             kwargs |= {
@@ -193,12 +205,12 @@ class MediaStore(Generic[R]):
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": {":s": {"S": status}},
             }
-        while True:
-            page = self._db.scan(**kwargs)
-            yield from (self._from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if limit is not None:
+            kwargs["Limit"] = limit
+        if cursor is not None:
+            kwargs["ExclusiveStartKey"] = cursor
+        page = self._db.scan(**kwargs)
+        return [self._from_item(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
 
     def _write(self, key: str, statuses: Sequence[str], version: str | None, fields: dict[str, Any]) -> R | None:
         known = set(self.model.model_fields)

@@ -21,6 +21,16 @@ def create_jobs_table(ddb: Any, name: str) -> None:
     ddb.create_table(**create_table_request(name))
 
 
+def create_records_table(ddb: Any, name: str) -> None:
+    """A media pack's records table (partition key `key`), as offload.cdk.constructs.pipeline.records_table makes it."""
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+    )
+
+
 def provision(catalog: Catalog, prefix: str = "offload-test") -> Settings:
     """Create table, queues + DLQs, bus, topic, bucket and secret; return their Settings."""
     ddb = boto3.client("dynamodb", region_name=REGION)

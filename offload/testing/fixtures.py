@@ -41,11 +41,13 @@ def offload_runtime(offload_catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -
     from moto import mock_aws
 
     from offload.aws import Clients
+    from offload.local.s3vectors_query import add_query_vectors
 
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     for name, value in _FAKE_AWS.items():
         monkeypatch.setenv(name, value)
+    add_query_vectors()  # moto stores S3 Vectors but can't query them: the local cloud's shim answers
     with mock_aws():
         rt = Runtime(provision(offload_catalog), Clients(region=REGION), catalog=offload_catalog)
         set_default_runtime(rt)

@@ -60,6 +60,30 @@ def test_an_upload_ends_completed_with_variants_metadata_embedding_and_is_found_
     assert record["embedding"]["dimensions"] > 0
     hits = json.loads(local.cli("images", "search", "orange sunset landscape", "--json").stdout)
     assert hits and hits[0]["key"] == key and hits[0]["score"] > 0
+    # The search ran on the template's S3 Vectors index (moto + the local QueryVectors shim), with filters
+    vectors = local.client("s3vectors")
+    (bucket,) = [b["vectorBucketName"] for b in vectors.list_vector_buckets()["vectorBuckets"]]
+    stored = vectors.get_vectors(
+        vectorBucketName=bucket, indexName="images-all-minilm-l6-v2-onnx-int8-384", keys=[key], returnMetadata=True
+    )["vectors"]
+    assert [v["metadata"]["status"] for v in stored] == ["indexed"]
+    filtered = json.loads(local.cli("images", "search", "sunset", "--status", "indexed", "--json").stdout)
+    assert [h["key"] for h in filtered][:1] == [key]
+    assert json.loads(local.cli("images", "search", "sunset", "--status", "pending", "--json").stdout) == []
+
+
+def test_reindex_rebuilds_the_index_through_a_job_and_search_keeps_working(local, config):
+    key = "uploads/images/reindexed sunset.jpg"
+    local.client("s3").put_object(Bucket=config["media_bucket"], Key=key, Body=samples.sunset())
+    assert _wait(local, key)["status"] == "completed"
+
+    done = local.cli("images", "reindex", "--timeout", "120", "--json")
+
+    state = json.loads(done.stdout[done.stdout.index("{") :])
+    assert state["status"] == "completed" and state["done"] >= 1, done.stdout
+    assert state["target"]["name"] == "images-all-minilm-l6-v2-onnx-int8-384"
+    hits = json.loads(local.cli("images", "search", "orange sunset landscape", "--json").stdout)
+    assert key in [h["key"] for h in hits]
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,7 @@ def test_outputs_are_served_and_name_the_local_resources(local):
     assert set(config["queues"]) == {
         "default",
         "images",
+        "images-reindex",
         "notifications",
         "maintenance",
         "video",

@@ -25,7 +25,9 @@ def _functions_with(template_json: dict, layer_id: str) -> set[str]:
     }
 
 
-def test_the_image_steps_and_the_api_get_the_embed_layer_and_nothing_else(template_json: dict) -> None:
+def test_the_image_steps_the_api_and_the_reindex_worker_get_the_embed_layer_and_nothing_else(
+    template_json: dict,
+) -> None:
     (embed,) = _layer_ids(template_json, EMBED_DESCRIPTION)
 
     with_embed = _functions_with(template_json, embed)
@@ -33,6 +35,7 @@ def test_the_image_steps_and_the_api_get_the_embed_layer_and_nothing_else(templa
     assert with_embed == {
         "offload image pipeline steps (inspect, metadata, variants, embed, index, complete, fail)",
         "offload HTTP API (every route)",
+        "offload worker for queue images-reindex",
     }
 
 
@@ -40,7 +43,7 @@ def test_the_embedding_functions_fit_with_the_embed_layer_and_say_how_much(synth
     functions = [c for c in synthesis.stack.node.find_all() if isinstance(c, OffloadFunction)]
     embedding = [fn for fn in functions if "EmbedLayer" in dict(fn.package_size.parts)]
 
-    assert len(embedding) == 2  # the image steps and the API
+    assert len(embedding) == 3  # the image steps, the API and the images re-index worker
     for fn in embedding:
         size = fn.package_size
         print(f"{size.function}: {size.describe()}")

@@ -73,7 +73,8 @@ def test_every_function_logs_json_at_the_context_log_level(template_json: dict, 
 def test_every_worker_runs_the_worker_handler_with_the_runtime_layer(wiring: dict[str, QueueWiring]) -> None:
     for name, w in wiring.items():
         assert w.function["Properties"]["Handler"] == "offload.handlers.worker.handler", name
-        assert len(w.function["Properties"]["Layers"]) == 1, name
+        # The images pack's re-index worker embeds too: it also gets the embed layer (its `worker_layers`).
+        assert len(w.function["Properties"]["Layers"]) == (2 if name == "images-reindex" else 1), name
 
 
 def test_every_worker_environment_builds_offload_settings_with_every_catalog_queue(
@@ -153,7 +154,10 @@ def test_every_worker_may_use_the_table_bus_topic_secret_and_bucket(
             {topic, "*"} if name == "notifications" else {topic}
         ), name
         assert _resources_allowed(statements, "secretsmanager:GetSecretValue") == secrets, name
-        assert _resources_allowed(statements, "s3:PutObject") == {bucket}, name
+        # The re-index worker also writes its state and the active-index pointer under index/ of the media bucket.
+        media = {lid for lid in resources_of(template_json, "AWS::S3::Bucket") if lid.startswith("MediaBucket")}
+        expected = {bucket} | (media if name == "images-reindex" else set())
+        assert _resources_allowed(statements, "s3:PutObject") == expected, name
 
 
 def test_every_workers_estimated_environment_fits_lambdas_4_kb(synthesis) -> None:

@@ -340,8 +340,13 @@ def media(runtime):
         KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
     )
     db.create_table(**create_table_request("offload-test-videos"))
+    runtime.clients.client("s3vectors").create_vector_bucket(vectorBucketName="offload-test-vectors")
     runtime.settings.packs = {
-        "images": {"media_bucket": "offload-test-media", "images_table": "offload-test-images"},
+        "images": {
+            "media_bucket": "offload-test-media",
+            "images_table": "offload-test-images",
+            "vector_bucket": "offload-test-vectors",
+        },
         "video": {"media_bucket": "offload-test-media", "videos_table": "offload-test-videos"},
     }
     return runtime
@@ -386,6 +391,25 @@ def test_an_image_record_is_read_by_its_url_encoded_key(media):
     assert (status, body["key"], body["status"]) == (200, key, "pending")
     status, body = call("GET", "/images/" + quote("uploads/images/none.jpg", safe=""))
     assert (status, body["error"]) == (404, "not_found")
+
+
+def test_image_search_answers_from_s3_vectors_with_metadata_filters(media):
+    from offload.packs.images.steps import ImagePipeline
+    from offload.packs.images.vectors import IndexRef
+
+    pipeline = ImagePipeline(media)
+    embedder = pipeline.providers.embedder
+    index = pipeline.index_for(IndexRef.for_embedder(embedder))
+    texts = {"uploads/images/beach.jpg": "a sunny beach with palm trees", "uploads/images/city.jpg": "a city street"}
+    for (key, text), vector in zip(texts.items(), embedder.embed(list(texts.values())), strict=True):
+        index.upsert(key, vector, {"description": text, "status": "indexed", "tags": [key.split("/")[-1][:-4]]})
+
+    status, body = call("GET", "/images/search", query="q=seaside&limit=2")
+    assert status == 200 and [r["key"] for r in body["results"]] == list(texts)
+    status, body = call("GET", "/images/search", query="q=seaside&tag=city&status=indexed")
+    assert status == 200 and [r["key"] for r in body["results"]] == ["uploads/images/city.jpg"]
+    status, body = call("GET", "/images/search", query='q=seaside&filter={"tags":{"$regex":"c"}}')
+    assert status == 400 and "$regex" in body["message"]
 
 
 def test_a_missing_video_record_is_404(media):

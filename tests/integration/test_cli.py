@@ -303,7 +303,16 @@ def test_queue_stats_json_counts_jobs_by_status_and_sqs_messages(cli, runtime):
 
     assert result.exit_code == 0, result.output
     rows = {r["queue"]: r for r in json.loads(result.stdout)}
-    assert set(rows) == {"default", "images", "notifications", "maintenance", "video", "generate", "payments"}
+    assert set(rows) == {
+        "default",
+        "images",
+        "images-reindex",
+        "notifications",
+        "maintenance",
+        "video",
+        "generate",
+        "payments",
+    }
     default = rows["default"]
     counts = {k: default[k] for k in ("waiting", "active", "delayed", "failed", "completed", "cancelled")}
     assert counts == {"waiting": 2, "active": 0, "delayed": 1, "failed": 0, "completed": 0, "cancelled": 1}
@@ -443,7 +452,8 @@ def test_get_prints_unicode_in_a_result_as_real_characters(cli, runtime, as_json
 
 def test_images_search_with_no_indexed_images_says_nothing_matches(cli, runtime, monkeypatch):
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="offload-test-media")
-    images = {"media_bucket": "offload-test-media", "images_table": "unused"}
+    boto3.client("s3vectors", region_name="us-east-1").create_vector_bucket(vectorBucketName="offload-test-vectors")
+    images = {"media_bucket": "offload-test-media", "images_table": "unused", "vector_bucket": "offload-test-vectors"}
     monkeypatch.setenv("OFFLOAD_PACKS", json.dumps({"images": images}))
 
     result = cli("images", "search", "orange sunset")

@@ -24,12 +24,13 @@ from offload.packs.images.steps import ImagePipeline
 from offload.packs.images.store import ImageRecord, ImageStore
 from offload.runtime import Runtime
 from offload.settings import Settings
-from offload.testing.aws import catch_alerts, drain_bodies
+from offload.testing.aws import catch_alerts, create_records_table, drain_bodies
 from offload.testing.openai_server import FakeOpenAIServer, chat_completion, embeddings
 
 REGION = "us-east-1"
 MEDIA_BUCKET = "offload-test-media"
 IMAGES_TABLE = "offload-test-images"
+VECTOR_BUCKET = "offload-test-vectors"
 TASKS = ("inspect", "metadata", "variants", "embed", "index", "complete")
 ANSWER = {
     "description": "A grey gradient.",
@@ -46,15 +47,10 @@ def pipeline(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> ImagePipeli
     for name in ("API_KEY", "API_KEY_SECRET_ARN", "BASE_URL", "VISION_MODEL", "EMBEDDING_MODEL"):
         monkeypatch.delenv(f"OFFLOAD_AI_{name}", raising=False)
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=MEDIA_BUCKET)
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=IMAGES_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-    )
-    wired = settings.model_copy(
-        update={"packs": {"images": {"media_bucket": MEDIA_BUCKET, "images_table": IMAGES_TABLE}}}
-    )
+    create_records_table(boto3.client("dynamodb", region_name=REGION), IMAGES_TABLE)
+    boto3.client("s3vectors", region_name=REGION).create_vector_bucket(vectorBucketName=VECTOR_BUCKET)
+    images = {"media_bucket": MEDIA_BUCKET, "images_table": IMAGES_TABLE, "vector_bucket": VECTOR_BUCKET}
+    wired = settings.model_copy(update={"packs": {"images": images}})
     return ImagePipeline(Runtime(wired, Clients(region=REGION)))
 
 

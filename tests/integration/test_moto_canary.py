@@ -126,3 +126,23 @@ def test_moto_delivers_to_an_enabled_mapping_unless_the_local_cloud_stops_it(aws
         undo()
     assert "lambda_event_source_mappings" not in vars(type(queues[plain]))
     assert queues[stopped].lambda_event_source_mappings == {}, "a queue made while patched works after the undo"
+
+
+def test_moto_still_lacks_s3_vectors_query_vectors_so_the_local_shim_is_needed():
+    """moto 5.2.5 stores vector buckets, indexes and vectors but has no QueryVectors; the local cloud adds it
+    (offload.local.s3vectors_query). When this fails, moto answers QueryVectors itself: drop the shim.
+
+    Checked on moto's routes and handlers rather than by calling it: an unrouted call would go to the network."""
+    from moto.s3vectors import urls
+    from moto.s3vectors.models import S3VectorsBackend
+    from moto.s3vectors.responses import S3VectorsResponse
+
+    from offload.local import s3vectors_query
+
+    native_routes = [path for path in urls.url_paths if path != s3vectors_query._PATH]
+    assert not any("QueryVectors" in path for path in native_routes), "moto routes QueryVectors now"
+    assert vars(S3VectorsResponse).get("query_vectors") in (None, s3vectors_query._query_vectors)
+    assert not hasattr(S3VectorsBackend, "query_vectors"), "moto's backend can query vectors now"
+    assert {"PutVectors", "GetVectors", "ListVectors", "DeleteVectors"} <= {
+        path.split("/")[-1].rstrip("$") for path in native_routes
+    }, "moto dropped a vectors operation the local cloud relies on"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import time
+from dataclasses import asdict
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,9 +14,10 @@ from offload.cli.errors import fail
 from offload.cli.jobs import JsonOption
 from offload.cli.resources import runtime_of
 from offload.media.records import CancelError
-from offload.packs.images.search import cancel_image, get_image, search
+from offload.packs.images.reindex import ReindexState, read_state, start_reindex
+from offload.packs.images.search import cancel_image, get_image, search, search_filter
 
-app = typer.Typer(help="Image pipeline: records by upload key, semantic search.", no_args_is_help=True)
+app = typer.Typer(help="Image pipeline: records by upload key, semantic search, re-indexing.", no_args_is_help=True)
 
 
 @app.command()
@@ -52,11 +55,20 @@ def search_command(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in words")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 10,
+    status: Annotated[str | None, typer.Option(help="only vectors with this status, e.g. indexed")] = None,
+    tag: Annotated[str | None, typer.Option(help="only images with this tag")] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="NAME=VALUE metadata equality, repeatable (e.g. mood=calm)")
+    ] = None,
+    filter_json: Annotated[
+        str | None, typer.Option("--filter", help='a metadata filter as JSON, e.g. \'{"tags": {"$in": ["cat"]}}\'')
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The indexed images nearest to a text query, with cosine scores."""
+    """The indexed images nearest to a text query, with cosine scores, optionally filtered by metadata."""
     try:
-        hits = search(runtime_of(ctx), query, limit=limit)
+        flt = search_filter(status=status, tag=tag, where=_pairs(where or []), raw=filter_json)
+        hits = search(runtime_of(ctx), query, limit=limit, filter=flt)
     except ValueError as exc:
         fail(str(exc), code=2)
     if as_json:
@@ -72,6 +84,84 @@ def search_command(
     for hit in hits:
         table.add_row(f"{hit['score']:.3f}", hit["key"], str(hit.get("description", ""))[:80])
     render.stdout.print(table)
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            fail(f"--where {item!r}: give NAME=VALUE, e.g. --where mood=calm", code=2)
+        pairs[name.strip()] = value
+    return pairs
+
+
+@app.command("reindex")
+def reindex_command(
+    ctx: typer.Context,
+    restart: Annotated[bool, typer.Option(help="start over instead of resuming an unfinished run")] = False,
+    wait: Annotated[bool, typer.Option(help="follow the run's progress until it is done")] = True,
+    timeout_s: Annotated[float, typer.Option("--timeout", help="stop following after this many seconds")] = 3600,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-embed the indexed images with the configured embedder into a new index; search switches when done."""
+    rt = runtime_of(ctx)
+    job_id = start_reindex(rt, restart=restart)
+    if not wait:
+        if as_json:
+            render.emit_json({"job_id": job_id})
+        else:
+            render.stdout.print(f"re-index queued as job {job_id}: follow it with `offload images reindex-status`")
+        return
+    state = _follow(rt, job_id, timeout_s, quiet=as_json)
+    if as_json:
+        render.emit_json({"job_id": job_id, **(asdict(state) if state else {})})
+    elif state is None or state.status != "completed":
+        fail(f"the re-index (job {job_id}) has not finished yet: `offload images reindex-status` shows where it is")
+    else:
+        render.stdout.print(f"re-indexed {state.done} images into {state.target['name']}: search now uses it")
+
+
+def _follow(rt: Any, job_id: str, timeout_s: float, *, quiet: bool) -> ReindexState | None:
+    """Poll the run's state (and its first job's status) until it completes, fails or the timeout passes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    deadline = time.monotonic() + timeout_s
+    state = None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=render.stdout, disable=quiet) as bar:
+        task = bar.add_task("re-indexing", total=None)
+        while time.monotonic() < deadline:
+            state = read_state(rt)
+            if state is not None and job_id in state.jobs:
+                bar.update(task, total=state.total or None, completed=state.done)
+                if state.status == "completed":
+                    return state
+            job = rt.store.get(job_id)
+            if job is not None and job.status.value == "failed":
+                reason = job.error.reason if job.error else "unknown"
+                fail(f"the re-index job {job_id} failed: {reason}; fix that and run `offload images reindex` again")
+            time.sleep(0.5)
+    return state
+
+
+@app.command("reindex-status")
+def reindex_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """The last re-index run: its target index, how far it got, and which index search uses."""
+    rt = runtime_of(ctx)
+    state = read_state(rt)
+    if as_json:
+        render.emit_json(asdict(state) if state else None)
+        return
+    if state is None:
+        render.stdout.print("no re-index has run: search uses the configured embedder's index")
+        return
+    target = state.target
+    render.stdout.print(
+        f"{state.status}: {state.done}/{state.total} images ({state.percent}%) into {target['name']} "
+        f"({target['model']}, {target['dimensions']} dimensions); started {state.started_at}"
+        + (f", finished {state.finished_at}" if state.finished_at else "")
+    )
 
 
 @app.command()

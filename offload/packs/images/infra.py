@@ -16,10 +16,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
-from constructs import Construct
+from constructs import Construct, IConstruct
 
+from offload.ai.s3_vectors import NON_FILTERABLE_KEYS
 from offload.cdk.constructs.embed_layer import EmbedLayer
-from offload.cdk.constructs.job_queue import check_environment_size, offload_function
+from offload.cdk.constructs.job_queue import _logical_id, check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
     acknowledge_media_objects,
@@ -31,8 +32,11 @@ from offload.cdk.constructs.pipeline import (
     step_environment,
     step_task,
 )
+from offload.cdk.constructs.vector_bucket import VectorBucket
+from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
-from offload.packs.images import STEPS
+from offload.packs.images import REINDEX_QUEUE, STEPS, ImagesOptions
+from offload.packs.images.vectors import INDEX_NAME_PREFIX, INDEX_OBJECT_PREFIX, IndexRef
 
 PIPELINE_HANDLER = "offload.packs.images.handler.handler"
 PIPELINE_MEMORY_MB = 2048  # above 1,769 MB a function gets a full vCPU: AVIF encoding is CPU-bound
@@ -46,10 +50,29 @@ class ImagePipeline(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.media = ctx.require_media("images pipeline")
+        self.options = ctx.options_as(ImagesOptions, "images_pack")
         self.table = records_table(self, "Images")
-        step_settings = {"media_bucket": self.media.bucket_name, "images_table": self.table.table_name}
-        # The offline embedder, where records are embedded (the step function) and queries are (the API).
+        step_settings: dict[str, str] = {
+            "media_bucket": self.media.bucket_name,
+            "images_table": self.table.table_name,
+            "vector_index": self.options.vector_index,
+        }
+        self.vectors: VectorBucket | None = None
+        if self.options.vector_index == "s3vectors":
+            model, dimensions = stack_embedder(ctx.config.ai_key_secret_arn)
+            self.vectors = VectorBucket(
+                self,
+                "Vectors",
+                index_name=IndexRef.for_model(model, dimensions).name,
+                dimensions=dimensions,
+                index_prefix=f"{INDEX_NAME_PREFIX}-",
+                non_filterable=NON_FILTERABLE_KEYS,
+            )
+            step_settings["vector_bucket"] = self.vectors.bucket_name
+        # The offline embedder, where records are embedded (the step function, the re-index worker) and
+        # queries are (the API).
         self.api_layers = [EmbedLayer.of(self).layer]
+        self.worker_layers = {REINDEX_QUEUE: self.api_layers}
         self.function = self._step_function(ctx, {**ctx.environment, **ctx.packs_env(step_settings)})
         self.state_machine = self._state_machine()
         # Settings.packs["images"] for the workers and clients (offload.packs.images.settings.ImagesSettings).
@@ -63,6 +86,8 @@ class ImagePipeline(Construct):
         self.media.grant_put(role)
         self.media.grant_read(role)
         self.table.grant_read_data(role)
+        if self.vectors is not None:
+            self.vectors.grant_query(role)
         acknowledge_media_objects(
             role,
             self.media,
@@ -71,7 +96,16 @@ class ImagePipeline(Construct):
         )
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
-        """What the starter job (`image.process` on the images queue) does: register uploads, start executions."""
+        """The starter job (`image.process`, images queue) registers uploads and starts executions; the
+        re-index job (`image.reindex`, its own queue) reads the records and fills a new vector index."""
+        if queue == REINDEX_QUEUE:
+            self.table.grant_read_data(role)
+            self.media.grant_read_write(role, f"{INDEX_OBJECT_PREFIX}*")
+            if self.vectors is not None:
+                self.vectors.grant_write(role)
+                self.vectors.grant_manage_indexes(role)
+            _acknowledge_index_objects(role, self.media)
+            return
         grant_start_and_stop(self.state_machine, role, "image pipeline")
         self.table.grant_read_write_data(role)
 
@@ -100,6 +134,9 @@ class ImagePipeline(Construct):
         )
         self.media.grant_read_write(role)
         self.table.grant_read_write_data(role)
+        if self.vectors is not None:
+            self.vectors.grant_write(role)
+            self.vectors.grant_manage_indexes(role)
         ctx.topic.grant_publish(role)
         if cache is not None:
             cache.grant_connect(role)
@@ -117,3 +154,27 @@ class ImagePipeline(Construct):
             task.next(following)
         steps[-1].next(sfn.Succeed(self, "ImageCompleted"))
         return standard_state_machine(self, steps[0], timeout=Duration.hours(2), functions=[self.function])
+
+
+def stack_embedder(ai_key_secret_arn: str | None) -> tuple[str, int]:
+    """The embedder (model, dimensions) the stack's functions use: the OpenAI-compatible API's default
+    model with an AI key, else the offline MiniLM (offload.ai.factory.build_providers chooses the same)."""
+    if ai_key_secret_arn:
+        from offload.ai.openai_adapter import DEFAULT_EMBEDDING_MODEL, KNOWN_EMBEDDING_DIMENSIONS
+
+        return DEFAULT_EMBEDDING_MODEL, KNOWN_EMBEDDING_DIMENSIONS[DEFAULT_EMBEDDING_MODEL]
+    from offload.ai.onnx_embedder import DIMENSIONS, MODEL
+
+    return MODEL, DIMENSIONS
+
+
+def _acknowledge_index_objects(role: iam.IGrantable, media: IConstruct) -> None:
+    """cdk-nag's finding on `<media bucket>/index/*`: the re-index state and the active-index pointer."""
+    policy = role.node.find_child("DefaultPolicy").node.default_child if isinstance(role, iam.Role) else None
+    if policy is not None:
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::<{_logical_id(media)}.Arn>/index/*]",
+            "The re-index job reads and writes its state and the active-index pointer (and, with the S3-JSON "
+            "index, the vector objects) under index/ in the media bucket only.",
+        )

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from offload.ai.ports import VectorIndex
 from offload.errors import NonRetryableError
 from offload.jobs.notify import Alert, publish_alert
 from offload.observability import logger
 from offload.packs.images.settings import ImagesSettings, images_settings
 from offload.packs.images.store import ImageRecord, ImageStatus, ImageStore, version_tag
+from offload.packs.images.vectors import ImageVectors, IndexRef
 from offload.runtime import Runtime
 from offload.settings import SettingsError
 
 VARIANT_PREFIX = "variants/"
-INDEX_PREFIX = "index/images/"
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
@@ -46,10 +47,21 @@ class ImagePipeline:
         return providers_from_settings(AiSettings.from_env(), self.rt.clients.secrets)
 
     @cached_property
-    def index(self) -> Any:
-        from offload.ai.vector_index import S3VectorIndex
+    def vectors(self) -> ImageVectors:
+        """The vector indexes (S3 Vectors or S3 JSON, as the pack's settings choose) and the active pointer."""
+        s3vectors = self.rt.clients.client("s3vectors") if self.settings.vector_index == "s3vectors" else None
+        return ImageVectors(self.settings, self.rt.clients.s3, s3vectors)
 
-        return S3VectorIndex(self.rt.clients.s3, self.media_bucket, INDEX_PREFIX)
+    @cached_property
+    def _ensured(self) -> set[str]:
+        return set()
+
+    def index_for(self, ref: IndexRef) -> VectorIndex:
+        """The index `ref` names, created first if this container has not made sure it exists yet."""
+        if ref.name not in self._ensured:
+            self.vectors.ensure(ref)
+            self._ensured.add(ref.name)
+        return self.vectors.open(ref)
 
     @cached_property
     def settings(self) -> ImagesSettings:
@@ -154,13 +166,27 @@ def _embed(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "embedding": {"model": embedder.model, "dimensions": len(vector), "vector": vector}}
 
 
+def index_metadata(metadata: dict[str, Any], variants: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a vector carries besides its key: display fields (description, thumbnail: not filterable on
+    S3 Vectors) and filterable ones (status, tags, category, mood, format). Search filters name these."""
+    thumb = next((v["key"] for v in variants if v["kind"] == "thumbnail"), None)
+    return {
+        "description": metadata.get("description"),
+        "thumbnail": thumb,
+        "status": "indexed",
+        "tags": metadata.get("tags", []),
+        "category": metadata.get("category"),
+        "mood": metadata.get("mood"),
+    }
+
+
 def _index(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
-    thumb = next((v["key"] for v in state.get("variants", []) if v["kind"] == "thumbnail"), None)
-    meta = state["metadata"]
-    p.index.upsert(
-        state["image"]["key"],
-        state["embedding"]["vector"],
-        {"description": meta.get("description"), "tags": meta.get("tags", []), "thumbnail": thumb},
+    embedding = state["embedding"]
+    # The index of the model that made this vector: during a re-index that is the new index, which the
+    # re-index job fills too; search switches to it when the job is done.
+    ref = IndexRef.for_model(embedding["model"], int(embedding["dimensions"]))
+    p.index_for(ref).upsert(
+        state["image"]["key"], embedding["vector"], index_metadata(state["metadata"], state.get("variants", []))
     )
     embedding = {k: v for k, v in state["embedding"].items() if k != "vector"}
     return {**{k: v for k, v in state.items() if k != "embedding"}, "embedding": embedding}

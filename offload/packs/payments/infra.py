@@ -33,19 +33,21 @@ class PaymentsResources(Construct):
         )
         # The Stripe SDK (17 MB) ships only where it runs: the payments workers, with the Stripe provider.
         self.worker_layers = (
-            [
-                layer_version(
-                    Construct(self, "PaymentsLayer"),
-                    build_layer(
-                        layers_dir() / "payments" / "build",
-                        requirements=runtime_requirements(extra="payments"),
-                        package=None,
-                    ),
-                    "offload payments: the stripe SDK (the Stripe provider)",
-                )
-            ]
+            {
+                "payments": [
+                    layer_version(
+                        Construct(self, "PaymentsLayer"),
+                        build_layer(
+                            layers_dir() / "payments" / "build",
+                            requirements=runtime_requirements(extra="payments"),
+                            package=None,
+                        ),
+                        "offload payments: the stripe SDK (the Stripe provider)",
+                    )
+                ]
+            }
             if self.options.provider == "stripe"
-            else []
+            else {}
         )
         self.settings = {
             "payments_table": self.table.table_name,
