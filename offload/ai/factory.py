@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from offload.ai.local_adapter import HashingEmbedder, LocalVisionAnalyzer
+from offload.ai.moderation import LocalModerator, Moderator
 from offload.ai.onnx_embedder import EmbedderUnavailable, OnnxMiniLMEmbedder
 from offload.ai.openai_adapter import (
     DEFAULT_EMBEDDING_MODEL,
@@ -27,6 +28,7 @@ from offload.ai.openai_adapter import (
     OpenAIVisionAnalyzer,
     make_client,
 )
+from offload.ai.openai_moderation import DEFAULT_MODERATION_MODEL, OpenAIModerator
 from offload.ai.ports import Embedder, VisionAnalyzer
 from offload.settings import SettingsError
 
@@ -57,6 +59,7 @@ class AiSettings(BaseModel):
     vision_model: str | None = Field(default=None, description=f"default {DEFAULT_VISION_MODEL}")
     embedding_model: str | None = Field(default=None, description=f"default {DEFAULT_EMBEDDING_MODEL}")
     embedding_dimensions: int | None = Field(default=None, ge=1, description="needed for unknown embedding models")
+    moderation_model: str | None = Field(default=None, description=f"default {DEFAULT_MODERATION_MODEL}")
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
 
     @classmethod
@@ -125,6 +128,21 @@ def providers_from_settings(settings: AiSettings, secrets: Any | None = None) ->
         embedding_dimensions=settings.embedding_dimensions,
         timeout_s=settings.timeout_s,
     )
+
+
+def moderator_from_settings(settings: AiSettings, secrets: Any | None = None) -> Moderator:
+    """OpenAI omni-moderation when a key is configured (given, or by Secrets Manager ARN), the local one otherwise."""
+    api_key = resolve_api_key(
+        settings.api_key,
+        settings.api_key_secret_arn,
+        secrets,
+        setting="OFFLOAD_AI_API_KEY_SECRET_ARN",
+        caller="moderator_from_settings",
+    )
+    if not api_key:
+        return LocalModerator()
+    client = make_client(api_key, settings.base_url, settings.timeout_s)
+    return OpenAIModerator(client, settings.moderation_model or DEFAULT_MODERATION_MODEL)
 
 
 def resolve_api_key(

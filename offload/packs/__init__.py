@@ -17,9 +17,23 @@ from offload.packs.generate import generate_pack
 from offload.packs.generate import pack as generate
 from offload.packs.images import pack as images
 from offload.packs.maintenance import pack as maintenance
+from offload.packs.moderation import moderation_pack
+from offload.packs.moderation import pack as moderation
 from offload.packs.video import pack as video
 from offload.packs.video import video_pack
 
-__all__ = ["core", "everything", "generate", "generate_pack", "images", "maintenance", "video", "video_pack"]
+__all__ = [
+    "core",
+    "everything",
+    "generate",
+    "generate_pack",
+    "images",
+    "maintenance",
+    "moderation",
+    "moderation_pack",
+    "video",
+    "video_pack",
+]
 
-everything = Catalog.compose(core, maintenance, images, video, generate)
+# Moderation before the media packs: their pipelines' `moderate` steps take its settings.
+everything = Catalog.compose(core, maintenance, moderation, images, video, generate)

@@ -303,7 +303,7 @@ def test_queue_stats_json_counts_jobs_by_status_and_sqs_messages(cli, runtime):
 
     assert result.exit_code == 0, result.output
     rows = {r["queue"]: r for r in json.loads(result.stdout)}
-    assert set(rows) == {"default", "images", "notifications", "maintenance", "video", "generate"}
+    assert set(rows) == {"default", "images", "notifications", "maintenance", "moderation", "video", "generate"}
     default = rows["default"]
     counts = {k: default[k] for k in ("waiting", "active", "delayed", "failed", "completed", "cancelled")}
     assert counts == {"waiting": 2, "active": 0, "delayed": 1, "failed": 0, "completed": 0, "cancelled": 1}

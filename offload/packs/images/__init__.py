@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from offload.catalog import Backoff, JobType, Pack, QueueSpec, RateLimit, S3Trigger
+from offload.catalog import Backoff, Catalog, JobType, Pack, QueueSpec, RateLimit, S3Trigger
 
 # The state machine's steps, in order ("fail" is the Catch target): the construct and the step code share this.
-STEPS = ("inspect", "metadata", "variants", "embed", "index", "complete", "fail")
+# "moderate" runs only when the catalog has the moderation pack (`pipeline_steps`).
+STEPS = ("inspect", "moderate", "metadata", "variants", "embed", "index", "complete", "fail")
+OPTIONAL_STEPS = {"moderate": "moderation"}  # step -> the pack that brings it
 
 pack = Pack(
     "images",
@@ -35,3 +37,10 @@ pack = Pack(
     infra="offload.packs.images.infra:ImagePipeline",
     cli="offload.packs.images.cli:app",
 )
+
+
+def pipeline_steps(catalog: Catalog) -> tuple[str, ...]:
+    """The state machine's task steps in order (without "fail"), for the packs this catalog has."""
+    return tuple(
+        s for s in STEPS if s != "fail" and (s not in OPTIONAL_STEPS or catalog.pack(OPTIONAL_STEPS[s]) is not None)
+    )

@@ -32,7 +32,8 @@ from offload.cdk.constructs.pipeline import (
     step_task,
 )
 from offload.cdk.pack_context import PackContext
-from offload.packs.images import STEPS
+from offload.packs.images import pipeline_steps
+from offload.packs.moderation.infra import grant_moderation_step, moderation_packs
 
 PIPELINE_HANDLER = "offload.packs.images.handler.handler"
 PIPELINE_MEMORY_MB = 2048  # above 1,769 MB a function gets a full vCPU: AVIF encoding is CPU-bound
@@ -50,8 +51,13 @@ class ImagePipeline(Construct):
         step_settings = {"media_bucket": self.media.bucket_name, "images_table": self.table.table_name}
         # The offline embedder, where records are embedded (the step function) and queries are (the API).
         self.api_layers = [EmbedLayer.of(self).layer]
-        self.function = self._step_function(ctx, {**ctx.environment, **ctx.packs_env(step_settings)})
-        self.state_machine = self._state_machine()
+        # With the moderation pack in, the `moderate` step writes its records: its settings and grants too.
+        moderated = moderation_packs(ctx)
+        env = {**ctx.environment, **ctx.packs_env(step_settings, with_packs=moderated)}
+        self.function = self._step_function(ctx, env)
+        if moderated:
+            grant_moderation_step(self, ctx, self.function)
+        self.state_machine = self._state_machine(pipeline_steps(ctx.catalog))
         # Settings.packs["images"] for the workers and clients (offload.packs.images.settings.ImagesSettings).
         self.settings = {**step_settings, "pipeline_arn": self.state_machine.state_machine_arn}
         self.api_settings = step_settings  # the HTTP API presigns uploads, reads records, searches
@@ -86,7 +92,7 @@ class ImagePipeline(Construct):
         fn = offload_function(
             self,
             "Step",
-            description="offload image pipeline steps (inspect, metadata, variants, embed, index, complete, fail)",
+            description="offload image pipeline steps (inspect, moderate, metadata, variants, embed, index, complete)",
             handler=PIPELINE_HANDLER,
             code=ctx.code,
             layers=[*ctx.layers, *self.api_layers],
@@ -106,10 +112,9 @@ class ImagePipeline(Construct):
         acknowledge_step_grants(role, self.media, "Originals, variants and the vector index", in_vpc=cache is not None)
         return fn
 
-    def _state_machine(self) -> sfn.StateMachine:
+    def _state_machine(self, names: tuple[str, ...]) -> sfn.StateMachine:
         fail_task = step_task(self, "Fail", function=self.function, step="fail", retry=False)
         fail_task.next(sfn.Fail(self, "ImageFailed", error="ImageFailed", cause="see the image record's error"))
-        names = [s for s in STEPS if s != "fail"]
         steps = [step_task(self, name.capitalize(), function=self.function, step=name) for name in names]
         for name, task in zip(names, steps, strict=True):
             catch_into(self, task, name, fail_task)
