@@ -3,7 +3,10 @@
 A pack's `infra` class is called as `cls(stack, "<Pack>Pack", ctx=PackContext(...))` after the
 shared resources and queues exist, and before the workers. It may set on itself:
 - `settings`: a dict the workers and clients receive as `Settings.packs[<pack name>]`;
-- `grant_worker(role, queue)`: what a worker of one of the pack's queues may do with its resources.
+- `grant_worker(role, queue)`: what a worker of one of the pack's queues may do with its resources;
+- `worker_packs`: names of other packs whose records its workers update: those workers get their settings
+  too, and the stack calls each named pack's construct's `grant_records(role)`;
+- `worker_layers`: layers its workers need beyond the runtime layer (the moderation pack's PyAV).
 """
 
 from __future__ import annotations

@@ -81,6 +81,10 @@ class ImagePipeline(Construct):
         grant_start_and_stop(self.state_machine, role, "image pipeline")
         self.table.grant_read_write_data(role)
 
+    def grant_records(self, role: iam.IGrantable) -> None:
+        """What another pack's worker that marks image records (the moderation pack's) may do: read and write them."""
+        self.table.grant_read_write_data(role)
+
     def _step_function(self, ctx: PackContext, environment: Mapping[str, str]) -> lambda_.Function:
         cache = ctx.cache
         ai_key_secret_arn = ctx.config.ai_key_secret_arn

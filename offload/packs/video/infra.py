@@ -161,6 +161,13 @@ class VideoPipeline(Construct):
                     "bucket: job payloads); each applies to its own bucket and its objects only.",
                 )
 
+    def grant_records(self, role: iam.IGrantable) -> None:
+        """What another pack's worker that marks video records (the moderation pack's) may do: read and write them."""
+        self.table.grant_read_write_data(role)
+        policy = role.node.find_child("DefaultPolicy").node.default_child if isinstance(role, iam.Role) else None
+        if isinstance(policy, CfnResource):
+            _acknowledge_table_indexes(policy, self.table)
+
     def _function(
         self,
         ctx: PackContext,
