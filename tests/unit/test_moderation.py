@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from offload.ai.moderation import LOCAL_IMAGE_REASON, LocalModerator, ModerationResult, decide, threshold_of
@@ -13,11 +15,13 @@ from offload.packs.moderation.service import ModerationError, resolve_subject
 from offload.packs.moderation.store import MACHINE_SOURCES, MODERATION_LIFECYCLE
 
 
-def result(scores: dict[str, float], checked: list[str] | None = None, kind: str = "text") -> ModerationResult:
+def result(
+    scores: dict[str, float], checked: list[str] | None = None, kind: Literal["text", "image"] = "text"
+) -> ModerationResult:
     return ModerationResult(
         provider="openai",
         model="omni-moderation-latest",
-        input=kind,  # type: ignore[arg-type]
+        input=kind,
         scores=scores,
         checked=list(scores) if checked is None else checked,
     )
