@@ -69,6 +69,12 @@ class AiSettings(BaseModel):
         raw = {name: env[ENV_PREFIX + name.upper()] for name in cls.model_fields if env.get(ENV_PREFIX + name.upper())}
         return cls.model_validate(raw)
 
+    def key(self, secrets: Any | None, *, caller: str) -> str | None:
+        """The API key: given directly, else read from the secret by ARN (with `secrets`), else None."""
+        return resolve_api_key(
+            self.api_key, self.api_key_secret_arn, secrets, setting="OFFLOAD_AI_API_KEY_SECRET_ARN", caller=caller
+        )
+
 
 def build_providers(
     api_key: str | None,
@@ -113,13 +119,7 @@ def local_embedder(onnx: OnnxMiniLMEmbedder | None = None) -> Embedder:
 
 def providers_from_settings(settings: AiSettings, secrets: Any | None = None) -> Providers:
     """Providers for `settings`, reading the key from Secrets Manager (with `secrets`) when given by ARN."""
-    api_key = resolve_api_key(
-        settings.api_key,
-        settings.api_key_secret_arn,
-        secrets,
-        setting="OFFLOAD_AI_API_KEY_SECRET_ARN",
-        caller="providers_from_settings",
-    )
+    api_key = settings.key(secrets, caller="providers_from_settings")
     return build_providers(
         api_key,
         settings.base_url,
@@ -132,13 +132,7 @@ def providers_from_settings(settings: AiSettings, secrets: Any | None = None) ->
 
 def moderator_from_settings(settings: AiSettings, secrets: Any | None = None) -> Moderator:
     """OpenAI omni-moderation when a key is configured (given, or by Secrets Manager ARN), the local one otherwise."""
-    api_key = resolve_api_key(
-        settings.api_key,
-        settings.api_key_secret_arn,
-        secrets,
-        setting="OFFLOAD_AI_API_KEY_SECRET_ARN",
-        caller="moderator_from_settings",
-    )
+    api_key = settings.key(secrets, caller="moderator_from_settings")
     if not api_key:
         return LocalModerator()
     client = make_client(api_key, settings.base_url, settings.timeout_s)
