@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from offload.ai.local_adapter import HASHING_MIN_DIMENSIONS, HashingEmbedder, LocalVisionAnalyzer
+from offload.ai.moderation import LocalModerator, Moderator
 from offload.ai.onnx_embedder import MODEL as ONNX_MODEL
 from offload.ai.onnx_embedder import EmbedderUnavailable, OnnxMiniLMEmbedder
 from offload.ai.openai_adapter import (
@@ -27,6 +28,7 @@ from offload.ai.openai_adapter import (
     OpenAIVisionAnalyzer,
     make_client,
 )
+from offload.ai.openai_moderation import DEFAULT_MODERATION_MODEL, OpenAIModerator
 from offload.ai.ports import Embedder, VisionAnalyzer
 from offload.secrets import read_secret_key
 from offload.settings import SettingsError
@@ -58,6 +60,7 @@ class AiSettings(BaseModel):
     vision_model: str | None = Field(default=None, description=f"default {DEFAULT_VISION_MODEL}")
     embedding_model: str | None = Field(default=None, description=f"default {DEFAULT_EMBEDDING_MODEL}")
     embedding_dimensions: int | None = Field(default=None, ge=1, description="needed for unknown embedding models")
+    moderation_model: str | None = Field(default=None, description=f"default {DEFAULT_MODERATION_MODEL}")
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
 
     @classmethod
@@ -66,6 +69,12 @@ class AiSettings(BaseModel):
         env = os.environ if env is None else env
         raw = {name: env[ENV_PREFIX + name.upper()] for name in cls.model_fields if env.get(ENV_PREFIX + name.upper())}
         return cls.model_validate(raw)
+
+    def key(self, secrets: Any | None, *, caller: str) -> str | None:
+        """The API key: given directly, else read from the secret by ARN (with `secrets`), else None."""
+        return resolve_api_key(
+            self.api_key, self.api_key_secret_arn, secrets, setting="OFFLOAD_AI_API_KEY_SECRET_ARN", caller=caller
+        )
 
 
 def build_providers(
@@ -131,13 +140,7 @@ def embedder_for_model(model: str, dimensions: int, settings: AiSettings, secret
 
 def providers_from_settings(settings: AiSettings, secrets: Any | None = None) -> Providers:
     """Providers for `settings`, reading the key from Secrets Manager (with `secrets`) when given by ARN."""
-    api_key = resolve_api_key(
-        settings.api_key,
-        settings.api_key_secret_arn,
-        secrets,
-        setting="OFFLOAD_AI_API_KEY_SECRET_ARN",
-        caller="providers_from_settings",
-    )
+    api_key = settings.key(secrets, caller="providers_from_settings")
     return build_providers(
         api_key,
         settings.base_url,
@@ -146,6 +149,15 @@ def providers_from_settings(settings: AiSettings, secrets: Any | None = None) ->
         embedding_dimensions=settings.embedding_dimensions,
         timeout_s=settings.timeout_s,
     )
+
+
+def moderator_from_settings(settings: AiSettings, secrets: Any | None = None) -> Moderator:
+    """OpenAI omni-moderation when a key is configured (given, or by Secrets Manager ARN), the local one otherwise."""
+    api_key = settings.key(secrets, caller="moderator_from_settings")
+    if not api_key:
+        return LocalModerator()
+    client = make_client(api_key, settings.base_url, settings.timeout_s)
+    return OpenAIModerator(client, settings.moderation_model or DEFAULT_MODERATION_MODEL)
 
 
 def resolve_api_key(

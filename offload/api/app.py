@@ -144,27 +144,40 @@ def search_images(
 ) -> dict[str, Any]:
     _pack("images")
     from offload.ai.vector_filter import FilterError
+    from offload.packs.images.search import get_image as image_record
     from offload.packs.images.search import search, search_filter
+    from offload.packs.moderation.service import in_catalog, withheld_reason
 
     try:
         flt = search_filter(status=status, tag=tag, raw=filter)
     except FilterError as exc:
         raise ApiError(400, "bad_filter", str(exc)) from None
-    return {"results": search(runtime(), q, limit=limit, filter=flt)}
+    rt = runtime()
+    hits = search(rt, q, limit=limit, filter=flt)
+    if in_catalog(rt):  # held images (flagged, rejected, not moderated yet) are not served in results either
+        hits = [
+            h for h in hits if (r := image_record(rt, h["key"])) and not withheld_reason(rt, "image", r.model_dump())
+        ]
+    return {"results": hits}
 
 
-@app.get("/images/<key>", summary="An image upload's record (key URL-encoded)")
+@app.get("/images/<key>", summary="An image upload's record (key URL-encoded); a held image's variants are withheld")
 def get_image(key: str) -> dict[str, Any]:
     _pack("images")
     from offload.packs.images.search import get_image as image_record
+    from offload.packs.moderation.service import served
 
     record = image_record(runtime(), unquote(key))
     if record is None:
         raise ApiError(404, "not_found", f"no image record for {unquote(key)!r}: upload it with POST /uploads first")
-    return record.model_dump(mode="json")
+    return served(runtime(), "image", record.model_dump(mode="json"))
 
 
-@app.get("/videos/<key>", summary="A video or audio upload's record, with progress per stage (key URL-encoded)")
+@app.get(
+    "/videos/<key>",
+    summary="A video or audio upload's record, with progress per stage (key URL-encoded); a held video's outputs "
+    "are withheld",
+)
 def get_video(key: str) -> dict[str, Any]:
     _pack("video")
     from offload.packs.video.steps import VideoPipeline
@@ -172,7 +185,9 @@ def get_video(key: str) -> dict[str, Any]:
     record = VideoPipeline(runtime()).store.get(unquote(key))
     if record is None:
         raise ApiError(404, "not_found", f"no video record for {unquote(key)!r}: upload it with POST /uploads first")
-    return {**record.model_dump(mode="json"), "progress": record.progress}
+    from offload.packs.moderation.service import served
+
+    return served(runtime(), "video", {**record.model_dump(mode="json"), "progress": record.progress})
 
 
 def _pack(name: str) -> None:

@@ -4,6 +4,8 @@ A pack's `infra` class is called as `cls(stack, "<Pack>Pack", ctx=PackContext(..
 shared resources and queues exist, and before the workers. It may set on itself:
 - `settings`: a dict the workers and clients receive as `Settings.packs[<pack name>]`;
 - `grant_worker(role, queue)`: what a worker of one of the pack's queues may do with its resources;
+- `worker_packs`: names of other packs whose records its workers update: those workers get their settings
+  too, and the stack calls each named pack's construct's `grant_records(role)`;
 - `worker_layers`: {queue name: layers} that the worker of that (pack's) queue needs beyond the runtime
   layer, and `api_layers`: those the HTTP API function needs.
 """

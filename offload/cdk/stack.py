@@ -219,13 +219,12 @@ class OffloadStack(Stack):
             rate_limit_cache=cache,
         )
         for q in queues:
-            # A worker gets the settings of the packs whose job types run on its queue, and no others:
+            # A worker gets the settings of the packs whose job types run on its queue (and of the packs
+            # their constructs name in `worker_packs`, whose records they update), and no others:
             # Lambda's 4 KB environment is shared by every queue URL.
-            mine = {
-                name: settings
-                for name, settings in pack_settings.items()
-                if any(t.queue == q.spec.name for p in catalog.packs if p.name == name for t in p.job_types)
-            }
+            owners = [p.name for p in catalog.packs if any(t.queue == q.spec.name for t in p.job_types)]
+            used = [n for o in owners for n in getattr(self.pack_constructs.get(o), "worker_packs", ())]
+            mine = {name: settings for name, settings in pack_settings.items() if name in (*owners, *used)}
             # Layers a pack's construct asks for on one of its queues' workers (`worker_layers`).
             extra = [
                 layer
@@ -241,8 +240,12 @@ class OffloadStack(Stack):
             for pack in catalog.packs:
                 construct = self.pack_constructs.get(pack.name)
                 grant = getattr(construct, "grant_worker", None)
-                if grant is not None and any(t.queue == q.spec.name for t in pack.job_types):
+                if grant is not None and pack.name in owners:
                     grant(worker.role, q.spec.name)
+            for name in dict.fromkeys(used):
+                grant_records = getattr(self.pack_constructs.get(name), "grant_records", None)
+                if grant_records is not None:
+                    grant_records(worker.role)
         # Layers packs need in the API function too (the images pack's embedder, for search queries).
         api_layers = [layer for c in self.pack_constructs.values() for layer in getattr(c, "api_layers", [])]
         self.http_api = HttpApi(

@@ -112,6 +112,11 @@ class MediaStore(Generic[R]):
         """Set `fields` of a record that is still running (not final), keeping its status."""
         return self._write(key, RUNNING, version, fields)
 
+    def set_aside(self, key: str, **fields: Any) -> R | None:
+        """Set `fields` kept beside the lifecycle (e.g. the moderation state), whatever the record's status:
+        a reviewer decides about finished records too. None when the record is missing."""
+        return self._write(key, MEDIA_LIFECYCLE.states, None, fields)
+
     def increment(self, key: str, name: str, *, version: str | None = None, by: int = 1) -> R | None:
         """Add `by` to the counter `name` of a running record (atomic: concurrent tasks each count)."""
         if name not in self.counters:

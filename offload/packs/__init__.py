@@ -17,6 +17,8 @@ from offload.packs.generate import generate_pack
 from offload.packs.generate import pack as generate
 from offload.packs.images import pack as images
 from offload.packs.maintenance import pack as maintenance
+from offload.packs.moderation import moderation_pack
+from offload.packs.moderation import pack as moderation
 from offload.packs.notifications import notifications_pack
 from offload.packs.notifications import pack as notifications
 from offload.packs.payments import pack as payments
@@ -33,6 +35,8 @@ __all__ = [
     "generate_pack",
     "images",
     "maintenance",
+    "moderation",
+    "moderation_pack",
     "notifications",
     "notifications_pack",
     "payments",
@@ -43,5 +47,6 @@ __all__ = [
     "video_pack",
 ]
 
-# maintenance last: its construct backs up and cleans after the packs built before it (their tables, the media bucket).
-everything = Catalog.compose(core, images, video, generate, notifications, payments, social, maintenance)
+# moderation before the media packs (their pipelines' `moderate` steps take its settings); maintenance last:
+# its construct backs up and cleans after the packs built before it (their tables, the media bucket).
+everything = Catalog.compose(core, moderation, images, video, generate, notifications, payments, social, maintenance)

@@ -4,7 +4,7 @@ Usage: `with FakeOpenAIServer() as server: server.script(Reply(...), ...)`, then
 at `server.base_url`. Each request takes the next scripted reply, in order, and is recorded
 in `server.requests`. A request with nothing scripted gets a 599 whose message says so, which
 no test expects, so a missing script fails loudly instead of passing by accident. Reply builders:
-chat completions, embeddings, errors, and the `/v1/videos` jobs (a job, its MP4 content, a delete).
+chat completions, embeddings, moderations, errors, and the `/v1/videos` jobs (a job, its MP4 content, a delete).
 """
 
 from __future__ import annotations
@@ -47,6 +47,56 @@ def embeddings(
             "model": model,
             "data": [{"object": "embedding", "index": i, "embedding": vectors[i]} for i in indexes],
             "usage": {"prompt_tokens": 10, "total_tokens": 10},
+        }
+    )
+
+
+# omni-moderation's categories and the input types it scores each for (images: sexual, violence, self-harm).
+MODERATION_INPUT_TYPES: dict[str, list[str]] = {
+    "harassment": ["text"],
+    "harassment/threatening": ["text"],
+    "hate": ["text"],
+    "hate/threatening": ["text"],
+    "illicit": ["text"],
+    "illicit/violent": ["text"],
+    "self-harm": ["text", "image"],
+    "self-harm/intent": ["text", "image"],
+    "self-harm/instructions": ["text", "image"],
+    "sexual": ["text", "image"],
+    "sexual/minors": ["text"],
+    "violence": ["text", "image"],
+    "violence/graphic": ["text", "image"],
+}
+
+
+def moderation(
+    scores: dict[str, float] | None = None,
+    *,
+    input_type: Literal["text", "image"] = "text",
+    model: str = "omni-moderation-latest",
+    flag_at: float = 0.5,
+) -> Reply:
+    """A 200 /v1/moderations answer for one input of `input_type`: `scores` by category (others 0.0),
+    applied input types as omni-moderation gives them, `flagged` for any score of at least `flag_at`."""
+    given = scores or {}
+    unknown = sorted(set(given) - set(MODERATION_INPUT_TYPES))
+    if unknown:
+        raise ValueError(f"not omni-moderation categories: {unknown}")
+    applied = {c: [input_type] if input_type in types else [] for c, types in MODERATION_INPUT_TYPES.items()}
+    all_scores = {c: float(given.get(c, 0.0)) for c in MODERATION_INPUT_TYPES}
+    categories = {c: s >= flag_at for c, s in all_scores.items()}
+    return Reply(
+        body={
+            "id": "modr-fake",
+            "model": model,
+            "results": [
+                {
+                    "flagged": any(categories.values()),
+                    "categories": categories,
+                    "category_scores": all_scores,
+                    "category_applied_input_types": applied,
+                }
+            ],
         }
     )
 

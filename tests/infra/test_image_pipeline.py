@@ -33,7 +33,8 @@ def test_steps_run_in_order_retry_3_times_from_1s_doubling_and_wait_out_rate_lim
     while name in states and states[name]["Type"] == "Task":
         order.append(name)
         name = states[name].get("Next")
-    assert order == ["Inspect", "Metadata", "Variants", "Embed", "Index", "Complete"]
+    # The catalog has the moderation pack, so the pipeline moderates each upload first (see test_moderation.py).
+    assert order == ["Inspect", "Moderate", "Metadata", "Variants", "Embed", "Index", "Complete"]
     for step in order:
         retry, limited = states[step]["Retry"]
         assert (retry["IntervalSeconds"], retry["MaxAttempts"], retry["BackoffRate"]) == (1, 3, 2)

@@ -130,12 +130,13 @@ def test_probe_then_kind_routes_audio_live_and_video_to_their_branches(template_
         "live_segment": "LiveSegment",
         "live_end": "LiveEnd",
     }
-    assert kind["Default"] == "Plan"
-    path, name = [], "Plan"
+    # The catalog has the moderation pack: a video's sampled frames are moderated before the plan.
+    assert kind["Default"] == "Moderate"
+    path, name = [], "Moderate"
     while states[name]["Type"] != "Succeed":
         path.append(name)
         name = states[name]["Next"]
-    assert [*path, name] == ["Plan", "Transcode", "Join", "Package", "Complete", "VideoCompleted"]
+    assert [*path, name] == ["Moderate", "Plan", "Transcode", "Join", "Package", "Complete", "VideoCompleted"]
     assert states["Audio"]["Next"] == "Complete"
     assert states[states["LiveSegment"]["Next"]]["Type"] == "Succeed"
     assert states[states["LiveEnd"]["Next"]]["Type"] == "Succeed"
@@ -185,7 +186,7 @@ def test_every_task_and_map_retries_then_records_its_step_and_goes_to_fail(templ
     states = definition["States"]
     caught = {name: s for name, s in states.items() if s["Type"] in ("Task", "Map") and name != "Fail"}
     assert set(caught) == {
-        "Probe", "Audio", "LiveSegment", "LiveEnd", "Plan", "Transcode", "Join", "Package", "Complete",
+        "Probe", "Moderate", "Audio", "LiveSegment", "LiveEnd", "Plan", "Transcode", "Join", "Package", "Complete",
     }  # fmt: skip
     for name, state in caught.items():
         (catch,) = state["Catch"]

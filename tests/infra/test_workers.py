@@ -73,8 +73,9 @@ def test_every_function_logs_json_at_the_context_log_level(template_json: dict, 
 def test_every_worker_runs_the_worker_handler_with_the_runtime_layer(wiring: dict[str, QueueWiring]) -> None:
     for name, w in wiring.items():
         assert w.function["Properties"]["Handler"] == "offload.handlers.worker.handler", name
-        # The images pack's re-index worker embeds too: it also gets the embed layer (its `worker_layers`).
-        assert len(w.function["Properties"]["Layers"]) == (2 if name == "images-reindex" else 1), name
+        # Workers with a layer of their own after the runtime layer: the images re-index worker embeds
+        # (the embed layer); the moderation worker samples video frames with PyAV (the ffmpeg layer).
+        assert len(w.function["Properties"]["Layers"]) == (2 if name in ("images-reindex", "moderation") else 1), name
 
 
 def test_every_worker_environment_builds_offload_settings_with_every_catalog_queue(

@@ -309,6 +309,7 @@ def test_queue_stats_json_counts_jobs_by_status_and_sqs_messages(cli, runtime):
         "images-reindex",
         "notifications",
         "maintenance",
+        "moderation",
         "video",
         "generate",
         "payments",

@@ -13,6 +13,7 @@ seeking back to a keyframe. Measured on a 60 s 720p clip with a 2 s GOP: 30 tile
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -115,6 +116,24 @@ def sprite_sheet(
     )
 
 
+def sample_frames(
+    video: Path | str, count: int, *, duration_s: float, max_side: int = 1024
+) -> list[tuple[float, bytes]]:
+    """`count` frames evenly spread over the video (the middle of each of `count` equal spans), as
+    (time in seconds, JPEG bytes at most `max_side` px): what moderation looks at."""
+    if count < 1:
+        raise ValueError(f"sample at least one frame, not {count}")
+    times = [duration_s * (i + 0.5) / count for i in range(count)]
+    out = []
+    for t, frame in zip(times, _frames_at(video, times), strict=False):
+        image = frame.to_image()
+        image.thumbnail((max_side, max_side))
+        buf = io.BytesIO()
+        image.convert("RGB").save(buf, "JPEG", quality=POSTER_JPEG_QUALITY)
+        out.append((t, buf.getvalue()))
+    return out
+
+
 def _detail(frame: av.VideoFrame) -> tuple[bool, float]:
     """(not uniform, luminance standard deviation) of a small greyscale copy: higher is better."""
     scale = min(1.0, DETAIL_SIDE / max(frame.width, frame.height))
@@ -146,7 +165,7 @@ def _vtt_time(ms: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
 
 
-def _frames_at(video: Path, times: Sequence[float]) -> Iterator[av.VideoFrame]:
+def _frames_at(video: Path | str, times: Sequence[float]) -> Iterator[av.VideoFrame]:
     """For each time (ascending, from the video's start), the first frame at or after it less half a
     frame (so the frame whose timestamp rounds to it), or the last frame when past the end.
 

@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from offload.catalog import Backoff, JobType, Pack, QueueSpec, RateLimit, S3Trigger
+from offload.catalog import Backoff, Catalog, JobType, Pack, QueueSpec, RateLimit, S3Trigger
 
 # The state machine's steps, in order ("fail" is the Catch target): the construct and the step code share this.
-STEPS = ("inspect", "metadata", "variants", "embed", "index", "complete", "fail")
+# "moderate" runs only when the catalog has the moderation pack (`pipeline_steps`).
+STEPS = ("inspect", "moderate", "metadata", "variants", "embed", "index", "complete", "fail")
+OPTIONAL_STEPS = {"moderate": "moderation"}  # step -> the pack that brings it
 REINDEX_QUEUE = "images-reindex"
 VectorBackend = Literal["s3vectors", "s3json"]
 
@@ -78,3 +80,10 @@ def images_pack(**options: Any) -> Pack:
     """The images pack with options (ImagesOptions fields), validated now."""
     checked = ImagesOptions.model_validate(options)
     return dataclasses.replace(pack, options=checked.model_dump(mode="json", exclude_unset=True))
+
+
+def pipeline_steps(catalog: Catalog) -> tuple[str, ...]:
+    """The state machine's task steps in order (without "fail"), for the packs this catalog has."""
+    return tuple(
+        s for s in STEPS if s != "fail" and (s not in OPTIONAL_STEPS or catalog.pack(OPTIONAL_STEPS[s]) is not None)
+    )

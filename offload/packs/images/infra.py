@@ -35,8 +35,9 @@ from offload.cdk.constructs.pipeline import (
 from offload.cdk.constructs.vector_bucket import VectorBucket
 from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
-from offload.packs.images import REINDEX_QUEUE, STEPS, ImagesOptions
+from offload.packs.images import REINDEX_QUEUE, ImagesOptions, pipeline_steps
 from offload.packs.images.vectors import INDEX_NAME_PREFIX, INDEX_OBJECT_PREFIX, IndexRef
+from offload.packs.moderation.infra import grant_moderation_step, moderation_packs
 
 PIPELINE_HANDLER = "offload.packs.images.handler.handler"
 PIPELINE_MEMORY_MB = 2048  # above 1,769 MB a function gets a full vCPU: AVIF encoding is CPU-bound
@@ -73,8 +74,13 @@ class ImagePipeline(Construct):
         # queries are (the API).
         self.api_layers = [EmbedLayer.of(self).layer]
         self.worker_layers = {REINDEX_QUEUE: self.api_layers}
-        self.function = self._step_function(ctx, {**ctx.environment, **ctx.packs_env(step_settings)})
-        self.state_machine = self._state_machine()
+        # With the moderation pack in, the `moderate` step writes its records: its settings and grants too.
+        moderated = moderation_packs(ctx)
+        env = {**ctx.environment, **ctx.packs_env(step_settings, with_packs=moderated)}
+        self.function = self._step_function(ctx, env)
+        if moderated:
+            grant_moderation_step(self, ctx, self.function)
+        self.state_machine = self._state_machine(pipeline_steps(ctx.catalog))
         # Settings.packs["images"] for the workers and clients (offload.packs.images.settings.ImagesSettings).
         self.settings = {**step_settings, "pipeline_arn": self.state_machine.state_machine_arn}
         self.api_settings = step_settings  # the HTTP API presigns uploads, reads records, searches
@@ -109,6 +115,10 @@ class ImagePipeline(Construct):
         grant_start_and_stop(self.state_machine, role, "image pipeline")
         self.table.grant_read_write_data(role)
 
+    def grant_records(self, role: iam.IGrantable) -> None:
+        """What another pack's worker that marks image records (the moderation pack's) may do: read and write them."""
+        self.table.grant_read_write_data(role)
+
     def _step_function(self, ctx: PackContext, environment: Mapping[str, str]) -> lambda_.Function:
         cache = ctx.cache
         ai_key_secret_arn = ctx.config.ai_key_secret_arn
@@ -120,7 +130,7 @@ class ImagePipeline(Construct):
         fn = offload_function(
             self,
             "Step",
-            description="offload image pipeline steps (inspect, metadata, variants, embed, index, complete, fail)",
+            description="offload image pipeline steps (inspect, moderate, metadata, variants, embed, index, complete)",
             handler=PIPELINE_HANDLER,
             code=ctx.code,
             layers=[*ctx.layers, *self.api_layers],
@@ -143,10 +153,9 @@ class ImagePipeline(Construct):
         acknowledge_step_grants(role, self.media, "Originals, variants and the vector index", in_vpc=cache is not None)
         return fn
 
-    def _state_machine(self) -> sfn.StateMachine:
+    def _state_machine(self, names: tuple[str, ...]) -> sfn.StateMachine:
         fail_task = step_task(self, "Fail", function=self.function, step="fail", retry=False)
         fail_task.next(sfn.Fail(self, "ImageFailed", error="ImageFailed", cause="see the image record's error"))
-        names = [s for s in STEPS if s != "fail"]
         steps = [step_task(self, name.capitalize(), function=self.function, step=name) for name in names]
         for name, task in zip(names, steps, strict=True):
             catch_into(self, task, name, fail_task)

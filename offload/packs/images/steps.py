@@ -1,4 +1,4 @@
-"""The image pipeline's steps: inspect -> metadata -> variants -> embed -> index -> complete (| fail).
+"""The image pipeline's steps: inspect -> (moderate) -> metadata -> variants -> embed -> index -> complete (| fail).
 
 Each step is one Lambda task of the state machine (functions/pipeline/handler.py). A step
 takes the execution state and returns it with its own output added; the state carries ids
@@ -114,6 +114,15 @@ def _inspect(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "source": {"format": source.format, "width": source.width, "height": source.height}}
 
 
+def _moderate(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
+    """The moderation pack's step: score the original; a flagged image goes on through the pipeline, but
+    its outputs are held back (not served) until a reviewer approves it."""
+    from offload.packs.moderation.service import Moderation
+
+    record = Moderation(p.rt).image(state["image"]["key"], p.original(state["image"]))
+    return {**state, "moderation": {"status": record.status, "verdict": record.verdict}}
+
+
 def _metadata(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
     providers = p.providers
     if not providers.is_local:
@@ -215,6 +224,7 @@ def _fail(p: ImagePipeline, state: dict[str, Any]) -> dict[str, Any]:
 
 _HANDLERS: dict[str, Callable[[ImagePipeline, dict[str, Any]], dict[str, Any]]] = {
     "inspect": _inspect,
+    "moderate": _moderate,
     "metadata": _metadata,
     "variants": _variants,
     "embed": _embed,

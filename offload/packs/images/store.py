@@ -36,6 +36,8 @@ class ImageRecord(BaseModel):
     embedding: dict[str, Any] | None = None
     execution_arn: str | None = None
     error: dict[str, str] | None = None
+    # The moderation pack's state of this upload ({status, reason, at}), when the pack is in the catalog.
+    moderation: dict[str, Any] | None = None
     created_at: str
     updated_at: str
 

@@ -14,7 +14,20 @@ from typing import Any
 from offload.catalog import Backoff, JobType, Pack, QueueSpec, S3Trigger
 
 # The state machine's Lambda steps ("fail" is the Catch target): the construct and the step code share this.
-STEPS = ("probe", "plan", "transcode", "join", "package", "audio", "live_segment", "live_end", "complete", "fail")
+# "moderate" (before "plan", for videos) runs only when the catalog has the moderation pack.
+STEPS = (
+    "probe",
+    "moderate",
+    "plan",
+    "transcode",
+    "join",
+    "package",
+    "audio",
+    "live_segment",
+    "live_end",
+    "complete",
+    "fail",
+)
 # What the probe step decides the execution is: the state machine's Choice routes on `$.kind`.
 KINDS = ("video", "audio", "live_segment", "live_end")
 UPLOAD_PREFIXES = {"video": "uploads/videos/", "audio": "uploads/audio/", "live": "uploads/live/"}

@@ -7,11 +7,12 @@ Uploads under uploads/videos/, uploads/audio/ and uploads/live/<stream>/ reach t
     Probe -> Kind: audio        -> Audio -> Complete
                    live_segment -> LiveSegment -> LiveDone
                    live_end     -> LiveEnd -> LiveEnded
-                   (video)      -> Plan -> Map Transcode (segments + audio) -> Map Join (outputs)
+                   (video)      -> [Moderate] -> Plan -> Map Transcode (segments + audio) -> Map Join (outputs)
                                    -> Package -> Complete -> VideoCompleted
     any failure -> <State>Failed ($.failed_step) -> Fail -> VideoFailed
 
-Media runs the light steps (probe, plan, package, complete, fail, live_end) at 2,048 MB; Transcode
+Moderate runs only when the catalog has the moderation pack. Media runs the light steps (probe,
+moderate, plan, package, complete, fail, live_end) at 2,048 MB; Transcode
 runs ffmpeg (transcode, join, audio, live_segment) at the pack's `transcode_memory_mb`. Both get
 the /tmp `scratch_mb_for(options)` says the longest accepted source needs.
 """
@@ -52,6 +53,7 @@ from offload.cdk.constructs.pipeline import (
 from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
 from offload.media.video.plan import VideoOptions, scratch_mb_for
+from offload.packs.moderation.infra import grant_moderation_step, moderation_packs
 from offload.packs.video import STEPS
 from offload.packs.video.store import STATUS_INDEX
 
@@ -61,7 +63,7 @@ FUNCTION_TIMEOUT = Duration.seconds(900)  # Lambda's longest; the plan sizes seg
 PIPELINE_TIMEOUT = Duration.hours(6)
 # Lambda's ephemeral storage (/tmp) range.
 MIN_SCRATCH_MB, MAX_SCRATCH_MB = 512, 10240
-MEDIA_STEPS = ("probe", "plan", "package", "complete", "fail", "live_end")
+MEDIA_STEPS = ("probe", "moderate", "plan", "package", "complete", "fail", "live_end")
 TRANSCODE_STEPS = ("transcode", "join", "audio", "live_segment")
 if set(MEDIA_STEPS) | set(TRANSCODE_STEPS) != set(STEPS):
     raise RuntimeError(f"offload.packs.video.STEPS {STEPS} and the functions' steps in {__name__} differ")
@@ -89,7 +91,9 @@ class VideoPipeline(Construct):
             "options": self.options.model_dump(mode="json", exclude_unset=True),
             "scratch_mb": self.scratch_mb,
         }
-        environment = {**ctx.environment, **ctx.packs_env(step_settings)}
+        # With the moderation pack in, videos get a `moderate` step (sampled frames) before `plan`.
+        self.moderated = moderation_packs(ctx)
+        environment = {**ctx.environment, **ctx.packs_env(step_settings, with_packs=self.moderated)}
         self.ffmpeg_layer = FfmpegLayer.of(self).layer
         self.media_function = self._function(
             ctx,
@@ -105,6 +109,8 @@ class VideoPipeline(Construct):
             memory_mb=self.options.transcode_memory_mb,
             steps=TRANSCODE_STEPS,
         )
+        if self.moderated:
+            grant_moderation_step(self, ctx, self.media_function)
         self.state_machine = self._state_machine()
         # Settings.packs["video"] for the workers and clients (offload.packs.video.settings.VideoSettings).
         self.settings = {**step_settings, "pipeline_arn": self.state_machine.state_machine_arn}
@@ -154,6 +160,13 @@ class VideoPipeline(Construct):
                     f"{action} comes from grant_read (media bucket: the upload) and grant_read_write (payload "
                     "bucket: job payloads); each applies to its own bucket and its objects only.",
                 )
+
+    def grant_records(self, role: iam.IGrantable) -> None:
+        """What another pack's worker that marks video records (the moderation pack's) may do: read and write them."""
+        self.table.grant_read_write_data(role)
+        policy = role.node.find_child("DefaultPolicy").node.default_child if isinstance(role, iam.Role) else None
+        if isinstance(policy, CfnResource):
+            _acknowledge_table_indexes(policy, self.table)
 
     def _function(
         self,
@@ -244,6 +257,8 @@ class VideoPipeline(Construct):
         joins.item_processor(step_task(self, "JoinOutput", function=transcode, step=None))
         catch_into(self, joins, "join", fail_task, name="Join")
         video = task("plan", media).next(segments).next(joins).next(task("package", media)).next(complete)
+        if self.moderated:
+            video = task("moderate", media).next(video)
         kind = (
             sfn.Choice(self, "Kind")
             .when(sfn.Condition.string_equals("$.kind", "audio"), task("audio", transcode).next(complete))

@@ -191,6 +191,18 @@ def _probe(p: VideoPipeline, state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "kind": kind, "facts": doc}
 
 
+def _moderate(p: VideoPipeline, state: dict[str, Any]) -> dict[str, Any]:
+    """The moderation pack's step: frames sampled across the video; a flagged video goes on being
+    transcoded, but its outputs are held back (not served) until a reviewer approves it."""
+    from offload.packs.moderation.service import Moderation
+
+    upload = state["video"]
+    with tempfile.TemporaryDirectory() as tmp:
+        source = p.source(upload, Path(tmp))
+        record = Moderation(p.rt).video(upload["key"], source, duration_s=float(state["facts"]["duration_s"]))
+    return {**state, "moderation": {"status": record.status, "verdict": record.verdict}}
+
+
 def _plan_step(p: VideoPipeline, state: dict[str, Any]) -> dict[str, Any]:
     from offload.media.video.facts import MediaFacts
     from offload.media.video.plan import make_plan
@@ -426,6 +438,7 @@ def _live(step: str) -> Callable[[VideoPipeline, dict[str, Any]], dict[str, Any]
 
 _HANDLERS: dict[str, Callable[[VideoPipeline, dict[str, Any]], dict[str, Any]]] = {
     "probe": _probe,
+    "moderate": _moderate,
     "plan": _plan_step,
     "transcode": _transcode,
     "join": _join,

@@ -61,6 +61,8 @@ class VideoRecord(BaseModel):
     outputs: list[dict[str, Any]] = Field(default_factory=list)
     execution_arn: str | None = None
     error: dict[str, str] | None = None
+    # The moderation pack's state of this upload ({status, reason, at}), when the pack is in the catalog.
+    moderation: dict[str, Any] | None = None
     # A live stream's segments that failed ({seq, key, version, step, reason, at}), added by
     # MediaStore.append; the stream goes on without them.
     errors: list[dict[str, Any]] = Field(default_factory=list)
