@@ -20,11 +20,12 @@ import sys
 from pathlib import Path
 
 import cdk_nag
-from aws_cdk import App, Validations
+from aws_cdk import App, AspectPriority, Aspects, Validations
 from aws_cdk import aws_lambda as lambda_
 
 from offload.catalog import CATALOG_CONTEXT, DEFAULT_CATALOG, Catalog, CatalogError, load_catalog
 from offload.cdk.constructs.job_queue import CODE_EXCLUDES
+from offload.cdk.nag import OverflowAcknowledgements
 from offload.cdk.stack import OffloadConfig, OffloadStack
 from offload.project import cdk_context
 
@@ -129,6 +130,8 @@ def attach_cdk_nag(app: App) -> None:
     Validations.of(app).add_plugins(
         cdk_nag.AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True)
     )
+    # After CDK's own aspects (which split oversized role policies), before the checks run.
+    Aspects.of(app).add(OverflowAcknowledgements(), priority=AspectPriority.READONLY)
 
 
 def prune_stale_assets(outdir: Path) -> None:

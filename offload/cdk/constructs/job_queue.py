@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnResource, Duration, Size, Stack
+from aws_cdk import CfnResource, Duration, Size, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -57,20 +57,30 @@ def pascal(name: str) -> str:
 
 # Lambda refuses a function whose environment variables (names and values) exceed 4 KB in all.
 LAMBDA_ENV_LIMIT = 4096
-# What a deploy-time token (a queue URL, an ARN, a generated name) is assumed to resolve to, at most.
+# What a deploy-time token (an ARN, a URL) is assumed to resolve to, at most.
 TOKEN_ESTIMATE = 110
-# SQS queue names are at most 80 characters.
-SQS_NAME_LIMIT = 80
+# A pseudo parameter: a region, an account id, a URL suffix.
 PSEUDO_ESTIMATE = 20
+# Resources CloudFormation names `<stack>-<logical id>-<random>` when the template gives no name (the random
+# part is 12-13 characters; a longer name is cut to the service's limit), with that limit and the property
+# that would name them instead.
+GENERATED_NAMES = {
+    "AWS::DynamoDB::Table": (255, "table_name"),
+    "AWS::S3::Bucket": (63, "bucket_name"),
+    "AWS::SQS::Queue": (80, "queue_name"),
+}
+GENERATED_SUFFIX = 15  # the two dashes and the random part
 
 
 def check_environment_size(scope: Construct, environment: Mapping[str, str], what: str) -> int:
     """The environment's estimated deployed size; a CatalogError when it would pass Lambda's 4 KB.
 
-    moto never checks the limit, so without this a catalog with many queues synthesizes, runs locally
-    and fails only at `cdk deploy`."""
+    A generated name counts as long as CloudFormation can make it for this stack and logical id, any
+    other token as TOKEN_ESTIMATE. moto never checks the limit, so without this a catalog with many
+    queues synthesizes, runs locally and fails only at `cdk deploy`."""
     stack = Stack.of(scope)
-    size = sum(len(name) + _resolved_length(stack.resolve(value)) for name, value in environment.items())
+    names = _generated_name_lengths(stack)
+    size = sum(len(name) + _resolved_length(stack.resolve(value), names) for name, value in environment.items())
     if size > LAMBDA_ENV_LIMIT:
         raise CatalogError(
             f"{what}: its environment would be about {size} bytes, over Lambda's {LAMBDA_ENV_LIMIT}; every "
@@ -79,16 +89,37 @@ def check_environment_size(scope: Construct, environment: Mapping[str, str], wha
     return size
 
 
-def _resolved_length(value: object) -> int:
+def _generated_name_lengths(stack: Stack) -> dict[str, int]:
+    """Logical id -> the longest name the resource can get, for the GENERATED_NAMES types."""
+    stack_name = stack.stack_name if not Token.is_unresolved(stack.stack_name) else "x" * 128
+    out: dict[str, int] = {}
+    for node in stack.node.find_all():
+        if not isinstance(node, CfnResource) or node.cfn_resource_type not in GENERATED_NAMES:
+            continue
+        limit, prop = GENERATED_NAMES[node.cfn_resource_type]
+        logical_id = str(stack.resolve(node.logical_id))
+        given = stack.resolve(getattr(node, prop, None))  # an L2's physical name is a token, often of nothing
+        length = (
+            min(limit, len(stack_name) + len(logical_id) + GENERATED_SUFFIX)
+            if given is None
+            else _resolved_length(given, {})
+        )
+        out[logical_id] = length
+    return out
+
+
+def _resolved_length(value: object, names: Mapping[str, int]) -> int:
     if isinstance(value, str):
         return len(value)
     if isinstance(value, dict) and set(value) == {"Fn::Join"}:
         sep, parts = value["Fn::Join"]
-        return sum(_resolved_length(p) for p in parts) + len(sep) * max(len(parts) - 1, 0)
+        return sum(_resolved_length(p, names) for p in parts) + len(sep) * max(len(parts) - 1, 0)
     if isinstance(value, dict) and value.get("Fn::GetAtt", [None, None])[1:] == ["QueueName"]:
-        return SQS_NAME_LIMIT
+        return names.get(value["Fn::GetAtt"][0], GENERATED_NAMES["AWS::SQS::Queue"][0])
     if isinstance(value, dict) and str(value.get("Ref", "")).startswith("AWS::"):
-        return PSEUDO_ESTIMATE  # a region, an account id, a URL suffix
+        return PSEUDO_ESTIMATE
+    if isinstance(value, dict) and value.get("Ref") in names:  # a table's or bucket's name
+        return names[value["Ref"]]
     if isinstance(value, dict | list):
         return TOKEN_ESTIMATE
     return len(str(value))
