@@ -275,7 +275,7 @@ def test_which_workers_join_the_vpc_follows_the_catalog() -> None:
         if "OFFLOAD_REDIS_URL" in f["Properties"]["Environment"]["Variables"]
     }
     # (the images and generate queues stay in: their packs take the shared `openai` / `video-provider` limits)
-    assert in_vpc == with_url == {"notifications", "images", "generate"}
+    assert in_vpc == with_url == {"notifications", "images", "images-reindex", "generate"}
 
 
 def test_a_core_only_catalog_deploys_no_vpc_cache_media_bucket_or_state_machine(tmp_path) -> None:

@@ -33,7 +33,7 @@ def test_the_image_steps_the_api_and_the_reindex_worker_get_the_embed_layer_and_
     with_embed = _functions_with(template_json, embed)
 
     assert with_embed == {
-        "offload image pipeline steps (inspect, metadata, variants, embed, index, complete, fail)",
+        "offload image pipeline steps (inspect, moderate, metadata, variants, embed, index, complete)",
         "offload HTTP API (every route)",
         "offload worker for queue images-reindex",
     }

@@ -14,10 +14,15 @@ def _one(template_json: dict, type_: str) -> tuple[str, dict]:
 
 
 def _statements_of_role(template_json: dict, role_part: str) -> list[dict]:
+    """Its inline policy's statements and those CDK moved into overflow managed policies."""
+    policies = [
+        *resources_of(template_json, "AWS::IAM::Policy").values(),
+        *resources_of(template_json, "AWS::IAM::ManagedPolicy").values(),
+    ]
     return [
         render(s)
-        for p in resources_of(template_json, "AWS::IAM::Policy").values()
-        if any(role_part in json.dumps(r) for r in p["Properties"]["Roles"])
+        for p in policies
+        if any(role_part in json.dumps(r) for r in p["Properties"].get("Roles", []))
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
 

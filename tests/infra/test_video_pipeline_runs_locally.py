@@ -141,9 +141,10 @@ def test_a_video_runs_plan_then_every_task_in_parallel_then_every_join_then_pack
     )
     assert done["status"] == "SUCCEEDED", done
     order = steps.steps()
-    assert order[:2] == [("media", "probe"), ("media", "plan")]
-    assert order[2 : 3 + segments] == [("transcode", "transcode")] * (segments + 1)
-    assert order[3 + segments :] == [("transcode", "join")] * 2 + [("media", "package"), ("media", "complete")]
+    # (the catalog has the moderation pack: its `moderate` step runs between probe and plan)
+    assert order[:3] == [("media", "probe"), ("media", "moderate"), ("media", "plan")]
+    assert order[3 : 4 + segments] == [("transcode", "transcode")] * (segments + 1)
+    assert order[4 + segments :] == [("transcode", "join")] * 2 + [("media", "package"), ("media", "complete")]
     # each Map task got {video, plan, its item}, and the Maps ran at most `map_concurrency` at once, in parallel
     transcodes = [state for _, step, state in steps.calls if step == "transcode"]
     assert sorted(json.dumps(s["task"], sort_keys=True) for s in transcodes) == sorted(

@@ -85,8 +85,10 @@ def test_every_worker_environment_builds_offload_settings_with_every_catalog_que
         env = render(w.function["Properties"]["Environment"]["Variables"])
         settings = Settings.from_env(env)
         assert sorted(settings.queues) == sorted(q.name for q in CATALOG.queues), name
-        assert settings.queue_urls(name).url == f"<{w.queue_id}>"
-        assert settings.queue_urls(name).dlq_url == f"<{w.dlq_id}>"
+        # names against one base URL (Lambda's 4 KB environment), full URLs once read
+        base = "https://sqs.<AWS::Region>.<AWS::URLSuffix>/<AWS::AccountId>/"
+        assert settings.queue_urls(name).url == f"{base}<{w.queue_id}.QueueName>"
+        assert settings.queue_urls(name).dlq_url == f"{base}<{w.dlq_id}.QueueName>"
         assert settings.webhook_secret_arn
         assert env["OFFLOAD_QUEUE"] == name
         assert env["POWERTOOLS_SERVICE_NAME"] == "offload"
@@ -181,7 +183,7 @@ def test_a_catalog_whose_environment_would_pass_4_kb_fails_synth_naming_the_fix(
     many = Pack(
         "many",
         queues=tuple(
-            QueueSpec(f"q{i}", concurrency=4, lanes=(Lane("normal", 0, 2), Lane("high", 7, 2))) for i in range(12)
+            QueueSpec(f"q{i}", concurrency=4, lanes=(Lane("normal", 0, 2), Lane("high", 7, 2))) for i in range(30)
         ),
     )
     # when it is synthesized, then one CatalogError names the worker, the size and the fix
