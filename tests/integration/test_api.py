@@ -401,9 +401,20 @@ def test_image_search_answers_from_s3_vectors_with_metadata_filters(media):
     embedder = pipeline.providers.embedder
     index = pipeline.index_for(IndexRef.for_embedder(embedder))
     texts = {"uploads/images/beach.jpg": "a sunny beach with palm trees", "uploads/images/city.jpg": "a city street"}
+    from offload.jobs.model import now_iso
+    from offload.packs.images.store import ImageRecord
+
+    at = now_iso()
     for (key, text), vector in zip(texts.items(), embedder.embed(list(texts.values())), strict=True):
         index.upsert(key, vector, {"description": text, "status": "indexed", "tags": [key.split("/")[-1][:-4]]})
+        # the catalog has the moderation pack: only approved images are served in results
+        record = ImageRecord(key=key, bucket="offload-test-media", status="pending", created_at=at, updated_at=at)
+        assert pipeline.store.register(record)
+    pipeline.store.set_aside("uploads/images/beach.jpg", moderation={"status": "approved"})
 
+    status, body = call("GET", "/images/search", query="q=seaside&limit=2")
+    assert status == 200 and [r["key"] for r in body["results"]] == ["uploads/images/beach.jpg"]
+    pipeline.store.set_aside("uploads/images/city.jpg", moderation={"status": "approved"})
     status, body = call("GET", "/images/search", query="q=seaside&limit=2")
     assert status == 200 and [r["key"] for r in body["results"]] == list(texts)
     status, body = call("GET", "/images/search", query="q=seaside&tag=city&status=indexed")
