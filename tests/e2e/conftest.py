@@ -79,28 +79,36 @@ def start_local(
     cwd: Path = ROOT,
     env: dict[str, str] | None = None,
 ) -> LocalStack:
-    """`offload local up` on a free port (in `cwd`, with that app's `offload`), once it says it is ready."""
-    port = free_port()
-    log = tmp / f"local-{port}.log"
+    """`offload local up` on a free port (in `cwd`, with that app's `offload`), once it says it is ready.
+
+    A port found free can be taken before `offload local up` binds it (another test's stack starting):
+    that refusal is retried on a new port, twice."""
     env = dict(env or {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "REDIS_URL")})
     env["COLUMNS"] = "200"
     assembly = ("--cdk-out", str(cdk_out)) if cdk_out else ()
-    proc = subprocess.Popen(
-        [offload, "local", "up", "--port", str(port), *assembly, *extra],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=cwd,
-    )
-    stack = LocalStack(proc=proc, port=port, log=log)
-    deadline = time.time() + 120
-    while "ready: export" not in stack.output_text():  # not "already in use"
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise AssertionError(f"offload local up did not become ready:\n{stack.output_text()}")
-        time.sleep(0.2)
-    return stack
+    for attempt in range(3):
+        port = free_port()
+        log = tmp / f"local-{port}.log"
+        proc = subprocess.Popen(
+            [offload, "local", "up", "--port", str(port), *assembly, *extra],
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=cwd,
+        )
+        stack = LocalStack(proc=proc, port=port, log=log)
+        deadline = time.time() + 120
+        while "ready: export" not in stack.output_text():  # not "already in use"
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                if "Address already in use" in stack.output_text() and attempt < 2:
+                    break
+                raise AssertionError(f"offload local up did not become ready:\n{stack.output_text()}")
+            time.sleep(0.2)
+        else:
+            return stack
+    raise AssertionError("unreachable: every attempt returns or raises")
 
 
 def stop_local(stack: LocalStack) -> None:

@@ -52,6 +52,7 @@ def test_outputs_are_served_and_name_the_local_resources(local):
         "images-reindex",
         "notifications",
         "maintenance",
+        "moderation",
         "video",
         "generate",
         "payments",
