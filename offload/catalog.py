@@ -8,6 +8,7 @@ synth and the CLI import it without pulling in boto3 or the processors.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import re
@@ -313,6 +314,12 @@ class Pack:
         for path in (*self.message_kinds, *self.on_finish, *(p for p in (self.infra, self.cli) if p)):
             if ":" not in path:
                 raise CatalogError(f"pack {self.name!r}: {path!r} must look like 'module:attribute'")
+
+    def with_options(self, model: Any, options: dict[str, Any]) -> Pack:
+        """This pack with `options` checked by the pack's pydantic `model` now (a bad one raises naming it),
+        kept as the JSON its construct reads (only the options given, so defaults stay the model's)."""
+        checked = model.model_validate(options)
+        return dataclasses.replace(self, options=checked.model_dump(mode="json", exclude_unset=True))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ An app takes the defaults (`from offload.packs import generate`, the local provi
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from offload.catalog import Backoff, JobType, Pack, QueueSpec, RateLimit
@@ -49,5 +48,4 @@ def generate_pack(**options: Any) -> Pack:
     """The generate pack with options (offload.packs.generate.options.GenerateOptions fields), validated now."""
     from offload.packs.generate.options import GenerateOptions
 
-    checked = GenerateOptions.model_validate(options)
-    return dataclasses.replace(pack, options=checked.model_dump(mode="json", exclude_unset=True))
+    return pack.with_options(GenerateOptions, options)

@@ -7,7 +7,6 @@ index: `images_pack(vector_index="s3json")` (docs/vector-search.md says when tha
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,8 +77,7 @@ pack = Pack(
 
 def images_pack(**options: Any) -> Pack:
     """The images pack with options (ImagesOptions fields), validated now."""
-    checked = ImagesOptions.model_validate(options)
-    return dataclasses.replace(pack, options=checked.model_dump(mode="json", exclude_unset=True))
+    return pack.with_options(ImagesOptions, options)
 
 
 def pipeline_steps(catalog: Catalog) -> tuple[str, ...]:

@@ -9,7 +9,6 @@ An app takes the defaults (`from offload.packs import moderation`) or its own th
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from offload.catalog import Backoff, JobType, Pack, QueueSpec
@@ -64,5 +63,4 @@ def moderation_pack(**options: Any) -> Pack:
     """The moderation pack with options (offload.packs.moderation.options.ModerationOptions fields), validated now."""
     from offload.packs.moderation.options import ModerationOptions
 
-    checked = ModerationOptions.model_validate(options)
-    return dataclasses.replace(pack, options=checked.model_dump(mode="json", exclude_unset=True))
+    return pack.with_options(ModerationOptions, options)

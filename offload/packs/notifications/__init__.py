@@ -7,7 +7,6 @@ delivery events mark records delivered or bounced, and the shared per-channel se
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from offload.catalog import JobType, Pack, RateLimit
@@ -66,5 +65,4 @@ def notifications_pack(**options: Any) -> Pack:
     """The notifications pack with options (`NotificationOptions`: sender, templates), validated now."""
     from offload.packs.notifications.settings import NotificationOptions
 
-    checked = NotificationOptions.model_validate(options)
-    return dataclasses.replace(pack, options=checked.model_dump(mode="json", exclude_unset=True))
+    return pack.with_options(NotificationOptions, options)

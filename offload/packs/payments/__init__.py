@@ -7,7 +7,6 @@ tax) or its own: `payments_pack(provider="stripe", stripe_secret_arn="arn:...", 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from offload.catalog import Backoff, JobType, Pack, QueueSpec, Schedule
@@ -75,5 +74,4 @@ def payments_pack(**options: Any) -> Pack:
     """The payments pack with options (offload.packs.payments.options.PaymentsOptions fields), validated now."""
     from offload.packs.payments.options import PaymentsOptions
 
-    checked = PaymentsOptions.model_validate(options)
-    return dataclasses.replace(pack, options=checked.model_dump(mode="json", exclude_unset=True))
+    return pack.with_options(PaymentsOptions, options)

@@ -6,7 +6,6 @@ See docs/payments.md ("Social").
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from offload.catalog import JobType, Pack, Schedule
@@ -57,5 +56,4 @@ def social_pack(**options: Any) -> Pack:
     """The social pack with options (offload.packs.social.options.SocialOptions fields), validated now."""
     from offload.packs.social.options import SocialOptions
 
-    checked = SocialOptions.model_validate(options)
-    return dataclasses.replace(pack, options=checked.model_dump(mode="json", exclude_unset=True))
+    return pack.with_options(SocialOptions, options)

@@ -8,7 +8,6 @@ An app takes the defaults (`from offload.packs import video`) or its own options
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from offload.catalog import Backoff, JobType, Pack, QueueSpec, S3Trigger
@@ -77,5 +76,4 @@ def video_pack(**options: Any) -> Pack:
     """The video pack with options (offload.media.video.plan.VideoOptions fields), validated now."""
     from offload.media.video.plan import VideoOptions
 
-    checked = VideoOptions.model_validate(options)
-    return dataclasses.replace(pack, options=checked.model_dump(mode="json", exclude_unset=True))
+    return pack.with_options(VideoOptions, options)
