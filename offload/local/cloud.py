@@ -29,11 +29,12 @@ from botocore.config import Config
 from offload.catalog import CATALOG_ENV, DEFAULT_CATALOG, CatalogError, load_catalog
 from offload.cron import next_fire
 from offload.local.api import LocalHttpApi
+from offload.local.inprocess import install as install_in_process
+from offload.local.moto_server import prepare_moto
 from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
 from offload.local.rules import fire_rule
-from offload.local.s3vectors_query import add_query_vectors
 from offload.local.sfn import enable_execution, route_lambda_tasks
-from offload.local.sqs_events import MappingState, deliver_once, stop_moto_delivering
+from offload.local.sqs_events import MappingState, deliver_once
 from offload.local.template import REGION, Template
 
 # The offload package: a change to it (in a source checkout) makes the template stale too.
@@ -252,10 +253,15 @@ class LocalCloud:
     outputs: dict[str, str] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     server_mode: str = "process"  # or "thread": moto in this process (needed for in-process hooks)
+    # In thread mode, this process's own AWS calls skip HTTP (offload.local.inprocess); False keeps loopback HTTP.
+    in_process_calls: bool = True
+    _in_process: Any = None
+    _undo_in_process: Any = None
+    _session: Any = None
     _server: Any = None
     _server_proc: subprocess.Popen[bytes] | None = None
     _undo_patch: Any = None
-    _undo_moto_delivering: Any = None
+    _undo_moto_patches: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _redis: subprocess.Popen[bytes] | None = None
@@ -285,7 +291,9 @@ class LocalCloud:
         return tuple(f"http://{self.host}:{port}" for port in ports)
 
     def client(self, service: str) -> Any:
-        return boto3.client(
+        if self._session is None:  # made after start() installs the in-process handler, so its clients have it
+            self._session = boto3.session.Session()
+        return self._session.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
@@ -311,6 +319,8 @@ class LocalCloud:
             # Lambda tasks are routed into this process by patching moto, so moto must run here too.
             self.server_mode = "thread"
         self._start_server()
+        if self.server_mode == "thread" and self.in_process_calls:
+            self._in_process, self._undo_in_process = install_in_process(self.endpoint)
         if has_state_machines:
             enable_execution(self.endpoint)
         self.provisioned = Provisioner(template, self.client, api_endpoints=api_endpoints).run()
@@ -393,8 +403,10 @@ class LocalCloud:
                 self._redis.kill()
         if self._undo_patch is not None:
             self._undo_patch()
-        if self._undo_moto_delivering is not None:
-            self._undo_moto_delivering()
+        if self._undo_in_process is not None:
+            self._undo_in_process()
+        if self._undo_moto_patches is not None:
+            self._undo_moto_patches()
         if self._server is not None:
             self._server.stop()
         if self._server_proc is not None:
@@ -417,8 +429,7 @@ class LocalCloud:
         if self.server_mode == "thread":
             from moto.server import ThreadedMotoServer
 
-            self._undo_moto_delivering = stop_moto_delivering()
-            add_query_vectors()  # idempotent, and harmless to leave: it only adds an operation moto lacks
+            self._undo_moto_patches = prepare_moto()
             self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
             self._server.start()
             logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -1,0 +1,127 @@
+"""AWS calls from inside the local cloud's process, answered by moto without HTTP.
+
+When moto runs in the cloud's own process (thread mode: the template has state machines), the functions,
+pollers and schedules call the endpoint over loopback HTTP: each call serializes, crosses a socket into a
+server thread of this same process, is parsed back, and sheds the GIL twice on the way; about 3 ms a call
+before moto does any work. `InProcessEndpoint` is a botocore `before-send` handler that hands a request
+addressed to the endpoint straight to moto's WSGI application (the one the endpoint serves, with the same
+backends) and returns its answer as the HTTP response would have been. The request is the one botocore
+signed; routing, validation and errors are moto's, exactly as over HTTP. Other processes (the AWS CLI,
+boto3 in a shell, the console) still reach the endpoint over HTTP.
+
+It is registered for botocore sessions created after `install()` (botocore's BUILTIN_HANDLERS, as moto's
+own in-process mock is): every session the functions create. The undo removes it.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+
+
+class _Body(io.BytesIO):
+    """A response body as botocore reads one: `read(amt)` for streams, `stream()` for the whole content."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        while chunk := self.read(65536):
+            yield chunk
+
+
+def _latin1(raw: str) -> str:
+    """WSGI's encoding of a decoded URL part: its bytes as latin-1 (PEP 3333)."""
+    return unquote_to_bytes(raw).decode("latin-1")
+
+
+class InProcessEndpoint:
+    """Answers botocore requests for `endpoint` (scheme://host:port) by calling moto in this process."""
+
+    def __init__(self, endpoint: str) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        parts = urlsplit(endpoint)
+        self.scheme, self.netloc = parts.scheme, parts.netloc
+        self.host, self.port = parts.hostname or "127.0.0.1", str(parts.port or 80)
+        self.app = DomainDispatcherApplication(create_backend_app)
+        self.calls = 0
+        self.enabled = True  # off after the undo: a client kept past the cloud's stop fails as over HTTP
+
+    def handles(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme == self.scheme and parts.netloc == self.netloc
+
+    def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        if not self.enabled or not self.handles(request.url):
+            return None  # not ours: botocore sends it over HTTP as usual
+        from werkzeug.test import run_wsgi_app
+
+        self.calls += 1
+        body = request.body
+        if body is None:
+            data = b""
+        elif isinstance(body, bytes | bytearray):
+            data = bytes(body)
+        elif isinstance(body, str):
+            data = body.encode()
+        else:  # a file or a botocore stream wrapper: what urllib3 would have read and sent
+            data = body.read()
+            data = data.encode() if isinstance(data, str) else data
+        parts = urlsplit(request.url)
+        raw_uri = parts.path + (f"?{parts.query}" if parts.query else "")
+        environ: dict[str, Any] = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": self.scheme,
+            "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": _latin1(parts.path),
+            "QUERY_STRING": parts.query,
+            "REQUEST_URI": raw_uri,
+            "RAW_URI": raw_uri,
+            "REMOTE_ADDR": "127.0.0.1",
+            "SERVER_NAME": self.host,
+            "SERVER_PORT": self.port,
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": self.netloc,
+        }
+        for name, value in request.headers.items():
+            value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            key = name.upper().replace("-", "_")
+            if key == "TRANSFER_ENCODING":
+                continue  # the body is whole here; its length says where it ends
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = f"HTTP_{key}"
+            environ[key] = value
+        environ["CONTENT_LENGTH"] = str(len(data))
+        app_iter, status, headers = run_wsgi_app(self.app, environ, buffered=True)
+        try:
+            content = b"".join(app_iter)
+        finally:
+            close = getattr(app_iter, "close", None)
+            if close is not None:
+                close()
+        return AWSResponse(request.url, int(status.split(" ", 1)[0]), dict(headers.items()), _Body(content))
+
+
+def install(endpoint: str) -> tuple[InProcessEndpoint, Callable[[], None]]:
+    """Answer this process's calls to `endpoint` in-process from now on; returns the handler and the undo."""
+    from botocore import handlers
+
+    handler = InProcessEndpoint(endpoint)
+    entry = ("before-send", handler)
+    handlers.BUILTIN_HANDLERS.append(entry)
+
+    def undo() -> None:
+        handler.enabled = False
+        if entry in handlers.BUILTIN_HANDLERS:
+            handlers.BUILTIN_HANDLERS.remove(entry)
+
+    return handler, undo

@@ -1,0 +1,111 @@
+"""moto's SQS without its per-message whole-queue scans, so a deep queue costs the local cloud what a
+shallow one does.
+
+moto 5.2 builds a queue's full attribute dict (`Queue.attributes`) in places that read one plain setting
+of it: SendMessage reads ContentBasedDeduplication, and ReceiveMessage reads MessageRetentionPeriod once
+for every message it hands out. Building that dict counts the queue three times (visible, in flight,
+delayed), each count reading the clock once per message. With 10,000 messages waiting, one receive of
+ten made 300,000 clock reads: the local cloud spent half its CPU there (bench/local_throughput.py's
+profile). `make_sqs_linear()` changes three things and keeps every answer the same:
+
+- inside SendMessage and ReceiveMessage, `Queue.attributes` leaves out the three approximate counts,
+  which neither reads (GetQueueAttributes still counts: tests/integration/test_moto_sqs_linear.py);
+- the retention check reads the queue's retention period directly;
+- the visible-message list and the counts read the clock once per call instead of once per message.
+
+Idempotent; applied where offload.local's other moto patches are (offload.local.moto_server.prepare_moto).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+_COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
+_skip_counts = contextvars.ContextVar("offload_sqs_skip_counts", default=False)
+_APPLIED = "_offload_linear"
+
+
+def make_sqs_linear() -> Callable[[], None]:
+    """Patch moto's SQS models in this process; returns the undo."""
+    from moto.core.utils import camelcase_to_underscores
+    from moto.sqs import models
+    from moto.sqs.models import Queue, SQSBackend
+
+    if getattr(Queue, _APPLIED, False):
+        return lambda: None
+    saved = {
+        (Queue, "attributes"): Queue.__dict__["attributes"],
+        (Queue, "messages"): Queue.__dict__["messages"],
+        (Queue, "approximate_number_of_messages_delayed"): Queue.__dict__["approximate_number_of_messages_delayed"],
+        (Queue, "approximate_number_of_messages_not_visible"): Queue.__dict__[
+            "approximate_number_of_messages_not_visible"
+        ],
+        (SQSBackend, "send_message"): SQSBackend.__dict__["send_message"],
+        (SQSBackend, "receive_message"): SQSBackend.__dict__["receive_message"],
+        (SQSBackend, "is_message_valid_based_on_retention_period"): SQSBackend.__dict__[
+            "is_message_valid_based_on_retention_period"
+        ],
+    }
+    full_attributes = saved[(Queue, "attributes")].fget
+
+    def attributes(queue: Queue) -> dict[str, Any]:
+        if not _skip_counts.get():
+            return full_attributes(queue)
+        # The dict moto builds, less the counts (the properties that make building it O(queue)).
+        names = [n for n in queue.BASE_ATTRIBUTES if n not in _COUNTS]
+        names += queue.FIFO_ATTRIBUTES if queue.fifo_queue else []
+        names += queue.KMS_ATTRIBUTES if getattr(queue, "kms_master_key_id", None) else []
+        result = {name: getattr(queue, camelcase_to_underscores(name)) for name in names}
+        if queue.policy:
+            result["Policy"] = queue.policy
+        if queue.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(queue.redrive_policy)
+        return {k: str(v).lower() if isinstance(v, bool) else v for k, v in result.items()}
+
+    def messages(queue: Queue) -> list[Any]:
+        now = models.unix_time_millis()
+        return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+    def delayed(queue: Queue) -> int:
+        now = models.unix_time_millis()
+        return sum(1 for m in queue._messages if now < m.delayed_until)
+
+    def not_visible(queue: Queue) -> int:
+        now = models.unix_time_millis()
+        return sum(1 for m in queue._messages if not now > m.visible_at)
+
+    def without_counts(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            token = _skip_counts.set(True)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                _skip_counts.reset(token)
+
+        return call
+
+    def retained(backend: SQSBackend, queue_name: str, message: Any) -> bool:
+        queue: Any = backend.get_queue(queue_name)  # moto sets its attributes from the queue's settings
+        period = int(queue.message_retention_period)
+        return bool(period + message.sent_timestamp / 1000 > models.unix_time())
+
+    Queue.attributes = property(attributes)  # type: ignore[assignment]
+    Queue.messages = property(messages)  # type: ignore[assignment]
+    Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment]
+    Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment]
+    SQSBackend.send_message = without_counts(saved[(SQSBackend, "send_message")])  # type: ignore[method-assign]
+    SQSBackend.receive_message = without_counts(saved[(SQSBackend, "receive_message")])  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign,assignment]
+    setattr(Queue, _APPLIED, True)
+
+    def undo() -> None:
+        for (cls, name), value in saved.items():
+            setattr(cls, name, value)
+        delattr(Queue, _APPLIED)
+
+    return undo
