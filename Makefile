@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup chromium test test-unit fuzz lint synth layers demo local bench bench-video bench-api deploy lock clean
+.PHONY: setup chromium test test-unit fuzz chaos load lint synth layers demo local bench bench-video bench-api deploy lock clean
 
 setup: $(STAMP) node_modules/.installed chromium
 
@@ -38,6 +38,16 @@ test-unit: setup
 # The fuzzers with many random examples (`make test` runs a few fixed ones): worker messages, catalogs, media probes.
 fuzz: setup
 	HYPOTHESIS_PROFILE=chaos $(BIN)/pytest --timeout 3600 tests/unit/test_fuzz_catalog.py tests/integration/test_fuzz_worker.py tests/integration/test_fuzz_media.py
+
+# Fault scenarios on the local cloud (duplicates, throttling, send errors, provider 429/5xx/slow/never), one table,
+# then the fuzzers with many examples: about 20 minutes.
+chaos: setup
+	$(BIN)/python bench/chaos.py
+	$(MAKE) fuzz
+
+# 10,000 mixed jobs through the local cloud: every record terminal, nothing lost, >= 50 jobs/s (a few minutes).
+load: setup
+	$(BIN)/python bench/load.py
 
 lint: setup
 	$(BIN)/ruff check .

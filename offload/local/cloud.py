@@ -268,6 +268,11 @@ class LocalCloud:
     apis: list[LocalHttpApi] = field(default_factory=list)
 
     @property
+    def in_process_endpoint(self) -> Any:
+        """The handler answering this process's calls in-process (offload.local.inprocess), or None."""
+        return self._in_process
+
+    @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 

@@ -16,6 +16,7 @@ own in-process mock is): every session the functions create. The undo removes it
 from __future__ import annotations
 
 import io
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,7 +25,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 
-class _Body(io.BytesIO):
+class Body(io.BytesIO):
     """A response body as botocore reads one: `read(amt)` for streams, `stream()` for the whole content."""
 
     def stream(self, **_: Any) -> Iterator[bytes]:
@@ -48,6 +49,9 @@ class InProcessEndpoint:
         self.host, self.port = parts.hostname or "127.0.0.1", str(parts.port or 80)
         self.app = DomainDispatcherApplication(create_backend_app)
         self.calls = 0
+        # A fault injector (bench/chaos.py) wraps each call: around(request, answer) returns the response,
+        # from answer() (moto's) or its own (a throttle, say, which moto never sees).
+        self.around: Callable[[AWSPreparedRequest, Callable[[], AWSResponse]], AWSResponse] | None = None
         self.enabled = True  # off after the undo: a client kept past the cloud's stop fails as over HTTP
 
     def handles(self, url: str) -> bool:
@@ -57,9 +61,15 @@ class InProcessEndpoint:
     def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
         if not self.enabled or not self.handles(request.url):
             return None  # not ours: botocore sends it over HTTP as usual
+        self.calls += 1
+        if self.around is not None:
+            return self.around(request, lambda: self._answer(request))
+        return self._answer(request)
+
+    def _answer(self, request: AWSPreparedRequest) -> AWSResponse:
+        """moto's response to the request, through the endpoint's WSGI application."""
         from werkzeug.test import run_wsgi_app
 
-        self.calls += 1
         body = request.body
         if body is None:
             data = b""
@@ -101,14 +111,20 @@ class InProcessEndpoint:
                 key = f"HTTP_{key}"
             environ[key] = value
         environ["CONTENT_LENGTH"] = str(len(data))
-        app_iter, status, headers = run_wsgi_app(self.app, environ, buffered=True)
         try:
-            content = b"".join(app_iter)
-        finally:
-            close = getattr(app_iter, "close", None)
-            if close is not None:
-                close()
-        return AWSResponse(request.url, int(status.split(" ", 1)[0]), dict(headers.items()), _Body(content))
+            app_iter, status, headers = run_wsgi_app(self.app, environ, buffered=True)
+            try:
+                content = b"".join(app_iter)
+            finally:
+                close = getattr(app_iter, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            # What the endpoint's server answers when moto raises (moto isn't thread-safe everywhere: a query
+            # can copy an item another thread is updating): a 500, which botocore retries.
+            logging.getLogger("offload.local").exception("moto raised answering %s %s", request.method, request.url)
+            return AWSResponse(request.url, 500, {"Content-Type": "text/plain"}, Body(b"Internal Server Error"))
+        return AWSResponse(request.url, int(status.split(" ", 1)[0]), dict(headers.items()), Body(content))
 
 
 def install(endpoint: str) -> tuple[InProcessEndpoint, Callable[[], None]]:

@@ -11,7 +11,8 @@ profile). `make_sqs_linear()` changes three things and keeps every answer the sa
 - inside SendMessage and ReceiveMessage, `Queue.attributes` leaves out the three approximate counts,
   which neither reads (GetQueueAttributes still counts: tests/integration/test_moto_sqs_linear.py);
 - the retention check reads the queue's retention period directly;
-- the visible-message list and the counts read the clock once per call instead of once per message.
+- the visible-message list and the counts read the clock once per call instead of once per message;
+- DeleteMessage finds the message in one pass over the queue instead of two that build lists per message.
 
 Idempotent; applied where offload.local's other moto patches are (offload.local.moto_server.prepare_moto).
 """
@@ -40,6 +41,7 @@ def make_sqs_linear() -> Callable[[], None]:
     saved = {
         (Queue, "attributes"): Queue.__dict__["attributes"],
         (Queue, "messages"): Queue.__dict__["messages"],
+        (Queue, "delete_message"): Queue.__dict__["delete_message"],
         (Queue, "approximate_number_of_messages_delayed"): Queue.__dict__["approximate_number_of_messages_delayed"],
         (Queue, "approximate_number_of_messages_not_visible"): Queue.__dict__[
             "approximate_number_of_messages_not_visible"
@@ -78,6 +80,19 @@ def make_sqs_linear() -> Callable[[], None]:
         now = models.unix_time_millis()
         return sum(1 for m in queue._messages if not now > m.visible_at)
 
+    def delete_message(queue: Queue, receipt_handle: str) -> None:
+        # moto's: two passes over the queue, each building every message's list of handles; here one pass.
+        if receipt_handle in queue.deleted_messages:
+            return  # deleted already: deleting again is fine, as on AWS
+        for found in queue._messages:
+            if found.receipt_handle == receipt_handle or receipt_handle in found._old_receipt_handles:
+                break
+        else:
+            raise models.ReceiptHandleIsInvalid()
+        queue.pending_messages.discard(found)
+        queue.deleted_messages.update(h for h in found.all_receipt_handles if h)
+        queue._messages = [m for m in queue._messages if m is not found]
+
     def without_counts(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -96,6 +111,7 @@ def make_sqs_linear() -> Callable[[], None]:
 
     Queue.attributes = property(attributes)  # type: ignore[assignment]
     Queue.messages = property(messages)  # type: ignore[assignment]
+    Queue.delete_message = delete_message  # type: ignore[method-assign,assignment]
     Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment]
     Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment]
     SQSBackend.send_message = without_counts(saved[(SQSBackend, "send_message")])  # type: ignore[method-assign]

@@ -195,3 +195,49 @@ def test_after_the_undo_calls_go_over_http_again(endpoint: Any) -> None:
 
     assert handler.calls == calls
     assert time.perf_counter() - started < 10
+
+
+def test_deleting_finds_the_message_by_any_of_its_handles_and_only_that_one(linear: None) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="deletes", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": str(n)} for n in range(5)])
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
+    assert again["MessageId"] == first["MessageId"]  # received twice: it has an old handle and a new one
+
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])  # the old handle still deletes it
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=again["ReceiptHandle"])  # deleting again is fine
+    with pytest.raises(ClientError) as bad:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-handle")
+    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+
+    assert bad.value.response["Error"]["Code"] in ("ReceiptHandleIsInvalid", "InvalidParameterValue")
+    assert sorted(m["Body"] for m in left) == sorted(str(n) for n in range(5) if str(n) != first["Body"])
+
+
+def test_an_exception_inside_moto_is_a_500_that_botocore_retries(
+    endpoint: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the endpoint's server answers when moto raises (its models aren't thread-safe everywhere)."""
+    from moto.sqs.models import SQSBackend
+
+    url, _, _ = endpoint
+    sqs = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION).client(
+        "sqs", endpoint_url=url, config=Config(retries={"max_attempts": 3, "mode": "standard"})
+    )
+    real = SQSBackend.list_queues
+    calls = 0
+
+    def flaky(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("dictionary changed size during iteration")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQSBackend, "list_queues", flaky)
+
+    answer = sqs.list_queues()
+
+    assert answer["ResponseMetadata"]["RetryAttempts"] == 1
+    assert calls == 2

@@ -1,0 +1,200 @@
+"""`make chaos`: fault scenarios on the local cloud, each with the mixed workload and a counting sink.
+
+Run: .venv/bin/python bench/chaos.py [--jobs 400] [--only NAME ...]
+
+Each scenario starts a fresh local cloud, submits the mix (bulk and single enqueue, a priority lane,
+retries, 5 s delays, progress-reporting sleeps, webhooks to the counting sink), injects its fault, waits
+for the queues to drain and accounts for every job (bench/workload.py). Faults on AWS calls go in through
+the local cloud's botocore `before-send` handler (offload.local.inprocess: `around`), so they hit the
+functions and the producer alike, and botocore's own retries see them as they would AWS's.
+
+The table: submitted, completed, failed with a reason, cancelled, refused at enqueue (the caller got an
+error), lost (must be 0), side effects duplicated (must be 0), whether the queue statistics add up, and
+the time to drain. Exit status 1 when any scenario loses a job or duplicates a side effect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from workload import Account, CountingSink, Mix, account, submit, wait_drained  # noqa: E402
+
+from offload.aws import Clients  # noqa: E402
+from offload.local.cloud import LocalCloud, free_port  # noqa: E402
+from offload.local.inprocess import Body  # noqa: E402
+from offload.runtime import Runtime  # noqa: E402
+from offload.settings import Settings  # noqa: E402
+
+QUEUES = ["default", "notifications"]
+Around = Callable[[Any, Callable[[], Any]], Any]
+
+
+def _error(request: Any, status: int, type_: str, message: str) -> Any:
+    """An AWS JSON-protocol error response, as the service would send it."""
+    from botocore.awsrequest import AWSResponse
+
+    body = json.dumps({"__type": type_, "message": message}).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-query-error": f"{type_.split('#')[-1]};Sender"}
+    return AWSResponse(request.url, status, headers, Body(body))
+
+
+def _target(request: Any) -> str:
+    value = request.headers.get("X-Amz-Target", b"")
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def throttled(p: float, for_s: float, seed: int = 15) -> Around:
+    """For `for_s` seconds: a share `p` of DynamoDB calls throttled, of SQS sends answered 500."""
+    rng = random.Random(seed)
+    until = time.monotonic() + for_s
+
+    def around(request: Any, answer: Callable[[], Any]) -> Any:
+        if time.monotonic() < until:
+            target = _target(request)
+            if target.startswith("DynamoDB_20120810.") and rng.random() < p:
+                return _error(
+                    request,
+                    400,
+                    "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                    "injected: the level of configured provisioned throughput for the table was exceeded",
+                )
+            if target in ("AmazonSQS.SendMessage", "AmazonSQS.SendMessageBatch") and rng.random() < p:
+                return _error(request, 500, "com.amazonaws.sqs#InternalError", "injected: internal error")
+        return answer()
+
+    return around
+
+
+def duplicated(every_third_thrice: bool = True) -> Around:
+    """Every message received is delivered again later; every third one a third time (SQS is at least once)."""
+    from moto.sqs.models import sqs_backends
+
+    seen: set[str] = set()
+    count = 0
+
+    def around(request: Any, answer: Callable[[], Any]) -> Any:
+        nonlocal count
+        response = answer()
+        if _target(request) != "AmazonSQS.ReceiveMessage" or response.status_code != 200:
+            return response
+        body = json.loads(response.content or b"{}")
+        queue_name = json.loads(request.body or b"{}").get("QueueUrl", "").rsplit("/", 1)[-1]
+        backend = sqs_backends["123456789012"]["us-east-1"]
+        for message in body.get("Messages", []):
+            if message["Body"] in seen:
+                continue  # a copy: not copied again
+            seen.add(message["Body"])
+            count += 1
+            for _ in range(2 if every_third_thrice and count % 3 == 0 else 1):
+                backend.send_message(queue_name, message["Body"])
+        return response
+
+    return around
+
+
+@dataclass
+class Scenario:
+    name: str
+    what: str
+    around: Callable[[], Around | None] = lambda: None
+    sink_mode: str = "ok"
+    sink_for_s: float = 0.0  # 0: the whole run
+
+
+SCENARIOS = [
+    Scenario("baseline", "no fault"),
+    Scenario("duplicates", "every message delivered twice, every third three times", duplicated),
+    Scenario("throttled", "20 s: 15% of DynamoDB calls throttled, 15% of SQS sends 500", lambda: throttled(0.15, 20)),
+    Scenario("provider-429", "the webhook receiver answers 429 for 15 s", sink_mode="429", sink_for_s=15),
+    Scenario("provider-5xx", "the webhook receiver answers 500 for 15 s", sink_mode="500", sink_for_s=15),
+    Scenario("provider-slow", "the webhook receiver takes 1 s per request (the sender waits 3 s)", sink_mode="slow"),
+    Scenario(
+        "provider-never", "the webhook receiver never answers for 15 s (held 8 s)", sink_mode="never", sink_for_s=15
+    ),
+]
+
+
+def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float, int]:
+    sink = CountingSink()
+    cloud = LocalCloud(port=free_port(), cron=False, log=lambda *_: None).start()
+    try:
+        settings = Settings.model_validate(json.loads(cloud.outputs["ClientConfig"]))
+        rt = Runtime(settings, Clients(endpoint_url=cloud.endpoint, region="us-east-1"))
+        endpoint = cloud.in_process_endpoint
+        around = scenario.around()
+        if around is not None:
+            if endpoint is None:
+                raise RuntimeError("fault injection needs the in-process endpoint (a template with state machines)")
+            endpoint.around = around
+        sink.mode = scenario.sink_mode
+        began = time.perf_counter()
+        sub = submit(rt, mix, sink.url, chunk=100)
+        while scenario.sink_for_s and time.perf_counter() - began < scenario.sink_for_s:
+            time.sleep(0.2)
+        sink.mode = "ok" if scenario.sink_for_s else sink.mode
+        waited = wait_drained(rt, QUEUES, timeout_s=timeout_s)
+        drained = time.perf_counter() - began
+        if endpoint is not None:
+            endpoint.around = None  # the accounting reads without faults
+        result = account(rt, sub, sink, QUEUES)
+        return result, drained if waited < timeout_s else float("inf"), len(sub.refused)
+    finally:
+        cloud.stop()
+        sink.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=400)
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds each scenario may take to drain")
+    parser.add_argument("--only", nargs="*", help="scenario names", default=None)
+    args = parser.parse_args()
+    chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    mix = Mix.of_total(args.jobs)
+    heads = ("scenario", "submitted", "completed", "failed", "cancelled", "refused", "lost", "dup", "stats", "drain s")
+    rows, notes, ok = [], [], True
+    for scenario in chosen:
+        print(f"{scenario.name}: {scenario.what} ...", flush=True)
+        result, drained, refused = run(scenario, mix, args.timeout)
+        ok &= not result.lost and not result.duplicated
+        rows.append(
+            (
+                scenario.name,
+                result.submitted,
+                result.by_status["completed"],
+                result.by_status["failed"],
+                result.by_status["cancelled"],
+                refused,
+                len(result.lost),
+                result.duplicated,
+                "ok" if result.stats_add_up else "NO",
+                f"{drained:.1f}",
+            )
+        )
+        notes += [f"{scenario.name}: failed x{n}: {reason}" for reason, n in result.failed_reasons.most_common(3)]
+        if not result.stats_add_up:
+            notes.append(f"{scenario.name}: {result.stats_note}")
+    print()
+    print(" | ".join(f"{h:>10}" for h in heads))
+    for row in rows:
+        print(" | ".join(f"{c!s:>10}" for c in row))
+    for note in notes:
+        print(f"  {note}")
+    print(f"\nchaos: {'PASS' if ok else 'FAIL'} (lost and duplicated must be 0 in every scenario)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

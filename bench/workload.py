@@ -1,0 +1,227 @@
+"""The mixed workload, the counting sink and the accounting that bench/load.py and bench/chaos.py share.
+
+A run submits jobs of several kinds through the local cloud, waits until every record is terminal (or a
+deadline passes), then accounts for every job: by status, lost (no record, or not terminal at the end),
+side effects duplicated (a webhook delivery the sink answered 2xx more than once: the job ran twice), and
+whether the queues' statistics add up (every message gone, nothing left in a dead-letter queue unexplained).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from offload.jobs.admin import queue_stats
+from offload.jobs.enqueue import enqueue, enqueue_many
+from offload.jobs.model import JobStatus
+from offload.runtime import Runtime
+
+TERMINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+WAITING = (JobStatus.QUEUED, JobStatus.ACTIVE, JobStatus.DELAYED)
+
+
+def rss_mb() -> float:
+    """This process's resident set size now (the local cloud runs in it), in MB."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+class CountingSink:
+    """A loopback webhook receiver that counts deliveries by X-Offload-Delivery (the webhook job's id).
+
+    `mode` decides the answer: "ok" (200), "429" or "500" (the provider refusing), "slow" (200 after
+    `slow_s`, inside the sender's timeout), "never" (holds the connection past the sender's timeout, then
+    503). Only a 2xx answer applies the effect; two for one delivery id mean the job ran twice."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.slow_s = 1.0
+        self.never_s = 8.0
+        self.applied: Counter[str] = Counter()
+        self.requests = 0
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                delivery = self.headers.get("X-Offload-Delivery", "?")
+                with sink._lock:
+                    sink.requests += 1
+                    mode = sink.mode
+                status = {"429": 429, "500": 500}.get(mode, 200)
+                if mode == "slow":
+                    time.sleep(sink.slow_s)
+                if mode == "never":
+                    time.sleep(sink.never_s)
+                    status = 503
+                if status == 200:
+                    with sink._lock:
+                        sink.applied[delivery] += 1
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def duplicated(self) -> int:
+        with self._lock:
+            return sum(1 for n in self.applied.values() if n > 1)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+@dataclass
+class Mix:
+    """How many jobs of each kind a run submits (see submit())."""
+
+    bulk: int = 0  # diag.echo through enqueue_many, 500 per call
+    single: int = 0  # diag.echo through enqueue(), one request pair each
+    high: int = 0  # diag.echo at priority 9: the default queue's `high` lane
+    retried: int = 0  # diag.flaky failing its first attempt: one retry with backoff
+    delayed: int = 0  # diag.echo delayed 5 s
+    slept: int = 0  # diag.sleep 0.2 s in 2 steps: progress updates while active
+    webhooks: int = 0  # webhook.deliver to the counting sink (the side effect that must not run twice)
+
+    @classmethod
+    def of_total(cls, total: int) -> Mix:
+        """The load run's shares: mostly bulk, every other kind at 2-10%."""
+        shares = {"single": 0.05, "high": 0.05, "retried": 0.05, "delayed": 0.05, "slept": 0.02, "webhooks": 0.03}
+        counts = {k: int(total * v) for k, v in shares.items()}
+        return cls(bulk=total - sum(counts.values()), **counts)
+
+    @property
+    def total(self) -> int:
+        return self.bulk + self.single + self.high + self.retried + self.delayed + self.slept + self.webhooks
+
+
+@dataclass
+class Submitted:
+    kinds: dict[str, str] = field(default_factory=dict)  # job id -> kind
+    seconds: float = 0.0
+    refused: list[str] = field(default_factory=list)  # enqueue calls that raised (the caller was told)
+
+    def add(self, kind: str, ids: list[str]) -> None:
+        for job_id in ids:
+            self.kinds[job_id] = kind
+
+
+def submit(rt: Runtime, mix: Mix, sink_url: str, *, chunk: int = 500) -> Submitted:
+    """Submit the mix, the kinds interleaved in chunks so every queue and lane has work throughout."""
+    out = Submitted()
+    began = time.perf_counter()
+    plan: list[tuple[str, Callable[[int], list[str]]]] = [
+        ("bulk", lambda n: enqueue_many("diag.echo", [{"i": i} for i in range(n)], runtime=rt)),
+        ("high", lambda n: enqueue_many("diag.echo", [{"i": i} for i in range(n)], priority=9, runtime=rt)),
+        ("retried", lambda n: enqueue_many("diag.flaky", [{"fail_times": 1}] * n, runtime=rt)),
+        ("delayed", lambda n: enqueue_many("diag.echo", [{"late": True}] * n, delay=5, runtime=rt)),
+        ("slept", lambda n: enqueue_many("diag.sleep", [{"seconds": 0.2, "steps": 2}] * n, runtime=rt)),
+        ("single", lambda n: [enqueue("diag.echo", {"single": i}, runtime=rt) for i in range(n)]),
+        (
+            "webhooks",
+            lambda n: [
+                enqueue("webhook.deliver", {"url": sink_url, "event": "chaos", "timeout_s": 3}, runtime=rt)
+                for _ in range(n)
+            ],
+        ),
+    ]
+    left = {kind: getattr(mix, kind) for kind, _ in plan}
+    while any(left.values()):
+        for kind, send in plan:
+            n = min(left[kind], chunk if kind not in ("single", "webhooks") else max(1, chunk // 20))
+            if n <= 0:
+                continue
+            try:
+                out.add(kind, send(n))
+            except Exception as exc:  # an enqueue the caller saw fail: counted, never silently dropped
+                out.refused.append(f"{kind} x{n}: {type(exc).__name__}: {exc}")
+            left[kind] -= n
+    out.seconds = time.perf_counter() - began
+    return out
+
+
+def wait_drained(rt: Runtime, queues: list[str], *, timeout_s: float, every_s: float = 2.0) -> float:
+    """Wait until these queues hold no message (waiting, in flight or delayed, lanes included) and then no job
+    is queued, active or delayed by the table's status index; returns the seconds waited (timeout_s when it
+    gave up). The queue depths are cheap to poll; the index is read only to confirm (moto copies every item a
+    query matches, even to count them, which at 10,000 jobs would compete with the workers)."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout_s:
+        depths = [rt.queues.depth(q) for q in queues]
+        if not any(d["visible"] + d["in_flight"] + d["delayed"] for d in depths):
+            if all(rt.store.count(q, s) == 0 for q in queues for s in WAITING):
+                return time.perf_counter() - began
+        time.sleep(every_s)
+    return timeout_s
+
+
+@dataclass
+class Account:
+    submitted: int
+    by_status: Counter[str]
+    lost: list[str]
+    failed_reasons: Counter[str]
+    duplicated: int
+    stats_add_up: bool
+    stats_note: str
+
+
+def account(rt: Runtime, sub: Submitted, sink: CountingSink, queues: list[str]) -> Account:
+    """Every submitted job, by its record: lost = no record or not terminal; plus the queues' own figures."""
+    ids = list(sub.kinds)
+    found: dict[str, Any] = {}
+    for i in range(0, len(ids), 100):
+        for job in rt.store.get_many(ids[i : i + 100]):
+            found[job.job_id] = job
+    by_status: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    lost = []
+    for job_id in ids:
+        job = found.get(job_id)
+        if job is None or job.status not in TERMINAL:
+            lost.append(job_id)
+            continue
+        by_status[job.status.value] += 1
+        if job.status == JobStatus.FAILED:
+            reasons[(job.error.reason if job.error else "no reason")[:70]] += 1
+    notes = []
+    rows = {r["queue"]: r for r in queue_stats(rt) if r["queue"] in queues}
+    for name, row in rows.items():
+        waiting = row["waiting"] + row["active"] + row["delayed"]
+        messages = row["messages"]
+        if waiting:
+            notes.append(f"{name}: {waiting} records not terminal")
+        if messages["visible"] + messages["in_flight"] + messages["delayed"]:
+            notes.append(f"{name}: messages left {json.dumps(messages)}")
+        if messages["dlq"] > row["failed"]:
+            notes.append(f"{name}: {messages['dlq']} dead letters but {row['failed']} failed records")
+    finished = sum(rows[q]["completed"] + rows[q]["failed"] + rows[q]["cancelled"] for q in rows)
+    if finished < len(ids) - len(lost):
+        notes.append(f"the queues count {finished} finished jobs, the records {len(ids) - len(lost)}")
+    return Account(
+        submitted=len(ids),
+        by_status=by_status,
+        lost=lost,
+        failed_reasons=reasons,
+        duplicated=sink.duplicated(),
+        stats_add_up=not notes,
+        stats_note="; ".join(notes) or "every message settled; records, queues and dead letters agree",
+    )
