@@ -166,9 +166,9 @@ def wait_drained(rt: Runtime, queues: list[str], *, timeout_s: float, every_s: f
     began = time.perf_counter()
     while time.perf_counter() - began < timeout_s:
         depths = [rt.queues.depth(q) for q in queues]
-        if not any(d["visible"] + d["in_flight"] + d["delayed"] for d in depths):
-            if all(rt.store.count(q, s) == 0 for q in queues for s in WAITING):
-                return time.perf_counter() - began
+        settled = not any(d["visible"] + d["in_flight"] + d["delayed"] for d in depths)
+        if settled and all(rt.store.count(q, s) == 0 for q in queues for s in WAITING):
+            return time.perf_counter() - began
         time.sleep(every_s)
     return timeout_s
 

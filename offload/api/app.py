@@ -344,7 +344,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     iam = ((event.get("requestContext") or {}).get("authorizer") or {}).get("iam") or {}
     who = {k: iam.get(k) for k in ("accountId", "userArn", "userId", "callerId", "principalOrgId") if iam.get(k)}
     http = (event.get("requestContext") or {}).get("http") or {}
-    logger.append_keys(caller=who or None)  # on every line logged while this request runs
+    logger.thread_safe_append_keys(caller=who or None)  # on every line logged while this request runs
     try:
         logger.info("api request", method=http.get("method"), path=event.get("rawPath"), body_bytes=size)
         if size > errors.MAX_BODY_BYTES:
@@ -352,4 +352,4 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         app.append_context(identity=who)
         return app.resolve(event, context)
     finally:
-        logger.remove_keys(["caller"])
+        logger.thread_safe_remove_keys(["caller"])

@@ -97,7 +97,7 @@ class Worker:
         target = self._target_of(record)
         if target is None:
             return
-        logger.append_keys(job_id=target.job_id, job_type=target.type, queue=target.queue)
+        logger.thread_safe_append_keys(job_id=target.job_id, job_type=target.type, queue=target.queue)
         try:
             self._start_and_run(target, record, batch)
         except RetryLater:
@@ -106,7 +106,7 @@ class Worker:
             logger.exception("unexpected error handling the message; it will be redelivered")
             raise
         finally:
-            logger.remove_keys(_LOG_KEYS)
+            logger.thread_safe_remove_keys(_LOG_KEYS)
 
     # -- parsing -----------------------------------------------------------------------
     def _target_of(self, record: SQSRecord) -> _Target | None:
@@ -197,7 +197,7 @@ class Worker:
             return
         assert outcome.job is not None
         job = outcome.job
-        logger.append_keys(attempt=job.attempts)
+        logger.thread_safe_append_keys(attempt=job.attempts)
         logger.info("job started", max_attempts=job.max_attempts)
         began = time.time()
         ctx = JobContext(job, self.rt, deadline=min(began + job.timeout_s, batch.deadline - 1))

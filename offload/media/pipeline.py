@@ -24,7 +24,7 @@ def run_step(
     handler = handlers.get(step)
     if handler is None:
         raise NonRetryableError(f"unknown pipeline step {step!r}; steps: {', '.join(handlers)}")
-    logger.append_keys(step=step, **log_keys)
+    logger.thread_safe_append_keys(step=step, **log_keys)
     try:
         return handler(pipeline, state)
     except RateLimitedError:
@@ -37,4 +37,4 @@ def run_step(
         logger.exception("pipeline step failed; it will be retried")
         raise RetryableError(f"{step}: {type(exc).__name__}: {exc}") from exc
     finally:
-        logger.remove_keys(["step", *log_keys])
+        logger.thread_safe_remove_keys(["step", *log_keys])
