@@ -22,6 +22,7 @@ from offload.ai.openai_generation import (
     OpenAISceneImager,
     OpenAIScriptWriter,
 )
+from offload.packs.core.http_util import Allowlist
 
 
 class GenerationAiSettings(BaseModel):
@@ -39,9 +40,10 @@ class GenerationAiSettings(BaseModel):
 
 
 def build_script_and_imager(
-    settings: GenerationAiSettings, *, secrets: Any | None = None
+    settings: GenerationAiSettings, *, secrets: Any | None = None, allow: Allowlist | None = None
 ) -> tuple[ScriptWriter, SceneImager]:
-    """The script writer and scene imager for `settings`; `secrets` (a Secrets Manager client) reads a key by ARN."""
+    """The script writer and scene imager for `settings`; `secrets` (a Secrets Manager client) reads a key by ARN;
+    `allow` is the outbound guard's allowlist for image downloads (OFFLOAD_HTTP_ALLOW_HOSTS)."""
     api_key = resolve_api_key(
         settings.api_key,
         settings.api_key_secret_arn,
@@ -55,4 +57,4 @@ def build_script_and_imager(
     writer = OpenAIScriptWriter(client, settings.script_model)
     if settings.images == "local":
         return writer, LocalSceneImager()
-    return writer, OpenAISceneImager(client, settings.image_model, download_timeout_s=settings.timeout_s)
+    return writer, OpenAISceneImager(client, settings.image_model, download_timeout_s=settings.timeout_s, allow=allow)

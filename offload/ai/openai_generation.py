@@ -20,7 +20,6 @@ import io
 import math
 import textwrap
 import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -51,6 +50,7 @@ from offload.errors import NonRetryableError, RetryableError
 from offload.http_rules import error_for_status
 from offload.media.facts import DEFAULT_MAX_BYTES, ImageInputError
 from offload.media.images import normalise
+from offload.packs.core.http_util import Allowlist, open_url
 
 DEFAULT_SCRIPT_MODEL = "gpt-4o-mini"
 DEFAULT_IMAGE_MODEL = "gpt-image-1"
@@ -154,6 +154,7 @@ class OpenAISceneImager:
         quality: ImageQuality | None = None,
         download_timeout_s: float = DEFAULT_TIMEOUT_S,
         max_download_bytes: int = DEFAULT_MAX_BYTES,
+        allow: Allowlist | None = None,
     ) -> None:
         self._client = client
         self._model = model
@@ -162,6 +163,9 @@ class OpenAISceneImager:
         self._quality = quality
         self._download_timeout_s = download_timeout_s
         self._max_download_bytes = max_download_bytes
+        # Image URLs come from the provider's answer: downloads go through the SSRF guard like any
+        # outbound call; `allow` (OFFLOAD_HTTP_ALLOW_HOSTS) admits a local cloud's loopback storage.
+        self._allow = allow or Allowlist()
 
     @property
     def model(self) -> str:
@@ -206,13 +210,15 @@ class OpenAISceneImager:
             )
         shown = url.split("?", 1)[0]  # signed URLs carry credentials in the query
         try:
-            with urllib.request.urlopen(url, timeout=self._download_timeout_s) as resp:
+            with open_url(url, timeout=self._download_timeout_s, allow=self._allow) as resp:
                 data: bytes = resp.read(self._max_download_bytes + 1)
         except urllib.error.HTTPError as exc:
             raise error_for_status(exc.code, shown, "downloading the generated image") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise RetryableError(f"could not download the generated image from {shown}: {reason}") from None
+        except NonRetryableError as exc:  # the guard refused the destination
+            reason = str(exc).replace(url, shown)
+            raise NonRetryableError(f"{self._model} returned an image URL offload won't download: {reason}") from None
+        except RetryableError as exc:
+            raise RetryableError(f"could not download the generated image: {str(exc).replace(url, shown)}") from None
         if len(data) > self._max_download_bytes:
             raise NonRetryableError(
                 f"the generated image at {shown} is over {self._max_download_bytes} bytes: raise max_download_bytes"

@@ -365,6 +365,32 @@ def test_upload_gives_a_presigned_post_limited_to_the_size_and_type(media):
 
 
 @pytest.mark.parametrize(
+    ("kind", "content_type", "size"),
+    [("image", "image/png", 1), ("image", "image/jpeg", 5_000_000), ("video", "video/mp4", 70_000_000)],
+)
+def test_the_signed_upload_policy_admits_only_the_declared_key_size_and_type(media, kind, content_type, size):
+    """moto 5 stores any form POST without checking its policy, so what S3 enforces is pinned here: the
+    signed policy document itself (S3 refuses a POST whose file or fields break any condition)."""
+    import datetime
+
+    request = {"kind": kind, "filename": "f", "content_type": content_type, "bytes": size}
+    status, body = call("POST", "/uploads", request)
+    assert status == 201
+    policy = json.loads(base64.b64decode(body["fields"]["policy"]))
+    conditions = policy["conditions"]
+    signing = {"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-security-token"}
+    exact = {k: v for c in conditions if isinstance(c, dict) for k, v in c.items() if k not in signing}
+    ranges = [c for c in conditions if isinstance(c, list)]
+    # Exactly this bucket, key and type; a file of exactly the declared size (one byte more or less is refused)
+    assert exact == {"bucket": "offload-test-media", "key": body["key"], "Content-Type": content_type}
+    assert ranges == [["content-length-range", size, size]], "no starts-with or wider range loosens the policy"
+    assert body["fields"]["Content-Type"] == content_type and body["fields"]["key"] == body["key"]
+    expires = datetime.datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    left = (expires - datetime.datetime.now(datetime.UTC)).total_seconds()
+    assert 0 < left <= body["expiresIn"] == 900
+
+
+@pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"kind": "image", "filename": "a.mp4", "content_type": "video/mp4", "bytes": 10}, "content_type"),

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import pytest
 
+from offload.errors import NonRetryableError
 from offload.media.video import samples
-from offload.testing.openai_server import FakeOpenAIServer, Reply, api_error, video_content, video_job
+from offload.testing.openai_server import (
+    FakeOpenAIServer,
+    Reply,
+    api_error,
+    image_generation,
+    video_content,
+    video_job,
+)
 from tests.support.generate import MODEL, drive_clip, drive_submit_only, generation, merge_outcome, script
 
 pytestmark = pytest.mark.usefixtures("runtime")
@@ -184,3 +192,16 @@ def test_a_cancelled_generation_cancels_its_outstanding_provider_jobs(runtime, g
     clip = g.clip_state("job-1", 0)
     assert clip["status"] == "cancelled" and clip["provider_cancelled"] is True
     assert g.store.get("job-1").status == "cancelled"
+
+
+def test_an_image_url_at_the_metadata_service_fails_the_image_step_with_the_reason(runtime, gateway, monkeypatch):
+    # Given the stack's image model (on the gateway) answers with a download URL at the metadata service
+    monkeypatch.setenv("OFFLOAD_AI_BASE_URL", gateway.base_url)
+    g = generation(runtime, gateway, images="openai")
+    gateway.script(image_generation(url="http://169.254.169.254/latest/meta-data/scene.png"))
+
+    # When the scene's image step runs, then it fails for good (not retried) naming the refused address
+    with pytest.raises(NonRetryableError, match=r"won't download.*the cloud metadata service"):
+        script(g, scenes=1)
+    assert not g.exists("generated/job-1/scenes/0.png")
+    assert [r.path for r in gateway.requests] == ["/v1/images/generations"], "only the provider was called"

@@ -17,6 +17,8 @@ from offload.ai.generation_factory import GenerationAiSettings, build_script_and
 from offload.ai.local_generation import LocalSceneImager
 from offload.ai.openai_generation import OpenAISceneImager, OpenAIScriptWriter, nearest_size
 from offload.errors import NonRetryableError, RateLimitedError, RetryableError
+from offload.packs.core.http_util import Allowlist
+from offload.testing.aws import LOOPBACK_HOSTS
 from offload.testing.openai_server import FakeOpenAIServer, api_error, chat_completion, image_generation
 from tests.support.http_files import serve_files
 
@@ -49,7 +51,8 @@ def writer(openai_client: openai.OpenAI) -> OpenAIScriptWriter:
 
 @pytest.fixture
 def imager(openai_client: openai.OpenAI) -> OpenAISceneImager:
-    return OpenAISceneImager(openai_client)
+    """The imager as a local cloud wires it: image downloads may reach the loopback file server."""
+    return OpenAISceneImager(openai_client, allow=Allowlist.parse(LOOPBACK_HOSTS))
 
 
 # --- script writer -----------------------------------------------------------------------------------
@@ -253,6 +256,40 @@ def test_imager_url_that_is_gone_fails_without_showing_its_signature(
             imager.render(SCENE, style=None, width=720, height=1280)
 
     assert "secret" not in str(caught.value)  # a signed URL's query is not logged
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://169.254.169.254/latest/meta-data/iam/security-credentials/role.png", "the cloud metadata service"),
+        ("http://10.0.0.7/scene.png?sig=secret", "private"),
+        ("http://[fd00:ec2::254]/scene.png", "the cloud metadata service"),
+    ],
+)
+def test_imager_refuses_an_image_url_at_a_private_or_metadata_address(
+    openai_server: FakeOpenAIServer, openai_client: openai.OpenAI, url: str, why: str
+) -> None:
+    # Given a provider answer pointing the download at the instance metadata service or a private host,
+    # and an imager with no allowlist (as deployed)
+    openai_server.script(image_generation(url=url))
+    imager = OpenAISceneImager(openai_client)
+
+    # When the scene is drawn, then nothing is fetched and the error names the refused address
+    with pytest.raises(NonRetryableError, match=f"image URL offload won't download.*{why}") as caught:
+        imager.render(SCENE, style=None, width=720, height=1280)
+
+    assert "sig=secret" not in str(caught.value)  # a signed URL's query is not shown
+
+
+def test_imager_without_the_allowlist_refuses_even_the_loopback_file_server(
+    openai_server: FakeOpenAIServer, openai_client: openai.OpenAI, tmp_path: Path
+) -> None:
+    (tmp_path / "scene.png").write_bytes(png((1024, 1536)))
+    with serve_files(tmp_path) as base:
+        openai_server.script(image_generation(url=f"{base}/scene.png"))
+
+        with pytest.raises(NonRetryableError, match=r"loopback.*OFFLOAD_HTTP_ALLOW_HOSTS"):
+            OpenAISceneImager(openai_client).render(SCENE, style=None, width=720, height=1280)
 
 
 def test_moderation_blocked_image_is_content_refused_with_the_api_message(

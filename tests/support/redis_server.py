@@ -22,10 +22,11 @@ def free_port() -> int:
 class PrivateRedis:
     """A redis-server of our own on a free port, which a test may stop and start again."""
 
-    def __init__(self, directory: Path, *extra: str) -> None:
+    def __init__(self, directory: Path, *extra: str, password: str | None = None) -> None:
         self.port = free_port()
         self.directory = directory
-        self.extra = extra
+        self.password = password  # the AUTH token clients must send (`--requirepass`)
+        self.extra = (*extra, "--requirepass", password) if password else extra
         self.process: subprocess.Popen[bytes] | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
@@ -36,7 +37,7 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        probe = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        probe = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
         while True:
             try:

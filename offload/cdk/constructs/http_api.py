@@ -169,13 +169,14 @@ class HttpApi(Construct):
         for q in access.queues:
             # Retry takes a job's message off its DLQ; redrive moves them all back.
             q.dlq.grant_consume_messages(role)
-        # Pause and resume flip the queues' event source mappings. Listing has no resource-level
-        # permission; updating is limited to mappings of this stack's workers.
+        # Pause and resume flip the queues' event source mappings (offload/jobs/admin.py lists, then
+        # updates; it never reads one mapping). Listing has no resource-level permission; updating is
+        # limited to mappings of this stack's workers.
         role.add_to_policy(iam.PolicyStatement(actions=["lambda:ListEventSourceMappings"], resources=["*"]))
         workers = [q.worker.function_arn for q in access.queues if q.worker is not None]
         role.add_to_policy(
             iam.PolicyStatement(
-                actions=["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"],
+                actions=["lambda:UpdateEventSourceMapping"],
                 resources=[
                     stack.format_arn(
                         service="lambda",

@@ -27,6 +27,7 @@ from offload.catalog import METRICS_NAMESPACE, CatalogError, QueueSpec
 from offload.cdk.constructs.network import WORKER_SUBNETS
 from offload.cdk.constructs.rate_limit_cache import RateLimitCache
 from offload.cdk.constructs.runtime_layer import ARCHITECTURE, RUNTIME, BuiltLayer
+from offload.cdk.constructs.table_grants import grant_read_write_items
 from offload.cdk.layers import unzipped_bytes
 from offload.cdk.nag import acknowledge
 
@@ -278,7 +279,7 @@ class JobAccess:
     def grant(self, role: iam.IGrantable) -> None:
         """Job records, every queue (jobs enqueue jobs; exhausted messages are dead-lettered by the
         function itself), events, alerts, the webhook secret, payloads."""
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         for other in self.queues:
             for queue in other.all_queues:
                 queue.grant_send_messages(role)

@@ -40,6 +40,7 @@ from offload.cdk.constructs.pipeline import (
     step_task,
 )
 from offload.cdk.constructs.runtime_layer import layer_version
+from offload.cdk.constructs.table_grants import grant_read_items, grant_read_write_items
 from offload.cdk.layers import build_layer, layers_dir, runtime_requirements
 from offload.cdk.pack_context import PackContext
 from offload.packs.generate import STEPS
@@ -93,8 +94,8 @@ class GeneratePipeline(Construct):
         video_table = dynamodb.Table.from_table_name(self, "VideosTable", video["videos_table"])
         assert self.media_function.role is not None and self.steps_function.role is not None
         video_machine.grant_start_execution(self.media_function.role)  # Merge starts it
-        video_table.grant_read_write_data(self.media_function.role)  # and registers the merged video
-        video_table.grant_read_data(self.steps_function.role)  # PublishPoll and Complete read it
+        grant_read_write_items(video_table, self.media_function.role)  # and registers the merged video
+        grant_read_items(video_table, self.steps_function.role)  # PublishPoll and Complete read it
         self.settings = {**step_settings, "pipeline_arn": self.state_machine.state_machine_arn}
         CfnOutput(stack, "GenerationsTableName", value=self.table.table_name)
         CfnOutput(stack, "GeneratePipelineArn", value=self.state_machine.state_machine_arn)
@@ -106,7 +107,7 @@ class GeneratePipeline(Construct):
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """The starter (`video.generate`): register the generation, start (and stop) its execution."""
         grant_start_and_stop(self.state_machine, role, "generation pipeline")
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
 
     def _function(
         self,
@@ -146,7 +147,7 @@ class GeneratePipeline(Construct):
             **({"ephemeral_storage_mb": 4096} if name == "Media" else {}),
         )
         self.media.grant_read_write(role)
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         self.jobs.grant(role)  # the last step finishes the handed-off job (offload.jobs.handoff)
         if cache is not None:
             cache.grant_connect(role)

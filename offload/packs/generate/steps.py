@@ -26,6 +26,7 @@ from offload.jobs.handoff import failure_info, finish_handed_off
 from offload.jobs.model import now_iso
 from offload.media.records import failure, version_tag
 from offload.observability import logger
+from offload.packs.core.http_util import Allowlist
 from offload.packs.generate import PROVIDER_LIMIT, WORK_PREFIX
 from offload.packs.generate.options import GenerateData, GenerateOptions
 from offload.packs.generate.settings import GenerateSettings, generate_settings
@@ -133,7 +134,11 @@ class Generation:
             timeout_s=ai.timeout_s,
             images="local" if self.options.images == "local" else "openai",
         )
-        return build_script_and_imager(settings, secrets=self.rt.clients.client("secretsmanager"))
+        return build_script_and_imager(
+            settings,
+            secrets=self.rt.clients.client("secretsmanager"),
+            allow=Allowlist.parse(self.rt.settings.http_allow_hosts),
+        )
 
     # -- S3 state ---------------------------------------------------------------------
     def put_json(self, key: str, doc: Any) -> None:

@@ -32,6 +32,7 @@ from offload.cdk.constructs.pipeline import (
     step_environment,
     step_task,
 )
+from offload.cdk.constructs.table_grants import grant_read_items, grant_read_write_items
 from offload.cdk.constructs.vector_bucket import VectorBucket
 from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
@@ -91,7 +92,7 @@ class ImagePipeline(Construct):
         """What the HTTP API does for images: presign uploads, read records, search the vector index."""
         self.media.grant_put(role)
         self.media.grant_read(role)
-        self.table.grant_read_data(role)
+        grant_read_items(self.table, role)
         if self.vectors is not None:
             self.vectors.grant_query(role)
         acknowledge_media_objects(
@@ -105,7 +106,7 @@ class ImagePipeline(Construct):
         """The starter job (`image.process`, images queue) registers uploads and starts executions; the
         re-index job (`image.reindex`, its own queue) reads the records and fills a new vector index."""
         if queue == REINDEX_QUEUE:
-            self.table.grant_read_data(role)
+            grant_read_items(self.table, role)
             self.media.grant_read_write(role, f"{INDEX_OBJECT_PREFIX}*")
             if self.vectors is not None:
                 self.vectors.grant_write(role)
@@ -113,11 +114,11 @@ class ImagePipeline(Construct):
             _acknowledge_index_objects(role, self.media)
             return
         grant_start_and_stop(self.state_machine, role, "image pipeline")
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
 
     def grant_records(self, role: iam.IGrantable) -> None:
         """What another pack's worker that marks image records (the moderation pack's) may do: read and write them."""
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
 
     def _step_function(self, ctx: PackContext, environment: Mapping[str, str]) -> lambda_.Function:
         cache = ctx.cache
@@ -143,7 +144,7 @@ class ImagePipeline(Construct):
             cache=cache,
         )
         self.media.grant_read_write(role)
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         if self.vectors is not None:
             self.vectors.grant_write(role)
             self.vectors.grant_manage_indexes(role)

@@ -66,10 +66,8 @@ class MaintenanceResources(Construct):
         tables = [jobs.table.table_arn, *(self._table_arn(t) for t in self.pack_tables)]
         statements = [
             iam.PolicyStatement(actions=["dynamodb:CreateBackup"], resources=tables),
-            iam.PolicyStatement(
-                actions=["dynamodb:DeleteBackup", "dynamodb:DescribeBackup"],
-                resources=[f"{t}/backup/*" for t in tables],
-            ),
+            # backup.py lists and deletes backups; it never describes one (no DescribeBackup).
+            iam.PolicyStatement(actions=["dynamodb:DeleteBackup"], resources=[f"{t}/backup/*" for t in tables]),
             # ListBackups has no resource-level permissions.
             iam.PolicyStatement(actions=["dynamodb:ListBackups"], resources=["*"]),
         ]
@@ -111,7 +109,7 @@ class MaintenanceResources(Construct):
             acknowledge(
                 policy,
                 f"AwsSolutions-IAM5[Resource::{resource}]",
-                "DeleteBackup/DescribeBackup name one backed-up table's backups, whose ids DynamoDB makes at run "
+                "DeleteBackup names one backed-up table's backups, whose ids DynamoDB makes at run "
                 "time; the daily backup job deletes only its own expired ones.",
             )
         acknowledge(

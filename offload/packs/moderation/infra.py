@@ -15,6 +15,7 @@ from constructs import Construct
 
 from offload.cdk.constructs.ffmpeg_layer import FfmpegLayer
 from offload.cdk.constructs.pipeline import acknowledge_media_objects, records_table
+from offload.cdk.constructs.table_grants import grant_read_write_items
 from offload.cdk.pack_context import PackContext
 from offload.packs.moderation import MEDIA_PACKS, PACK
 from offload.packs.moderation.options import ModerationOptions
@@ -47,7 +48,7 @@ class ModerationTable(Construct):
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """Read and write moderation records, read uploads, read the AI key, alert the admins."""
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         self.topic.grant_publish(role)
         if self.media is not None:
             self.media.grant_read(role)
@@ -64,7 +65,7 @@ class ModerationTable(Construct):
 
     def grant_step(self, role: iam.IGrantable) -> None:
         """What a media pipeline's `moderate` step does here: write moderation records."""
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
 
 
 def moderation_packs(ctx: PackContext) -> tuple[str, ...]:
@@ -75,4 +76,4 @@ def moderation_packs(ctx: PackContext) -> tuple[str, ...]:
 def grant_moderation_step(scope: Construct, ctx: PackContext, function: lambda_.Function) -> None:
     """Let a media pipeline's step function write moderation records (the table named in the pack's settings)."""
     name = ctx.require_pack(PACK)["moderation_table"]
-    dynamodb.Table.from_table_name(scope, "ModerationRecords", name).grant_read_write_data(function)
+    grant_read_write_items(dynamodb.Table.from_table_name(scope, "ModerationRecords", name), function)

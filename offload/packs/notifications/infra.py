@@ -19,6 +19,7 @@ from constructs import Construct
 
 from offload.cdk.constructs.job_queue import check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import LOG_RETENTION, records_table
+from offload.cdk.constructs.table_grants import grant_read_write_items
 from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
 from offload.packs.notifications.email import DELIVERY_TAG
@@ -75,7 +76,7 @@ class Notifications(Construct):
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """What the channels do: records, SES sends as the sender, SNS SMS and push publishes."""
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         stack = Stack.of(self)
         config_set_arn = stack.format_arn(
             service="ses", resource="configuration-set", resource_name=self.configuration_set.configuration_set_name
@@ -120,7 +121,7 @@ class Notifications(Construct):
             environment=env,
             cache=None,
         )
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         policy = role.node.find_child("DefaultPolicy").node.default_child
         assert isinstance(policy, CfnResource)
         acknowledge(

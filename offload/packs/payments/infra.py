@@ -14,6 +14,7 @@ from constructs import Construct
 
 from offload.cdk.constructs.pipeline import records_table
 from offload.cdk.constructs.runtime_layer import layer_version
+from offload.cdk.constructs.table_grants import grant_read_write_items
 from offload.cdk.layers import build_layer, layers_dir, runtime_requirements
 from offload.cdk.pack_context import PackContext
 from offload.packs.payments.options import PaymentsOptions
@@ -57,6 +58,6 @@ class PaymentsResources(Construct):
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """The payments jobs read and write the ledger (transactions included) and read the Stripe key."""
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         if self.stripe_secret is not None:
             self.stripe_secret.grant_read(role)

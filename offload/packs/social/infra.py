@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from offload.cdk.constructs.pipeline import records_table
+from offload.cdk.constructs.table_grants import grant_read_write_items
 from offload.cdk.pack_context import PackContext
 from offload.packs.social.options import SocialOptions
 
@@ -29,4 +30,4 @@ class SocialResources(Construct):
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """The social jobs read and write the social table."""
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)

@@ -50,6 +50,7 @@ from offload.cdk.constructs.pipeline import (
     standard_state_machine,
     step_task,
 )
+from offload.cdk.constructs.table_grants import grant_read_items, grant_read_write_items
 from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
 from offload.media.video.plan import VideoOptions, scratch_mb_for
@@ -127,7 +128,7 @@ class VideoPipeline(Construct):
     def grant_api(self, role: iam.IGrantable) -> None:
         """What the HTTP API does for video and audio: presign uploads and read records."""
         self.media.grant_put(role)
-        self.table.grant_read_data(role)
+        grant_read_items(self.table, role)
         acknowledge_media_objects(
             role,
             self.media,
@@ -142,7 +143,7 @@ class VideoPipeline(Construct):
         """What the starter jobs (on the video queue) do: register uploads, start (and stop) executions, and
         read the upload they were told about."""
         grant_start_and_stop(self.state_machine, role, "video pipeline")
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         self.media.grant_read(role)
         policy = role.node.find_child("DefaultPolicy").node.default_child if isinstance(role, iam.Role) else None
         if isinstance(policy, CfnResource):
@@ -163,7 +164,7 @@ class VideoPipeline(Construct):
 
     def grant_records(self, role: iam.IGrantable) -> None:
         """What another pack's worker that marks video records (the moderation pack's) may do: read and write them."""
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         policy = role.node.find_child("DefaultPolicy").node.default_child if isinstance(role, iam.Role) else None
         if isinstance(policy, CfnResource):
             _acknowledge_table_indexes(policy, self.table)
@@ -200,7 +201,7 @@ class VideoPipeline(Construct):
             ephemeral_storage_mb=self.scratch_mb,
         )
         self.media.grant_read_write(role)
-        self.table.grant_read_write_data(role)
+        grant_read_write_items(self.table, role)
         ctx.topic.grant_publish(role)
         acknowledge_step_grants(role, self.media, "Sources, transcoded parts and outputs", in_vpc=False)
         policy = role.node.find_child("DefaultPolicy").node.default_child
