@@ -38,9 +38,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the queues to drain")
+    parser.add_argument("--pollers", type=int, default=4, help="the local cloud's pollers per event source")
     args = parser.parse_args()
     sink = CountingSink()
-    cloud = LocalCloud(port=free_port(), cron=False, log=lambda *_: None).start()
+    cloud = LocalCloud(port=free_port(), max_pollers_per_source=args.pollers, cron=False, log=lambda *_: None).start()
     try:
         settings = Settings.model_validate(json.loads(cloud.outputs["ClientConfig"]))
         rt = Runtime(settings, Clients(endpoint_url=cloud.endpoint, region="us-east-1"))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +19,10 @@ def prepare_moto() -> Callable[[], None]:
       harmless to leave, so the undo keeps it);
     - SQS sends and receives stop scanning the whole queue per message (offload.local.moto_sqs);
     - a request's backend is looked up once per host name, not by listing moto's package directory and
-      trying its URL patterns on every request (~0.5 ms a call, on the endpoint and in-process alike)."""
-    undos = [stop_moto_delivering(), make_sqs_linear(), _remember_backends()]
+      trying its URL patterns on every request (~0.5 ms a call, on the endpoint and in-process alike);
+    - a DynamoDB UpdateExpression is parsed once per distinct text, not twice per UpdateItem (the job store
+      sends a handful of texts; moto's Validator deep-copies the tree before it fills in values)."""
+    undos = [stop_moto_delivering(), make_sqs_linear(), _remember_backends(), _remember_update_expressions()]
     add_query_vectors()
 
     def undo() -> None:
@@ -49,6 +52,28 @@ def _remember_backends() -> Callable[[], None]:
 
     def undo() -> None:
         DomainDispatcherApplication.get_backend_for_host = original  # type: ignore[method-assign]
+
+    return undo
+
+
+def _remember_update_expressions() -> Callable[[], None]:
+    """Memoize UpdateExpressionParser.make: a pure function of the expression's text, whose tree moto only
+    reads (find_clauses) or deep-copies before changing (parsing.validators.Validator)."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    original = UpdateExpressionParser.__dict__["make"]
+    if getattr(original.__func__, "_offload_memo", False):
+        return lambda: None
+    parse = functools.lru_cache(maxsize=256)(original.__func__)
+
+    def make(cls: type, expression_str: str) -> Any:
+        return parse(cls, expression_str)
+
+    make._offload_memo = True  # type: ignore[attr-defined]
+    UpdateExpressionParser.make = classmethod(make)  # type: ignore[assignment,method-assign]
+
+    def undo() -> None:
+        UpdateExpressionParser.make = original  # type: ignore[method-assign]
 
     return undo
 

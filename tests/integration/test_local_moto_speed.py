@@ -241,3 +241,40 @@ def test_an_exception_inside_moto_is_a_500_that_botocore_retries(
 
     assert answer["ResponseMetadata"]["RetryAttempts"] == 1
     assert calls == 2
+
+
+def test_an_update_expression_is_parsed_once_and_each_update_gets_its_own_values(
+    endpoint: Any, monkeypatch: Any
+) -> None:
+    from moto.dynamodb.parsing import expressions
+
+    from offload.local.moto_server import prepare_moto
+
+    prepare_moto()  # applied already by the fixture: a second time changes nothing
+    url, _, _ = endpoint
+    ddb = _client("dynamodb", url)
+    create_jobs_table(ddb, "jobs")
+    parses = 0
+    tokenize = expressions.ExpressionTokenizer.make_list
+
+    def counted(text: str) -> Any:
+        nonlocal parses
+        parses += 1
+        return tokenize(text)
+
+    monkeypatch.setattr(expressions.ExpressionTokenizer, "make_list", staticmethod(counted))
+    text = "SET #s = :s, progress = :p ADD attempts :one"
+    for job_id, status, progress in (("a", "active", 10), ("b", "completed", 100), ("a", "failed", 50)):
+        ddb.update_item(
+            TableName="jobs",
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression=text,
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": status}, ":p": {"N": str(progress)}, ":one": {"N": "1"}},
+        )
+
+    a = ddb.get_item(TableName="jobs", Key={"job_id": {"S": "a"}})["Item"]
+    b = ddb.get_item(TableName="jobs", Key={"job_id": {"S": "b"}})["Item"]
+    assert parses <= 1  # unpatched moto tokenizes it twice per UpdateItem (6 here)
+    assert (a["status"], a["progress"], a["attempts"]) == ({"S": "failed"}, {"N": "50"}, {"N": "2"})
+    assert (b["status"], b["progress"], b["attempts"]) == ({"S": "completed"}, {"N": "100"}, {"N": "1"})
