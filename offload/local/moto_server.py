@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -59,8 +60,9 @@ def _remember_backends() -> Callable[[], None]:
 def _remember_update_expressions() -> Callable[[], None]:
     """Memoize UpdateExpressionParser.make: a pure function of the expression's text, whose tree moto only
     reads (find_clauses) or deep-copies before changing (parsing.validators.Validator)."""
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-
+    # moto marks this module untyped for mypy: reach it as Any.
+    parser_module: Any = importlib.import_module("moto.dynamodb.parsing.expressions")
+    UpdateExpressionParser = parser_module.UpdateExpressionParser
     original = UpdateExpressionParser.__dict__["make"]
     if getattr(original.__func__, "_offload_memo", False):
         return lambda: None
@@ -70,10 +72,10 @@ def _remember_update_expressions() -> Callable[[], None]:
         return parse(cls, expression_str)
 
     make._offload_memo = True  # type: ignore[attr-defined]
-    UpdateExpressionParser.make = classmethod(make)  # type: ignore[assignment,method-assign]
+    UpdateExpressionParser.make = classmethod(make)
 
     def undo() -> None:
-        UpdateExpressionParser.make = original  # type: ignore[method-assign]
+        UpdateExpressionParser.make = original
 
     return undo
 

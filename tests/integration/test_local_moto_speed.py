@@ -3,6 +3,7 @@ offload.local.moto_server.prepare_moto): the answers stay moto's, only the work 
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 import urllib.request
@@ -246,14 +247,13 @@ def test_an_exception_inside_moto_is_a_500_that_botocore_retries(
 def test_an_update_expression_is_parsed_once_and_each_update_gets_its_own_values(
     endpoint: Any, monkeypatch: Any
 ) -> None:
-    from moto.dynamodb.parsing import expressions
-
     from offload.local.moto_server import prepare_moto
 
     prepare_moto()  # applied already by the fixture: a second time changes nothing
     url, _, _ = endpoint
     ddb = _client("dynamodb", url)
     create_jobs_table(ddb, "jobs")
+    expressions: Any = importlib.import_module("moto.dynamodb.parsing.expressions")  # untyped for mypy
     parses = 0
     tokenize = expressions.ExpressionTokenizer.make_list
 
