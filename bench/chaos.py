@@ -39,6 +39,7 @@ from offload.settings import Settings  # noqa: E402
 
 QUEUES = ["default", "notifications"]
 Around = Callable[[Any, Callable[[], Any]], Any]
+INJECTED = {"n": 0}  # faults the running scenario's hook injected (copies sent, errors answered)
 
 
 def _error(request: Any, status: int, type_: str, message: str) -> Any:
@@ -64,6 +65,7 @@ def throttled(p: float, for_s: float, seed: int = 15) -> Around:
         if time.monotonic() < until:
             target = _target(request)
             if target.startswith("DynamoDB_20120810.") and rng.random() < p:
+                INJECTED["n"] += 1
                 return _error(
                     request,
                     400,
@@ -71,6 +73,7 @@ def throttled(p: float, for_s: float, seed: int = 15) -> Around:
                     "injected: the level of configured provisioned throughput for the table was exceeded",
                 )
             if target in ("AmazonSQS.SendMessage", "AmazonSQS.SendMessageBatch") and rng.random() < p:
+                INJECTED["n"] += 1
                 return _error(request, 500, "com.amazonaws.sqs#InternalError", "injected: internal error")
         return answer()
 
@@ -99,6 +102,7 @@ def duplicated(every_third_thrice: bool = True) -> Around:
             count += 1
             for _ in range(2 if every_third_thrice and count % 3 == 0 else 1):
                 backend.send_message(queue_name, message["Body"])
+                INJECTED["n"] += 1
         return response
 
     return around
@@ -126,7 +130,8 @@ SCENARIOS = [
 ]
 
 
-def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float, int]:
+def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float, int, int]:
+    INJECTED["n"] = 0
     sink = CountingSink()
     cloud = LocalCloud(port=free_port(), cron=False, log=lambda *_: None).start()
     try:
@@ -149,7 +154,8 @@ def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float,
         if endpoint is not None:
             endpoint.around = None  # the accounting reads without faults
         result = account(rt, sub, sink, QUEUES)
-        return result, drained if waited < timeout_s else float("inf"), len(sub.refused)
+        injected = INJECTED["n"] + sink.requests - sum(sink.applied.values())  # + the receiver's non-2xx answers
+        return result, drained if waited < timeout_s else float("inf"), len(sub.refused), injected
     finally:
         cloud.stop()
         sink.stop()
@@ -163,15 +169,17 @@ def main() -> int:
     args = parser.parse_args()
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     mix = Mix.of_total(args.jobs)
-    heads = ("scenario", "submitted", "completed", "failed", "cancelled", "refused", "lost", "dup", "stats", "drain s")
+    heads = ("scenario", "faults", "submitted", "completed", "failed", "cancelled", "refused", "lost", "dup", "stats")
+    heads += ("drain s",)
     rows, notes, ok = [], [], True
     for scenario in chosen:
         print(f"{scenario.name}: {scenario.what} ...", flush=True)
-        result, drained, refused = run(scenario, mix, args.timeout)
+        result, drained, refused, injected = run(scenario, mix, args.timeout)
         ok &= not result.lost and not result.duplicated
         rows.append(
             (
                 scenario.name,
+                injected,
                 result.submitted,
                 result.by_status["completed"],
                 result.by_status["failed"],
@@ -187,9 +195,10 @@ def main() -> int:
         if not result.stats_add_up:
             notes.append(f"{scenario.name}: {result.stats_note}")
     print()
-    print(" | ".join(f"{h:>10}" for h in heads))
+    print(" | ".join(f"{h:>14}" if i == 0 else f"{h:>9}" for i, h in enumerate(heads)))
     for row in rows:
-        print(" | ".join(f"{c!s:>10}" for c in row))
+        print(" | ".join(f"{c!s:>14}" if i == 0 else f"{c!s:>9}" for i, c in enumerate(row)))
+    print("faults: copies of received messages sent, AWS errors answered, or the receiver's non-2xx answers")
     for note in notes:
         print(f"  {note}")
     print(f"\nchaos: {'PASS' if ok else 'FAIL'} (lost and duplicated must be 0 in every scenario)")
