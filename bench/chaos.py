@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ from offload.local.inprocess import Body  # noqa: E402
 from offload.runtime import Runtime  # noqa: E402
 from offload.settings import Settings  # noqa: E402
 
-QUEUES = ["default", "notifications"]
+QUEUES = ["default", "notifications", "images"]
 Around = Callable[[Any, Callable[[], Any]], Any]
 INJECTED = {"n": 0}  # faults the running scenario's hook injected (copies sent, errors answered)
 
@@ -81,7 +83,8 @@ def throttled(p: float, for_s: float, seed: int = 15) -> Around:
 
 
 def duplicated(every_third_thrice: bool = True) -> Around:
-    """Every message received is delivered again later; every third one a third time (SQS is at least once)."""
+    """Every message received is delivered again later; every third one a third time (SQS is at least once);
+    a copy of an S3 notification arrives 10 s late."""
     from moto.sqs.models import sqs_backends
 
     seen: set[str] = set()
@@ -100,8 +103,9 @@ def duplicated(every_third_thrice: bool = True) -> Around:
                 continue  # a copy: not copied again
             seen.add(message["Body"])
             count += 1
+            late = 10 if '"s3"' in message["Body"] else 0  # an S3 notification's copy also comes late
             for _ in range(2 if every_third_thrice and count % 3 == 0 else 1):
-                backend.send_message(queue_name, message["Body"])
+                backend.send_message(queue_name, message["Body"], delay_seconds=late)
                 INJECTED["n"] += 1
         return response
 
@@ -115,11 +119,39 @@ class Scenario:
     around: Callable[[], Around | None] = lambda: None
     sink_mode: str = "ok"
     sink_for_s: float = 0.0  # 0: the whole run
+    images: bool = False  # add a round of uploads to the image pipeline (S3 notifications, the shared limit)
+    during: Callable[[LocalCloud], None] | None = None  # run beside the workload, from its start
+
+
+def restart_redis(cloud: LocalCloud, *, after_s: float = 2.0, down_s: float = 6.0) -> None:
+    """Kill the local cloud's redis-server mid-run (the images queue's shared rate limit lives there) and
+    start it again on the same port, empty, as a restarted ElastiCache node would be."""
+    proc = cloud._redis
+    if proc is None:
+        raise RuntimeError("the cloud uses an outside REDIS_URL: unset it so the scenario can restart its own")
+    time.sleep(after_s)
+    args = list(proc.args)  # type: ignore[arg-type]
+    proc.kill()
+    proc.wait()
+    INJECTED["n"] += 1
+    time.sleep(down_s)
+    cloud._redis = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 SCENARIOS = [
-    Scenario("baseline", "no fault"),
-    Scenario("duplicates", "every message delivered twice, every third three times", duplicated),
+    Scenario("baseline", "no fault", images=True),
+    Scenario(
+        "duplicates",
+        "every message delivered twice, every third three times; S3 notifications' copies 10 s late",
+        duplicated,
+        images=True,
+    ),
+    Scenario(
+        "redis-restart",
+        "the rate limit's Redis killed 2 s in, back (empty) 6 s later",
+        images=True,
+        during=restart_redis,
+    ),
     Scenario("throttled", "20 s: 15% of DynamoDB calls throttled, 15% of SQS sends 500", lambda: throttled(0.15, 20)),
     Scenario("provider-429", "the webhook receiver answers 429 for 15 s", sink_mode="429", sink_for_s=15),
     Scenario("provider-5xx", "the webhook receiver answers 500 for 15 s", sink_mode="500", sink_for_s=15),
@@ -145,11 +177,17 @@ def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float,
             endpoint.around = around
         sink.mode = scenario.sink_mode
         began = time.perf_counter()
-        sub = submit(rt, mix, sink.url, chunk=100)
+        beside = None
+        if scenario.during is not None:
+            beside = threading.Thread(target=scenario.during, args=(cloud,), daemon=True)
+            beside.start()
+        sub = submit(rt, replace(mix, images=1 if scenario.images else 0), sink.url, chunk=100)
         while scenario.sink_for_s and time.perf_counter() - began < scenario.sink_for_s:
             time.sleep(0.2)
         sink.mode = "ok" if scenario.sink_for_s else sink.mode
-        waited = wait_drained(rt, QUEUES, timeout_s=timeout_s)
+        if beside is not None:
+            beside.join()
+        waited = wait_drained(rt, QUEUES, timeout_s=timeout_s, images=sub.images)
         drained = time.perf_counter() - began
         if endpoint is not None:
             endpoint.around = None  # the accounting reads without faults

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +21,10 @@ from typing import Any
 from offload.jobs.admin import queue_stats
 from offload.jobs.enqueue import enqueue, enqueue_many
 from offload.jobs.model import JobStatus
+from offload.local import samples
+from offload.media.records import MEDIA_LIFECYCLE
+from offload.packs.images.search import get_image
+from offload.packs.images.settings import images_settings
 from offload.runtime import Runtime
 
 TERMINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
@@ -100,6 +104,7 @@ class Mix:
     delayed: int = 0  # diag.echo delayed 5 s
     slept: int = 0  # diag.sleep 0.2 s in 2 steps: progress updates while active
     webhooks: int = 0  # webhook.deliver to the counting sink (the side effect that must not run twice)
+    images: int = 0  # rounds of the sample uploads (3 photos, 5 bad files) into the image pipeline, through S3
 
     @classmethod
     def of_total(cls, total: int) -> Mix:
@@ -110,12 +115,14 @@ class Mix:
 
     @property
     def total(self) -> int:
-        return self.bulk + self.single + self.high + self.retried + self.delayed + self.slept + self.webhooks
+        jobs = self.bulk + self.single + self.high + self.retried + self.delayed + self.slept + self.webhooks
+        return jobs + self.images * (len(samples.PHOTOS) + len(samples.BAD_INPUTS))
 
 
 @dataclass
 class Submitted:
     kinds: dict[str, str] = field(default_factory=dict)  # job id -> kind
+    images: dict[str, str] = field(default_factory=dict)  # upload key -> the status it must end in
     seconds: float = 0.0
     refused: list[str] = field(default_factory=list)  # enqueue calls that raised (the caller was told)
 
@@ -154,11 +161,37 @@ def submit(rt: Runtime, mix: Mix, sink_url: str, *, chunk: int = 500) -> Submitt
             except Exception as exc:  # an enqueue the caller saw fail: counted, never silently dropped
                 out.refused.append(f"{kind} x{n}: {type(exc).__name__}: {exc}")
             left[kind] -= n
+    for round_ in range(mix.images):
+        out.images.update(upload_images(rt, f"run-{int(time.time())}-{round_}"))
     out.seconds = time.perf_counter() - began
     return out
 
 
-def wait_drained(rt: Runtime, queues: list[str], *, timeout_s: float, every_s: float = 2.0) -> float:
+def upload_images(rt: Runtime, prefix: str) -> dict[str, str]:
+    """The demo's sample photographs and bad files, uploaded under uploads/images/<prefix>/ (S3 -> SQS -> the
+    image pipeline); returns each key with the status its record must end in."""
+    bucket = images_settings(rt).media_bucket
+    expected = {}
+    for names, status in ((samples.PHOTOS, "completed"), (samples.BAD_INPUTS, "failed")):
+        for name, make in names.items():
+            key = f"uploads/images/{prefix}/{name}"
+            rt.clients.s3.put_object(Bucket=bucket, Key=key, Body=make())
+            expected[key] = status
+    return expected
+
+
+def images_settled(rt: Runtime, keys: Iterable[str]) -> bool:
+    """Every upload's image record is final (completed, failed or cancelled)."""
+    for key in keys:
+        record = get_image(rt, key)
+        if record is None or record.status not in MEDIA_LIFECYCLE.final:
+            return False
+    return True
+
+
+def wait_drained(
+    rt: Runtime, queues: list[str], *, timeout_s: float, every_s: float = 2.0, images: Iterable[str] = ()
+) -> float:
     """Wait until these queues hold no message (waiting, in flight or delayed, lanes included) and then no job
     is queued, active or delayed by the table's status index; returns the seconds waited (timeout_s when it
     gave up). The queue depths are cheap to poll; the index is read only to confirm (moto copies every item a
@@ -167,6 +200,7 @@ def wait_drained(rt: Runtime, queues: list[str], *, timeout_s: float, every_s: f
     while time.perf_counter() - began < timeout_s:
         depths = [rt.queues.depth(q) for q in queues]
         settled = not any(d["visible"] + d["in_flight"] + d["delayed"] for d in depths)
+        settled = settled and images_settled(rt, images)
         if settled and all(rt.store.count(q, s) == 0 for q in queues for s in WAITING):
             return time.perf_counter() - began
         time.sleep(every_s)
@@ -202,6 +236,16 @@ def account(rt: Runtime, sub: Submitted, sink: CountingSink, queues: list[str]) 
         by_status[job.status.value] += 1
         if job.status == JobStatus.FAILED:
             reasons[(job.error.reason if job.error else "no reason")[:70]] += 1
+    for key, want in sub.images.items():
+        record = get_image(rt, key)
+        if record is None or record.status not in MEDIA_LIFECYCLE.final:
+            lost.append(key)
+            continue
+        by_status[record.status] += 1
+        if record.status != want:
+            reasons[f"image {key.rsplit('/', 1)[-1]} ended {record.status}, expected {want}"] += 1
+        elif record.status == "failed":
+            reasons[f"image: {(record.error or {}).get('reason', 'no reason')[:60]}"] += 1
     notes = []
     rows = {r["queue"]: r for r in queue_stats(rt) if r["queue"] in queues}
     for name, row in rows.items():
@@ -217,7 +261,7 @@ def account(rt: Runtime, sub: Submitted, sink: CountingSink, queues: list[str]) 
     if finished < len(ids) - len(lost):
         notes.append(f"the queues count {finished} finished jobs, the records {len(ids) - len(lost)}")
     return Account(
-        submitted=len(ids),
+        submitted=len(ids) + len(sub.images),
         by_status=by_status,
         lost=lost,
         failed_reasons=reasons,
