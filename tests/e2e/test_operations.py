@@ -103,6 +103,9 @@ def test_a_paused_queue_holds_its_jobs_in_sqs_and_resume_drains_every_one_once(d
     urls = settings(stack).queue_urls("default")
     paused = json.loads(stack.cli("queues", "pause", "default", "--json").stdout)
     assert paused["paused"] is True and len(paused["mappings"]) == 1 + len(urls.lanes)  # its lane's too
+    # The pollers read their mapping's state at most every 0.5 s (MappingState), as a disabled mapping on AWS
+    # takes a moment to stop: one that read "enabled" just before the pause may still take a batch.
+    time.sleep(1.0)
 
     ids = api.enqueue_many("diag.echo", [{"n": n} for n in range(10)])
     ids += api.enqueue_many("diag.echo", [{"n": n} for n in range(10, 12)], priority=10)  # the high lane
