@@ -23,13 +23,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "bench" / "chaos_app"  # the core and images packs, and the `brief` queue (3 s function timeout)
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(APP))  # its catalog, for this process's enqueues
 
 from workload import Account, CountingSink, Mix, account, submit, wait_drained  # noqa: E402
 
@@ -39,7 +41,7 @@ from offload.local.inprocess import Body  # noqa: E402
 from offload.runtime import Runtime  # noqa: E402
 from offload.settings import Settings  # noqa: E402
 
-QUEUES = ["default", "notifications", "images"]
+QUEUES = ["default", "notifications", "images", "brief"]
 Around = Callable[[Any, Callable[[], Any]], Any]
 INJECTED = {"n": 0}  # faults the running scenario's hook injected (copies sent, errors answered)
 
@@ -121,6 +123,19 @@ class Scenario:
     sink_for_s: float = 0.0  # 0: the whole run
     images: bool = False  # add a round of uploads to the image pipeline (S3 notifications, the shared limit)
     during: Callable[[LocalCloud], None] | None = None  # run beside the workload, from its start
+    extra: dict[str, int] = field(default_factory=dict)  # jobs of the `brief` queue's kinds added to the mix
+
+
+def crash_workers(cloud: LocalCloud, *, every_s: float = 0.7, for_s: float = 20.0, seed: int = 15) -> None:
+    """Kill one running invocation of the `brief` queue's worker every `every_s` seconds, as a process that dies
+    mid-job (out of memory, a segfault) ends: nothing of its batch is deleted, nothing it buffered is sent."""
+    assert cloud.invocations is not None
+    name = next(n for n, f in cloud.functions.items() if f.spec.environment.get("OFFLOAD_QUEUE") == "brief")
+    rng = random.Random(seed)
+    until = time.monotonic() + for_s
+    while time.monotonic() < until:
+        time.sleep(every_s)
+        INJECTED["n"] += cloud.invocations.crash(name, pick=lambda running: rng.sample(running, min(1, len(running))))
 
 
 def restart_redis(cloud: LocalCloud, *, after_s: float = 2.0, down_s: float = 6.0) -> None:
@@ -152,6 +167,17 @@ SCENARIOS = [
         images=True,
         during=restart_redis,
     ),
+    Scenario(
+        "worker-killed",
+        "20 s: a running invocation of the brief queue's worker killed every 0.7 s",
+        during=crash_workers,
+        extra={"brief": 120},
+    ),
+    Scenario(
+        "timeout",
+        "jobs past the brief queue's 3 s function timeout on every attempt, in batches with quick ones",
+        extra={"brief": 60, "overrun": 6},
+    ),
     Scenario("throttled", "20 s: 15% of DynamoDB calls throttled, 15% of SQS sends 500", lambda: throttled(0.15, 20)),
     Scenario("provider-429", "the webhook receiver answers 429 for 15 s", sink_mode="429", sink_for_s=15),
     Scenario("provider-5xx", "the webhook receiver answers 500 for 15 s", sink_mode="500", sink_for_s=15),
@@ -165,7 +191,9 @@ SCENARIOS = [
 def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float, int, int]:
     INJECTED["n"] = 0
     sink = CountingSink()
-    cloud = LocalCloud(port=free_port(), cron=False, log=lambda *_: None).start()
+    cloud = LocalCloud(
+        stack_name="OffloadChaos", cdk_out=APP / "cdk.out", port=free_port(), cron=False, log=print
+    ).start()
     try:
         settings = Settings.model_validate(json.loads(cloud.outputs["ClientConfig"]))
         rt = Runtime(settings, Clients(endpoint_url=cloud.endpoint, region="us-east-1"))
@@ -181,7 +209,7 @@ def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float,
         if scenario.during is not None:
             beside = threading.Thread(target=scenario.during, args=(cloud,), daemon=True)
             beside.start()
-        sub = submit(rt, replace(mix, images=1 if scenario.images else 0), sink.url, chunk=100)
+        sub = submit(rt, replace(mix, images=1 if scenario.images else 0, **scenario.extra), sink.url, chunk=100)
         while scenario.sink_for_s and time.perf_counter() - began < scenario.sink_for_s:
             time.sleep(0.2)
         sink.mode = "ok" if scenario.sink_for_s else sink.mode
@@ -193,6 +221,7 @@ def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float,
             endpoint.around = None  # the accounting reads without faults
         result = account(rt, sub, sink, QUEUES)
         injected = INJECTED["n"] + sink.requests - sum(sink.applied.values())  # + the receiver's non-2xx answers
+        injected += cloud.invocations.timed_out if cloud.invocations else 0  # + invocations stopped at the timeout
         return result, drained if waited < timeout_s else float("inf"), len(sub.refused), injected
     finally:
         cloud.stop()
@@ -207,13 +236,13 @@ def main() -> int:
     args = parser.parse_args()
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
     mix = Mix.of_total(args.jobs)
-    heads = ("scenario", "faults", "submitted", "completed", "failed", "cancelled", "refused", "lost", "dup", "stats")
-    heads += ("drain s",)
+    heads = ("scenario", "faults", "submitted", "completed", "failed", "cancelled", "refused", "lost", "dup")
+    heads += ("hook lost", "stats", "drain s")
     rows, notes, ok = [], [], True
     for scenario in chosen:
         print(f"{scenario.name}: {scenario.what} ...", flush=True)
         result, drained, refused, injected = run(scenario, mix, args.timeout)
-        ok &= not result.lost and not result.duplicated
+        ok &= not result.lost and not result.duplicated and not result.hooks_lost
         rows.append(
             (
                 scenario.name,
@@ -225,6 +254,7 @@ def main() -> int:
                 refused,
                 len(result.lost),
                 result.duplicated,
+                len(result.hooks_lost),
                 "ok" if result.stats_add_up else "NO",
                 f"{drained:.1f}",
             )
@@ -232,14 +262,19 @@ def main() -> int:
         notes += [f"{scenario.name}: failed x{n}: {reason}" for reason, n in result.failed_reasons.most_common(3)]
         if not result.stats_add_up:
             notes.append(f"{scenario.name}: {result.stats_note}")
+        if result.hooks_lost:
+            notes.append(f"{scenario.name}: no webhook for {len(result.hooks_lost)} jobs, e.g. {result.hooks_lost[0]}")
     print()
     print(" | ".join(f"{h:>14}" if i == 0 else f"{h:>9}" for i, h in enumerate(heads)))
     for row in rows:
         print(" | ".join(f"{c!s:>14}" if i == 0 else f"{c!s:>9}" for i, c in enumerate(row)))
-    print("faults: copies of received messages sent, AWS errors answered, or the receiver's non-2xx answers")
+    print(
+        "faults: copies of received messages sent, AWS errors answered, the receiver's non-2xx answers, "
+        "invocations killed or stopped at their timeout"
+    )
     for note in notes:
         print(f"  {note}")
-    print(f"\nchaos: {'PASS' if ok else 'FAIL'} (lost and duplicated must be 0 in every scenario)")
+    print(f"\nchaos: {'PASS' if ok else 'FAIL'} (lost, dup and hook lost must be 0 in every scenario)")
     return 0 if ok else 1
 
 

@@ -20,9 +20,10 @@ from typing import Any
 
 from offload.jobs.admin import queue_stats
 from offload.jobs.enqueue import enqueue, enqueue_many
-from offload.jobs.model import JobStatus
+from offload.jobs.model import JobStatus, idempotent_job_id
 from offload.local import samples
 from offload.media.records import MEDIA_LIFECYCLE
+from offload.packs.core.hooks import WEBHOOK_TYPE
 from offload.packs.images.search import get_image
 from offload.packs.images.settings import images_settings
 from offload.runtime import Runtime
@@ -105,6 +106,9 @@ class Mix:
     slept: int = 0  # diag.sleep 0.2 s in 2 steps: progress updates while active
     webhooks: int = 0  # webhook.deliver to the counting sink (the side effect that must not run twice)
     images: int = 0  # rounds of the sample uploads (3 photos, 5 bad files) into the image pipeline, through S3
+    # On the chaos app's `brief` queue (3 s function timeout), each with webhook_url= to the counting sink:
+    brief: int = 0  # brief.sleep 0.2-0.9 s in steps: the jobs a crash stops mid-run
+    overrun: int = 0  # brief.sleep 6 s: past the function's timeout on every attempt, so it ends failed
 
     @classmethod
     def of_total(cls, total: int) -> Mix:
@@ -116,6 +120,7 @@ class Mix:
     @property
     def total(self) -> int:
         jobs = self.bulk + self.single + self.high + self.retried + self.delayed + self.slept + self.webhooks
+        jobs += self.brief + self.overrun
         return jobs + self.images * (len(samples.PHOTOS) + len(samples.BAD_INPUTS))
 
 
@@ -125,10 +130,14 @@ class Submitted:
     images: dict[str, str] = field(default_factory=dict)  # upload key -> the status it must end in
     seconds: float = 0.0
     refused: list[str] = field(default_factory=list)  # enqueue calls that raised (the caller was told)
+    hooked: set[str] = field(default_factory=set)  # jobs enqueued with webhook_url=: one webhook each when done
 
     def add(self, kind: str, ids: list[str]) -> None:
         for job_id in ids:
             self.kinds[job_id] = kind
+
+
+BULK_KINDS = ("bulk", "high", "retried", "delayed", "slept")
 
 
 def submit(rt: Runtime, mix: Mix, sink_url: str, *, chunk: int = 500) -> Submitted:
@@ -143,6 +152,19 @@ def submit(rt: Runtime, mix: Mix, sink_url: str, *, chunk: int = 500) -> Submitt
         ("slept", lambda n: enqueue_many("diag.sleep", [{"seconds": 0.2, "steps": 2}] * n, runtime=rt)),
         ("single", lambda n: [enqueue("diag.echo", {"single": i}, runtime=rt) for i in range(n)]),
         (
+            "brief",
+            lambda n: [
+                enqueue("brief.sleep", {"seconds": 0.2 + 0.1 * (i % 8), "steps": 4}, webhook_url=sink_url, runtime=rt)
+                for i in range(n)
+            ],
+        ),
+        (
+            "overrun",
+            lambda n: [
+                enqueue("brief.sleep", {"seconds": 6, "steps": 12}, webhook_url=sink_url, runtime=rt) for _ in range(n)
+            ],
+        ),
+        (
             "webhooks",
             lambda n: [
                 enqueue("webhook.deliver", {"url": sink_url, "event": "chaos", "timeout_s": 3}, runtime=rt)
@@ -153,11 +175,14 @@ def submit(rt: Runtime, mix: Mix, sink_url: str, *, chunk: int = 500) -> Submitt
     left = {kind: getattr(mix, kind) for kind, _ in plan}
     while any(left.values()):
         for kind, send in plan:
-            n = min(left[kind], chunk if kind not in ("single", "webhooks") else max(1, chunk // 20))
+            n = min(left[kind], chunk if kind in BULK_KINDS else max(1, chunk // 20))
             if n <= 0:
                 continue
             try:
-                out.add(kind, send(n))
+                ids = send(n)
+                out.add(kind, ids)
+                if kind in ("brief", "overrun"):
+                    out.hooked.update(ids)
             except Exception as exc:  # an enqueue the caller saw fail: counted, never silently dropped
                 out.refused.append(f"{kind} x{n}: {type(exc).__name__}: {exc}")
             left[kind] -= n
@@ -214,6 +239,7 @@ class Account:
     lost: list[str]
     failed_reasons: Counter[str]
     duplicated: int
+    hooks_lost: list[str]  # finished jobs that asked for a webhook the sink never took (2xx)
     stats_add_up: bool
     stats_note: str
 
@@ -227,13 +253,18 @@ def account(rt: Runtime, sub: Submitted, sink: CountingSink, queues: list[str]) 
             found[job.job_id] = job
     by_status: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    lost = []
+    lost: list[str] = []
+    hooks_lost: list[str] = []
     for job_id in ids:
         job = found.get(job_id)
         if job is None or job.status not in TERMINAL:
             lost.append(job_id)
             continue
         by_status[job.status.value] += 1
+        if job_id in sub.hooked:
+            delivery = idempotent_job_id(WEBHOOK_TYPE, f"{job_id}:{job.status.value}")  # the hook's own key
+            if not sink.applied.get(delivery):
+                hooks_lost.append(job_id)
         if job.status == JobStatus.FAILED:
             reasons[(job.error.reason if job.error else "no reason")[:70]] += 1
     for key, want in sub.images.items():
@@ -266,6 +297,7 @@ def account(rt: Runtime, sub: Submitted, sink: CountingSink, queues: list[str]) 
         lost=lost,
         failed_reasons=reasons,
         duplicated=sink.duplicated(),
+        hooks_lost=hooks_lost,
         stats_add_up=not notes,
         stats_note="; ".join(notes) or "every message settled; records, queues and dead letters agree",
     )

@@ -29,3 +29,8 @@ class JobCancelledError(JobError):
 
 class JobTimeoutError(NonRetryableError):
     """The job ran past its type's timeout (checked at each progress update)."""
+
+
+class InvocationEndingError(JobError):
+    """The function invocation running the job is about to end (earlier records of its batch used the time):
+    the job goes back to its queue to run in a fresh invocation, without using up an attempt."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from offload.errors import JobCancelledError, JobTimeoutError
+from offload.errors import InvocationEndingError, JobCancelledError, JobTimeoutError
 
 if TYPE_CHECKING:
     from offload.catalog import RateLimit
@@ -16,13 +16,16 @@ if TYPE_CHECKING:
 class JobContext:
     """Handed to a processor for one attempt of one job."""
 
-    def __init__(self, job: Job, runtime: Runtime, *, deadline: float) -> None:
+    def __init__(self, job: Job, runtime: Runtime, *, deadline: float, cut_short: bool = False) -> None:
         self.job_id = job.job_id
         self.job_type = job.type
         self.queue = job.queue
         self.attempt = job.attempts
         self.max_attempts = job.max_attempts
         self.deadline = deadline
+        # The deadline is the invocation's, well before the job's own timeout: the batch's earlier records
+        # used the time. Passing it then is not the job's fault (InvocationEndingError, not JobTimeoutError).
+        self.cut_short = cut_short
         self.runtime = runtime
         self.progress = job.progress
 
@@ -38,6 +41,8 @@ class JobContext:
         self.progress = int(percent)
         if job is None or job.cancel_requested:
             raise JobCancelledError(f"job {self.job_id} was cancelled while running")
+        if self.remaining_s() <= 0 and self.cut_short:
+            raise InvocationEndingError(f"job {self.job_id}: the invocation ends before the job could (at {percent}%)")
         if self.remaining_s() <= 0:
             raise JobTimeoutError(f"job {self.job_id} ran past its timeout at {percent}% progress")
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ValidationError
 
 from offload.catalog import SQS_MAX_DELAY_S, SQS_MAX_VISIBILITY_S, UnknownJobTypeError, import_object
-from offload.errors import JobCancelledError, NonRetryableError, RateLimitedError
+from offload.errors import InvocationEndingError, JobCancelledError, NonRetryableError, RateLimitedError
 from offload.jobs.batch import SQSRecord, process_partial_response
 from offload.jobs.context import JobContext
 from offload.jobs.enqueue import load_data, new_job_record, place_result
@@ -200,7 +200,8 @@ class Worker:
         logger.thread_safe_append_keys(attempt=job.attempts)
         logger.info("job started", max_attempts=job.max_attempts)
         began = time.time()
-        ctx = JobContext(job, self.rt, deadline=min(began + job.timeout_s, batch.deadline - 1))
+        own = began + min(job.timeout_s, self.spec.timeout_s - 1)  # what a fresh invocation would give it
+        ctx = JobContext(job, self.rt, deadline=min(own, batch.deadline - 1), cut_short=batch.deadline - 1 < own - 1)
         try:
             if self.spec.rate_limit is not None:
                 ctx.rate_limit(f"queue:{job.queue}", self.spec.rate_limit)
@@ -220,6 +221,8 @@ class Worker:
                 logger.warning("rate limiter unavailable; job deferred", reason=str(exc))
                 self._count("RateLimiterUnavailable", job, per_type=False)  # the queue's alarm watches this
             self._defer(job, exc.retry_after_s)
+        except InvocationEndingError as exc:
+            self._defer(job, 1, why=str(exc))
         except NonRetryableError as exc:
             step = "validate" if isinstance(exc, PayloadError) else "process"
             self._fail(job, _error(job, step, exc, kind="permanent"), record, batch)
@@ -231,7 +234,16 @@ class Worker:
     def _not_started(self, job: Job, record: SQSRecord, batch: _Batch) -> None:
         """The conditional start was refused: say why and do the one right thing."""
         if job.status.terminal:
-            logger.info("duplicate delivery of a finished job; skipped", status=job.status.value)
+            if _receive_count(record) > 1:
+                # Received before and never deleted: the invocation that finished it may have stopped (a timeout,
+                # a crash) between the record's write and its announcement. Announce again: the webhook's
+                # idempotency key keeps it to one delivery; events and alerts are at least once.
+                logger.info("redelivery of a finished job; announcing it again", status=job.status.value)
+                if job.status == JobStatus.FAILED:
+                    batch.announcer.alert(job)
+                self._announce(job, batch)
+            else:
+                logger.info("duplicate delivery of a finished job; skipped", status=job.status.value)
         elif job.cancel_requested:
             cancelled = self.rt.store.cancel(job)
             if cancelled is not None:
@@ -304,14 +316,14 @@ class Worker:
             self._count("JobsCancelled", cancelled)
             self._announce(cancelled, batch)
 
-    def _defer(self, job: Job, retry_after_s: float) -> None:
-        """Rate limited: give the attempt back and re-send the message for later."""
+    def _defer(self, job: Job, retry_after_s: float, *, why: str = "rate limited") -> None:
+        """Rate limited, or out of invocation time: give the attempt back and re-send the message for later."""
         delay = min(max(1, math.ceil(retry_after_s)), SQS_MAX_DELAY_S)
         self.rt.store.defer(job)
         self.rt.queues.send(
             job.queue, JobMessage(job_id=job.job_id, type=job.type), delay_s=delay, priority=job.priority
         )
-        logger.info("job deferred by rate limit", retry_in_s=delay)
+        logger.info("job deferred; its attempt given back", reason=why, retry_in_s=delay)
         self._count("JobsDeferred", job)
 
     def _announce(self, job: Job, batch: _Batch) -> None:
@@ -351,6 +363,14 @@ def _error(job: Job, step: str, exc: BaseException, *, kind: str) -> JobErrorInf
     if type(exc).__name__ not in reason:
         reason = f"{type(exc).__name__}: {reason}"
     return JobErrorInfo(step=step, reason=reason, kind=kind, attempt=job.attempts, at=now_iso())
+
+
+def _receive_count(record: SQSRecord) -> int:
+    """How many times SQS has handed this message out, this delivery included (1 when not said)."""
+    try:
+        return int(record.raw_event.get("attributes", {}).get("ApproximateReceiveCount", 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def _redriven_job_id(record: SQSRecord) -> str | None:

@@ -36,6 +36,7 @@ from offload.local.rules import fire_rule
 from offload.local.sfn import enable_execution, route_lambda_tasks
 from offload.local.sqs_events import MappingState, deliver_once
 from offload.local.template import REGION, Template
+from offload.local.timeouts import FunctionKilled, Invocations
 
 # The offload package: a change to it (in a source checkout) makes the template stale too.
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -154,6 +155,7 @@ class FunctionStats:
     records: int = 0
     failed_records: int = 0
     errors: int = 0
+    killed: int = 0  # stopped at the timeout or by a crash (counted in errors too, as Lambda counts them)
     busy_s: float = 0.0  # wall seconds inside the handler (what Lambda would bill, on this machine)
     busy_s_by_step: dict[str, float] = field(default_factory=dict)  # state machine tasks: by their "step"
 
@@ -186,12 +188,24 @@ class LocalFunction:
             set_default_runtime(None)
         return getattr(module, func)
 
-    def invoke(self, event: dict[str, Any], context: Any = None) -> Any:
-        """Call the handler as Lambda would; errors are counted and re-raised."""
+    def invoke(self, event: dict[str, Any], context: Any = None, *, limits: Invocations | None = None) -> Any:
+        """Call the handler as Lambda would; errors are counted and re-raised. With `limits`, the invocation
+        is stopped at the function's timeout (or by `limits.crash`) and raises FunctionKilled."""
         ctx = context or LambdaContext(self.spec)
         began = time.perf_counter()
         try:
-            response = self._handler(event, ctx)
+            if limits is None:
+                response = self._handler(event, ctx)
+            else:
+                with limits.running(self.spec.name, self.spec.timeout_s):
+                    response = self._handler(event, ctx)
+        except FunctionKilled as killed:
+            with self._lock:
+                self.stats.errors += 1
+                self.stats.killed += 1
+                self.stats.busy_s += time.perf_counter() - began
+            logging.getLogger("offload.local").error("%s: %s", ctx.aws_request_id, killed)  # as Lambda logs it
+            raise
         except Exception:
             with self._lock:
                 self.stats.errors += 1
@@ -266,6 +280,8 @@ class LocalCloud:
     _stop: threading.Event = field(default_factory=threading.Event)
     _redis: subprocess.Popen[bytes] | None = None
     apis: list[LocalHttpApi] = field(default_factory=list)
+    # SQS-triggered invocations run under their function's timeout; `invocations.crash()` kills running ones.
+    invocations: Invocations | None = None
 
     @property
     def in_process_endpoint(self) -> Any:
@@ -324,8 +340,9 @@ class LocalCloud:
             # Lambda tasks are routed into this process by patching moto, so moto must run here too.
             self.server_mode = "thread"
         self._start_server()
+        self.invocations = Invocations()
         if self.server_mode == "thread" and self.in_process_calls:
-            self._in_process, self._undo_in_process = install_in_process(self.endpoint)
+            self._in_process, self._undo_in_process = install_in_process(self.endpoint, self.invocations)
         if has_state_machines:
             enable_execution(self.endpoint)
         self.provisioned = Provisioner(template, self.client, api_endpoints=api_endpoints).run()
@@ -400,6 +417,8 @@ class LocalCloud:
         self.apis.clear()
         for t in self._threads:
             t.join(timeout=10)
+        if self.invocations is not None:
+            self.invocations.stop()
         if self._redis is not None:
             self._redis.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -520,7 +539,8 @@ class LocalCloud:
         """Like Lambda's event source scaling: one poller watches an idle queue; the others
         join while it has a backlog. Short polls with an idle back-off, because moto's long
         poll spins without sleeping and would eat the server's CPU. A disabled mapping (a
-        paused queue) delivers nothing until it is enabled again; its messages wait in SQS."""
+        paused queue) delivers nothing until it is enabled again; its messages wait in SQS. An invocation
+        runs under its function's timeout: stopped there, its batch comes back after the visibility timeout."""
         sqs = self.client("sqs")
         idle = _IDLE_MIN_S
         while not self._stop.is_set():
@@ -534,11 +554,13 @@ class LocalCloud:
                 delivered, _ = deliver_once(
                     sqs,
                     url,
-                    function.invoke,
+                    lambda event, context: function.invoke(event, context, limits=self.invocations),
                     arn=source.queue_arn,
                     batch_size=source.batch_size,
                     report_failures=source.report_failures,
                 )
+            except FunctionKilled:
+                delivered = 1  # stopped (timeout or crash): its batch returns after the visibility timeout
             except Exception:
                 delivered = 0  # the function raised: the batch returns after its visibility timeout
             if delivered:

@@ -24,6 +24,8 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
+from offload.local.timeouts import Invocations
+
 
 class Body(io.BytesIO):
     """A response body as botocore reads one: `read(amt)` for streams, `stream()` for the whole content."""
@@ -41,7 +43,7 @@ def _latin1(raw: str) -> str:
 class InProcessEndpoint:
     """Answers botocore requests for `endpoint` (scheme://host:port) by calling moto in this process."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, invocations: Invocations | None = None) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         parts = urlsplit(endpoint)
@@ -53,6 +55,8 @@ class InProcessEndpoint:
         # from answer() (moto's) or its own (a throttle, say, which moto never sees).
         self.around: Callable[[AWSPreparedRequest, Callable[[], AWSResponse]], AWSResponse] | None = None
         self.enabled = True  # off after the undo: a client kept past the cloud's stop fails as over HTTP
+        # A stopped invocation's calls (offload.local.timeouts) are refused, or end unanswered.
+        self.invocations = invocations
 
     def handles(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -62,6 +66,12 @@ class InProcessEndpoint:
         if not self.enabled or not self.handles(request.url):
             return None  # not ours: botocore sends it over HTTP as usual
         self.calls += 1
+        if self.invocations is None:
+            return self._around(request)
+        with self.invocations.call():
+            return self._around(request)
+
+    def _around(self, request: AWSPreparedRequest) -> AWSResponse:
         if self.around is not None:
             return self.around(request, lambda: self._answer(request))
         return self._answer(request)
@@ -127,11 +137,11 @@ class InProcessEndpoint:
         return AWSResponse(request.url, int(status.split(" ", 1)[0]), dict(headers.items()), Body(content))
 
 
-def install(endpoint: str) -> tuple[InProcessEndpoint, Callable[[], None]]:
+def install(endpoint: str, invocations: Invocations | None = None) -> tuple[InProcessEndpoint, Callable[[], None]]:
     """Answer this process's calls to `endpoint` in-process from now on; returns the handler and the undo."""
     from botocore import handlers
 
-    handler = InProcessEndpoint(endpoint)
+    handler = InProcessEndpoint(endpoint, invocations)
     entry = ("before-send", handler)
     handlers.BUILTIN_HANDLERS.append(entry)
 

@@ -4,8 +4,16 @@ attempts left, and fails with a reason naming the crash if it has none: never st
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
+from offload.errors import InvocationEndingError, JobTimeoutError
+from offload.jobs.context import JobContext
 from offload.jobs.enqueue import enqueue
-from offload.jobs.model import JobStatus
+from offload.jobs.model import JobStatus, idempotent_job_id
+from offload.local.sqs_events import deliver_once
+from offload.packs.core.hooks import WEBHOOK_TYPE
 from offload.testing.worker import Pump
 
 
@@ -51,3 +59,84 @@ def test_a_duplicate_delivery_while_the_job_runs_elsewhere_is_dropped_not_run(ru
     job = runtime.store.get(job_id)
     assert job.status == JobStatus.ACTIVE and job.attempts == 1  # not started a second time
     assert runtime.queues.depth("default")["in_flight"] + runtime.queues.depth("default")["visible"] == 0
+
+
+def _finish_then_die(runtime, job_id: str) -> None:
+    """A worker that finished the job's record and died before announcing it or deleting its message."""
+    outcome = runtime.store.start(job_id, "default", lease_s=300)
+    assert outcome.started
+    assert runtime.store.complete(outcome.job, {"done": True}) is not None
+
+
+def _receive_and_drop(runtime) -> None:
+    """The dead invocation's receive: the message was handed out once and comes back (visibility 0 here)."""
+    sqs, url = runtime.clients.sqs, runtime.queues.lane_url("default")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    for message in got:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+
+
+def _webhook(runtime, job_id: str, status: str):
+    return runtime.store.get(idempotent_job_id(WEBHOOK_TYPE, f"{job_id}:{status}"))
+
+
+def test_a_job_finished_by_a_worker_that_died_before_announcing_it_is_announced_on_redelivery(runtime):
+    job_id = enqueue("diag.echo", {"n": 4}, webhook_url="https://hooks.example.com/done")
+    _finish_then_die(runtime, job_id)
+    _receive_and_drop(runtime)
+    assert _webhook(runtime, job_id, "completed") is None  # what the death lost, so far
+
+    Pump(runtime, "default").once()
+
+    hook = _webhook(runtime, job_id, "completed")
+    assert hook is not None and hook.type == WEBHOOK_TYPE
+    assert runtime.store.get(job_id).attempts == 1  # announced, not run again
+    Pump(runtime, "default").once()  # nothing left: the redelivery was acknowledged
+    assert runtime.queues.depth("default")["visible"] + runtime.queues.depth("default")["in_flight"] == 0
+
+
+def test_a_first_delivery_of_a_finished_job_is_a_duplicate_and_announces_nothing(runtime):
+    job_id = enqueue("diag.echo", {"n": 5}, webhook_url="https://hooks.example.com/done")
+    _finish_then_die(runtime, job_id)  # its only message was never received: a copy, not a redelivery
+
+    Pump(runtime, "default").once()
+
+    assert _webhook(runtime, job_id, "completed") is None
+
+
+class _EndingInvocation:
+    """Lambda's context for an invocation with `left_s` seconds left (earlier records used the rest)."""
+
+    def __init__(self, left_s: float) -> None:
+        self._until = time.time() + left_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._until - time.time()) * 1000))
+
+
+def _deliver_with(runtime, context) -> None:
+    pump = Pump(runtime, "default")
+    deliver_once(runtime.clients.sqs, pump.url, lambda event, _: pump.worker.handle_batch(event, context), arn=pump.arn)
+
+
+def test_a_job_started_late_in_an_ending_invocation_goes_back_without_using_an_attempt(runtime):
+    job_id = enqueue("diag.sleep", {"seconds": 2.0, "steps": 8})
+
+    _deliver_with(runtime, _EndingInvocation(1.6))  # 0.6 s before the invocation's own end, minus 1 s margin
+
+    job = runtime.store.get(job_id)
+    assert job.status != JobStatus.FAILED, job.error
+    assert job.attempts == 0  # given back: the job did not run past its own timeout
+    Pump(runtime, "default").until(lambda: runtime.store.get(job_id).status.terminal, timeout_s=30)
+    done = runtime.store.get(job_id)
+    assert done.status == JobStatus.COMPLETED and done.attempts == 1
+
+
+def test_a_deadline_passed_is_the_jobs_timeout_unless_the_invocation_cut_it_short(runtime):
+    job_id = enqueue("diag.sleep", {"seconds": 1.0})
+    job = runtime.store.start(job_id, "default", lease_s=60).job
+
+    with pytest.raises(JobTimeoutError, match="ran past its timeout at 50% progress"):
+        JobContext(job, runtime, deadline=time.time() - 1).update_progress(50)
+    with pytest.raises(InvocationEndingError, match="the invocation ends before the job could"):
+        JobContext(job, runtime, deadline=time.time() - 1, cut_short=True).update_progress(50)
