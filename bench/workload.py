@@ -161,7 +161,10 @@ def submit(rt: Runtime, mix: Mix, sink_url: str, *, chunk: int = 500) -> Submitt
         (
             "overrun",
             lambda n: [
-                enqueue("brief.sleep", {"seconds": 6, "steps": 12}, webhook_url=sink_url, runtime=rt) for _ in range(n)
+                # half report progress (the worker's own timeout check ends them), half never do (the
+                # function's timeout does: Lambda's hard stop)
+                enqueue("brief.sleep", {"seconds": 6, "steps": 12 if i % 2 else 1}, webhook_url=sink_url, runtime=rt)
+                for i in range(n)
             ],
         ),
         (
