@@ -417,8 +417,6 @@ class LocalCloud:
         self.apis.clear()
         for t in self._threads:
             t.join(timeout=10)
-        if self.invocations is not None:
-            self.invocations.stop()
         if self._redis is not None:
             self._redis.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):

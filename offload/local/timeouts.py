@@ -22,13 +22,11 @@ stop at that point would. Calls over HTTP from other processes are not affected.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class FunctionKilled(BaseException):
@@ -46,22 +44,17 @@ class Invocation:
     killed: str | None = None  # why it was stopped, once it is
     in_call: int = 0  # calls to the endpoint under way in its thread
     finished: bool = False
-    serial: int = field(default_factory=itertools.count().__next__)
 
 
 class Invocations:
-    """The running invocations that may be stopped, and the reaper that stops those past their deadline."""
+    """The running invocations that may be stopped. A stop is noticed where it matters (at each call to the
+    endpoint and at the invocation's return): past the deadline, or marked by `crash`."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_thread: dict[int, Invocation] = {}
-        self._deadlines: list[tuple[float, int, Invocation]] = []
-        self._wake = threading.Condition(self._lock)
-        self._stopped = False
         self.timed_out = 0
         self.crashed = 0
-        self._reaper = threading.Thread(target=self._reap, name="local-lambda-timeouts", daemon=True)
-        self._reaper.start()
 
     @contextmanager
     def running(self, function: str, timeout_s: float) -> Iterator[Invocation]:
@@ -72,37 +65,33 @@ class Invocations:
         invocation = Invocation(function, threading.get_ident(), timeout_s, time.monotonic() + timeout_s)
         with self._lock:
             self._by_thread[invocation.thread_id] = invocation
-            heapq.heappush(self._deadlines, (invocation.deadline, invocation.serial, invocation))
-            self._wake.notify()
         try:
             yield invocation
         finally:
             with self._lock:
+                stopped = self._stopped(invocation)
                 invocation.finished = True
                 self._by_thread.pop(invocation.thread_id, None)
-        if invocation.killed:
-            raise FunctionKilled(invocation.killed)
-
-    def kill(self, invocation: Invocation, reason: str) -> bool:
-        """Stop a running invocation (at its next AWS call, or as its call under way returns); False if it
-        had ended."""
-        with self._lock:
-            return self._kill(invocation, reason)
+        if stopped:
+            raise FunctionKilled(stopped)
 
     def crash(self, function: str | None = None, *, pick: Callable[[list[Invocation]], list[Invocation]] = list) -> int:
         """Stop the running invocations of `function` (every function: None) as a dying process would;
         `pick` chooses which of them. Returns how many were stopped."""
         with self._lock:
             running = [i for i in self._by_thread.values() if function in (None, i.function) and not i.killed]
-            stopped = sum(self._kill(i, f"the function's process crashed ({i.function})") for i in pick(running))
-            self.crashed += stopped
-            return stopped
+            chosen = pick(running)
+            for invocation in chosen:
+                invocation.killed = f"the function's process crashed ({invocation.function})"
+            self.crashed += len(chosen)
+            return len(chosen)
 
-    def _kill(self, invocation: Invocation, reason: str) -> bool:
-        if invocation.finished or invocation.killed:
-            return False
-        invocation.killed = reason
-        return True
+    def _stopped(self, invocation: Invocation) -> str | None:
+        """Why the invocation is stopped, or None while it may go on (called under the lock)."""
+        if invocation.killed is None and not invocation.finished and time.monotonic() >= invocation.deadline:
+            invocation.killed = f"Task timed out after {invocation.timeout_s:.2f} seconds ({invocation.function})"
+            self.timed_out += 1
+        return invocation.killed
 
     @contextmanager
     def call(self) -> Iterator[None]:
@@ -111,8 +100,8 @@ class Invocations:
         with self._lock:
             invocation = self._by_thread.get(threading.get_ident())
             if invocation is not None:
-                if invocation.killed:
-                    raise FunctionKilled(invocation.killed)
+                if stopped := self._stopped(invocation):
+                    raise FunctionKilled(stopped)
                 invocation.in_call += 1
         if invocation is None:
             yield
@@ -122,24 +111,6 @@ class Invocations:
         finally:
             with self._lock:
                 invocation.in_call -= 1
-                stopped = invocation.killed is not None and invocation.in_call == 0
+                stopped = self._stopped(invocation) if invocation.in_call == 0 else None
         if stopped:
-            raise FunctionKilled(invocation.killed)
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-            self._wake.notify()
-        self._reaper.join(timeout=5)
-
-    def _reap(self) -> None:
-        with self._lock:
-            while not self._stopped:
-                now = time.monotonic()
-                while self._deadlines and (self._deadlines[0][2].finished or self._deadlines[0][0] <= now):
-                    _, _, invocation = heapq.heappop(self._deadlines)
-                    reason = f"Task timed out after {invocation.timeout_s:.2f} seconds ({invocation.function})"
-                    if not invocation.finished and self._kill(invocation, reason):
-                        self.timed_out += 1
-                wait = self._deadlines[0][0] - now if self._deadlines else None
-                self._wake.wait(timeout=wait)
+            raise FunctionKilled(stopped)

@@ -12,9 +12,7 @@ from offload.local.timeouts import FunctionKilled, Invocations
 
 @pytest.fixture
 def invocations():
-    limits = Invocations()
-    yield limits
-    limits.stop()
+    return Invocations()
 
 
 def _busy(seconds: float, invocations: Invocations | None = None) -> None:
