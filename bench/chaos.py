@@ -220,12 +220,22 @@ def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float,
         if endpoint is not None:
             endpoint.around = None  # the accounting reads without faults
         result = account(rt, sub, sink, QUEUES)
+        result.lost_detail = [_describe(rt, job_id) for job_id in result.lost[:3]]
         injected = INJECTED["n"] + sink.requests - sum(sink.applied.values())  # + the receiver's non-2xx answers
         injected += cloud.invocations.timed_out if cloud.invocations else 0  # + invocations stopped at the timeout
         return result, drained if waited < timeout_s else float("inf"), len(sub.refused), injected
     finally:
         cloud.stop()
         sink.stop()
+
+
+def _describe(rt: Runtime, job_id: str) -> str:
+    """What a lost job's record says, for the note under the table."""
+    job = rt.store.get(job_id)
+    if job is None:
+        return f"{job_id}: no record"
+    errors = "; ".join(e.reason[:80] for e in job.history[-2:]) or "no errors"
+    return f"{job_id} ({job.type}): {job.status.value}, attempt {job.attempts} of {job.max_attempts}, {errors}"
 
 
 def main() -> int:
@@ -262,6 +272,7 @@ def main() -> int:
         notes += [f"{scenario.name}: failed x{n}: {reason}" for reason, n in result.failed_reasons.most_common(3)]
         if not result.stats_add_up:
             notes.append(f"{scenario.name}: {result.stats_note}")
+        notes += [f"{scenario.name}: lost {detail}" for detail in result.lost_detail]
         if result.hooks_lost:
             notes.append(f"{scenario.name}: no webhook for {len(result.hooks_lost)} jobs, e.g. {result.hooks_lost[0]}")
     print()

@@ -245,6 +245,7 @@ class Account:
     hooks_lost: list[str]  # finished jobs that asked for a webhook the sink never took (2xx)
     stats_add_up: bool
     stats_note: str
+    lost_detail: list[str] = field(default_factory=list)  # what the first lost records say (the caller fills it)
 
 
 def account(rt: Runtime, sub: Submitted, sink: CountingSink, queues: list[str]) -> Account:

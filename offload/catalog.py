@@ -118,8 +118,8 @@ class QueueSpec:
     timeout_s: int = 60
     memory_mb: int = 512
     rate_limit: RateLimit | None = None
-    # Ceiling for per-job `attempts` overrides; also the DLQ redrive maxReceiveCount, which
-    # catches messages whose worker died before it could decide (see docs/architecture.md).
+    # Ceiling for per-job `attempts` overrides; the DLQ redrive's maxReceiveCount follows from it
+    # (`max_receive_count`).
     max_attempts: int = 10
     lanes: tuple[Lane, ...] = ()
     # Alarm when the oldest message has waited longer than this (seconds); None: `oldest_age_alarm_s`'s default.
@@ -198,6 +198,17 @@ class QueueSpec:
         if self.max_age_s is not None:
             return self.max_age_s
         return min(max(300, self.visibility_timeout_s + round(self.backoff.max_delay_s)), SQS_DEFAULT_RETENTION_S)
+
+    @property
+    def max_receive_count(self) -> int:
+        """The redrive policy's maxReceiveCount: the backstop for messages whose worker died before it could decide.
+
+        The worker fails a job from its record's attempts, so this only has to stay above what a job's messages
+        can be received without the worker deciding: one receive per attempt, one to fail a job whose last attempt
+        stopped its invocation, and as many again as the attempts for batches stopped by a batch-mate
+        (docs/architecture.md, "Process"). At `max_attempts` a job whose every attempt crashed was dead-lettered
+        by SQS with its record still `active`."""
+        return 2 * self.max_attempts + 1
 
     @property
     def visibility_timeout_s(self) -> int:

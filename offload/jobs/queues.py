@@ -94,6 +94,16 @@ class JobQueues:
         )
         return str(resp["MessageId"])
 
+    def acknowledge(self, url: str, receipt_handles: list[str]) -> int:
+        """Delete received messages now, as the event source does once the batch returns (DeleteMessageBatch,
+        10 a call); returns how many SQS refused (logged: such a message comes back and is handled again)."""
+        refused = 0
+        for i in range(0, len(receipt_handles), 10):
+            entries = [{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(receipt_handles[i : i + 10])]
+            failed = self._sqs.delete_message_batch(QueueUrl=url, Entries=entries).get("Failed", [])
+            refused += len(failed)
+        return refused
+
     def retry_later(self, url: str, receipt_handle: str, delay_s: int) -> None:
         """Keep a received message hidden for the backoff delay; it comes back then."""
         self._sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_s)

@@ -13,7 +13,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -67,6 +67,10 @@ class _Batch:
 
     announcer: Announcer
     deadline: float
+    stopped_before: str | None = None  # the message id of the job whose last run was stopped, run here last
+    released: set[str] = field(default_factory=set)  # the other such jobs, handed back to run elsewhere
+    handled: list[SQSRecord] = field(default_factory=list)  # records acknowledged so far, in order
+    deleted: int = 0  # how many of `handled` the worker has deleted itself
 
 
 class Worker:
@@ -85,12 +89,23 @@ class Worker:
         """Process an SQS event; returns the partial batch response (`batchItemFailures`)."""
         remaining = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context else self.spec.timeout_s
         batch = _Batch(announcer=self._announcer, deadline=time.time() + remaining)
+        event = self._stopped_last(event, batch)
         try:
             # Powertools' BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False) semantics,
             # without the ~100 ms its import adds to every cold start (offload/jobs/batch.py).
-            return process_partial_response(event, lambda record: self.process_record(record, batch))
+            return process_partial_response(event, lambda record: self._handle(record, batch))
         finally:
             batch.announcer.flush()
+
+    def _handle(self, record: SQSRecord, batch: _Batch) -> None:
+        if record.message_id in batch.released:
+            logger.info("job stopped its last invocation; handed back to run apart from another such job")
+            self.rt.queues.retry_later(self.rt.queues.url_for_arn(record.event_source_arn), record.receipt_handle, 1)
+            raise RetryLater("another job that stopped its last invocation runs in this one; this one runs apart")
+        if record.message_id == batch.stopped_before:
+            self._settle(batch)
+        self.process_record(record, batch)
+        batch.handled.append(record)
 
     def process_record(self, record: SQSRecord, batch: _Batch) -> None:
         """Handle one message; returning acknowledges it, raising RetryLater keeps it."""
@@ -107,6 +122,71 @@ class Worker:
             raise
         finally:
             logger.thread_safe_remove_keys(_LOG_KEYS)
+
+    # -- a batch holding a job that stopped its last invocation ---------------------------
+    def _stopped_last(self, event: Any, batch: _Batch) -> Any:
+        """Put the jobs whose last run was stopped (the function's timeout, a crash) at the end of the batch.
+
+        Such a job may stop this invocation too, and a stopped invocation deletes nothing: every batch-mate
+        would come back, again and again, until SQS's maxReceiveCount moved its message to the DLQ with its
+        record perhaps never ended. A job counts as stopped before when its message was received before and
+        its record is still `active` with the lease run out (one BatchGetItem, only for batches holding
+        redeliveries). The others run first, redeliveries among them first, and `_handle` settles them before
+        the stopped one starts. When several are in the batch, the one received most often runs and the others
+        are handed back for a second (their visibility set to 1 s): together they would stop each other."""
+        records = event.get("Records") if isinstance(event, dict) else None
+        if not isinstance(records, list):
+            return event  # process_partial_response says what is wrong with it
+        again: dict[str, str] = {}
+        for raw in records:
+            if _message_id(raw) is not None:
+                record = SQSRecord(raw)
+                job_id = _job_id_in(record) if _receive_count(record) > 1 else None
+                if job_id is not None:
+                    again[record.message_id] = job_id
+        if not again:
+            return event
+        try:
+            jobs = {job.job_id: job for job in self.rt.store.get_many(list(again.values()))}
+        except Exception:
+            logger.warning("could not read the redelivered jobs; the batch runs in its own order", exc_info=True)
+            return event
+        now = time.time()
+        stopped = []
+        for raw in records:
+            job = jobs.get(again.get(_message_id(raw) or "", ""))
+            if job is not None and job.status == JobStatus.ACTIVE and (job.lease_until or 0) < now:
+                stopped.append(SQSRecord(raw))
+        if stopped:
+            first = max(stopped, key=_receive_count)
+            batch.stopped_before = first.message_id
+            batch.released = {r.message_id for r in stopped if r is not first}
+
+        def rank(raw: Any) -> int:
+            message_id = _message_id(raw)
+            if message_id == batch.stopped_before:
+                return 3
+            return 2 if message_id in batch.released else 0 if message_id in again else 1
+
+        return {**event, "Records": sorted(records, key=rank)}
+
+    def _settle(self, batch: _Batch) -> None:
+        """Before a job that stopped its last invocation: send the buffered events and delete the messages
+        handled so far now, as the event source would after the batch, so that stopping again costs only it."""
+        logger.info("this job's last run was stopped (timeout or crash); settling its batch-mates before it runs")
+        batch.announcer.flush()
+        by_queue: dict[str, list[str]] = {}
+        for record in batch.handled[batch.deleted :]:
+            by_queue.setdefault(record.event_source_arn, []).append(record.receipt_handle)
+        batch.deleted = len(batch.handled)
+        for arn, handles in by_queue.items():
+            try:
+                refused = self.rt.queues.acknowledge(self.rt.queues.url_for_arn(arn), handles)
+            except Exception:
+                logger.warning("could not delete the settled messages; they will be handled again", exc_info=True)
+                continue
+            if refused:
+                logger.warning("SQS refused to delete settled messages; they will be handled again", refused=refused)
 
     # -- parsing -----------------------------------------------------------------------
     def _target_of(self, record: SQSRecord) -> _Target | None:
@@ -371,6 +451,27 @@ def _receive_count(record: SQSRecord) -> int:
         return int(record.raw_event.get("attributes", {}).get("ApproximateReceiveCount", 1))
     except (TypeError, ValueError):
         return 1
+
+
+def _message_id(raw: Any) -> str | None:
+    """A raw event record's message id, None for anything malformed (process_partial_response reports those)."""
+    value = raw.get("messageId") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _job_id_in(record: SQSRecord) -> str | None:
+    """The job a message names, read without side effects (None for bodies a message kind or the parser handles)."""
+    try:
+        raw = json.loads(record.body)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    if isinstance(raw.get("job_id"), str):
+        return str(raw["job_id"])
+    if "type" in raw:
+        return _redriven_job_id(record) or f"sqs-{record.message_id}"
+    return None
 
 
 def _redriven_job_id(record: SQSRecord) -> str | None:

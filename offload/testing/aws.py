@@ -41,11 +41,12 @@ def provision(catalog: Catalog, prefix: str = "offload-test") -> Settings:
     for spec in catalog.queues:
         dlq_url = sqs.create_queue(QueueName=f"{prefix}-{spec.name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count})
         url = sqs.create_queue(
             QueueName=f"{prefix}-{spec.name}",
             Attributes={
                 "VisibilityTimeout": str(spec.visibility_timeout_s),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_attempts}),
+                "RedrivePolicy": redrive,
             },
         )["QueueUrl"]
         lanes = {
@@ -53,7 +54,7 @@ def provision(catalog: Catalog, prefix: str = "offload-test") -> Settings:
                 QueueName=f"{prefix}-{spec.name}-{lane.name}",
                 Attributes={
                     "VisibilityTimeout": str(spec.visibility_timeout_s),
-                    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_attempts}),
+                    "RedrivePolicy": redrive,
                 },
             )["QueueUrl"]
             for lane in spec.extra_lanes

@@ -4,6 +4,8 @@ attempts left, and fails with a reason naming the crash if it has none: never st
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 
 import pytest
@@ -13,8 +15,10 @@ from offload.jobs.context import JobContext
 from offload.jobs.enqueue import enqueue
 from offload.jobs.model import JobStatus, idempotent_job_id
 from offload.local.sqs_events import deliver_once
+from offload.local.timeouts import FunctionKilled
 from offload.packs.core.hooks import WEBHOOK_TYPE
 from offload.testing.worker import Pump
+from tests.support.processors import RUNS
 
 
 def _die_mid_job(runtime, job_id: str) -> None:
@@ -140,3 +144,87 @@ def test_a_deadline_passed_is_the_jobs_timeout_unless_the_invocation_cut_it_shor
         JobContext(job, runtime, deadline=time.time() - 1).update_progress(50)
     with pytest.raises(InvocationEndingError, match="the invocation ends before the job could"):
         JobContext(job, runtime, deadline=time.time() - 1, cut_short=True).update_progress(50)
+
+
+def _time_passes(runtime, events) -> None:
+    """What the visibility timeout (6x the function's) does after a stopped invocation: the stopped job's lease
+    (its timeout + 5 s) has run out, and every message it received and nobody deleted is visible again."""
+    sqs, url = runtime.clients.sqs, runtime.queues.lane_url("default")
+    for event in events:
+        for record in event["Records"]:
+            with contextlib.suppress(sqs.exceptions.ClientError):  # deleted: settled by the worker or the event source
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0)
+    for job in runtime.store.list_jobs(queue="default", status=JobStatus.ACTIVE):
+        runtime.clients.dynamodb.update_item(
+            TableName=runtime.settings.table,
+            Key={"job_id": {"S": job.job_id}},
+            UpdateExpression="SET lease_until = :past",
+            ExpressionAttributeValues={":past": {"N": repr(time.time() - 1)}},
+        )
+
+
+def _deliver_until_stoppers_end(runtime, stoppers: list[str], rounds: int = 12) -> list[dict]:
+    """Deliver the default queue's batches, each invocation stopped where a job stops it, letting the visibility
+    timeout pass after each, until the stopping jobs have ended; returns every event delivered."""
+    pump = Pump(runtime, "default")
+    events: list[dict] = []
+
+    def invoke(event, context):
+        events.append(event)
+        return pump.worker.handle_batch(event, context)
+
+    for _ in range(rounds):
+        with contextlib.suppress(FunctionKilled):
+            deliver_once(runtime.clients.sqs, pump.url, invoke, arn=pump.arn, batch_size=10)
+        _time_passes(runtime, events)
+        if all(runtime.store.get(j).status.terminal for j in stoppers):
+            break
+    return events
+
+
+def _most_receives(events: list[dict]) -> dict[str, int]:
+    receives: dict[str, int] = {}
+    for event in events:
+        for record in event["Records"]:
+            job_id = json.loads(record["body"])["job_id"]
+            receives[job_id] = max(receives.get(job_id, 0), int(record["attributes"]["ApproximateReceiveCount"]))
+    return receives
+
+
+def test_a_job_that_stops_every_invocation_costs_its_batch_mates_one_redelivery_not_their_messages(runtime):
+    mates = [enqueue("test.count", {"label": str(n)}) for n in range(3)]
+    stopper = enqueue("test.stop", {})  # 3 attempts, each one stopping the invocation
+    mates += [enqueue("test.count", {"label": str(n)}) for n in range(3, 6)]
+
+    events = _deliver_until_stoppers_end(runtime, [stopper])
+
+    assert [runtime.store.get(j).status for j in mates] == [JobStatus.COMPLETED] * 6
+    failed = runtime.store.get(stopper)
+    assert failed.status == JobStatus.FAILED and failed.error.kind == "crashed", failed
+    receives = _most_receives(events)
+    assert max(receives[j] for j in mates) <= 2, receives  # the first stop, before anything was known
+    assert receives[stopper] == 4  # three stopped runs, then failed without running
+    dead = runtime.queues.receive_dead("default")
+    assert [stopper in m.body for m in dead] == [True]
+    Pump(runtime, "default").once()
+    assert runtime.queues.depth("default")["visible"] + runtime.queues.depth("default")["in_flight"] == 0
+
+
+def test_two_jobs_that_stop_every_invocation_run_apart_and_both_end_failed(runtime):
+    mates = [enqueue("test.count", {"label": str(n)}) for n in range(2)]
+    stoppers = [enqueue("test.stop", {}), enqueue("test.count", {"label": "between"}), enqueue("test.stop", {})]
+    mates.append(stoppers.pop(1))
+    mates += [enqueue("test.count", {"label": str(n)}) for n in range(3, 5)]
+
+    events = _deliver_until_stoppers_end(runtime, stoppers)
+
+    assert [runtime.store.get(j).status for j in mates] == [JobStatus.COMPLETED] * 5
+    for job_id in stoppers:
+        job = runtime.store.get(job_id)
+        assert job.status == JobStatus.FAILED and job.error.kind == "crashed" and job.attempts == 3, job
+        assert RUNS.count(job_id) == 3  # each attempt ran once: never both in one invocation after the first stop
+    receives = _most_receives(events)
+    assert max(receives[j] for j in mates) <= 3, receives  # the two first stops, before either was known
+    spec = runtime.catalog.queue("default")
+    assert max(receives[j] for j in stoppers) < spec.max_receive_count  # SQS's redrive never took one
+    assert sorted(json.loads(m.body)["job_id"] for m in runtime.queues.receive_dead("default")) == sorted(stoppers)

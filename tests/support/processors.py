@@ -12,6 +12,7 @@ from offload.catalog import Backoff, Catalog, JobType, Pack, QueueSpec, RateLimi
 from offload.errors import NonRetryableError, RateLimitedError
 from offload.jobs.context import JobContext
 from offload.jobs.handoff import Handoff
+from offload.local.timeouts import FunctionKilled
 from offload.packs import everything
 
 RUNS: list[str] = []
@@ -38,6 +39,14 @@ def maybe_poison(data: PoisonData, ctx: JobContext) -> dict[str, Any]:
     if data.poison:
         raise RuntimeError("poisoned payload")
     return {"ok": True}
+
+
+def stop_invocation(data: CountData, ctx: JobContext) -> None:
+    """A job that outlives its function and never calls AWS in between: Lambda stops the process mid-job,
+    which the local cloud's invocation limits show as FunctionKilled (a BaseException no handler catches)."""
+    with _lock:
+        RUNS.append(ctx.job_id)
+    raise FunctionKilled("Task timed out after 3.00 seconds (tests)")
 
 
 class ProgressData(BaseModel):
@@ -128,6 +137,7 @@ TESTS_PACK = Pack(
         JobType("test.limited", queue="default", processor="tests.support.processors:limited", attempts=1),
         JobType("test.stamp", queue="limited", processor="tests.support.processors:stamp"),
         JobType("test.handoff", queue="default", processor="tests.support.processors:hand_off"),
+        JobType("test.stop", queue="default", processor="tests.support.processors:stop_invocation", attempts=3),
     ),
 )
 # Every built-in pack plus the test job types, composed the way an app composes its own.

@@ -372,7 +372,7 @@ class JobQueue(Construct):
             enforce_ssl=True,
             # The worker moves a job to the DLQ itself when its attempts are used up; the redrive policy
             # catches messages whose worker died before it could decide.
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=self.spec.max_attempts),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=self.spec.max_receive_count),
         )
 
     @property
