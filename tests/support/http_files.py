@@ -13,8 +13,10 @@ from pathlib import Path
 
 class _RangeHandler(BaseHTTPRequestHandler):
     root: Path
+    seen: list[str]
 
     def do_GET(self) -> None:
+        self.seen.append(urllib.parse.unquote(self.path.split("?", 1)[0]))
         path = self.root / urllib.parse.unquote(self.path.lstrip("/").split("?", 1)[0])
         if not path.is_file():
             self.send_error(404)
@@ -41,9 +43,10 @@ class _RangeHandler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_files(root: Path) -> Iterator[str]:
-    """Serve `root` on 127.0.0.1; yields the base URL ("http://127.0.0.1:PORT")."""
-    handler = type("Handler", (_RangeHandler,), {"root": root})
+def serve_files(root: Path, seen: list[str] | None = None) -> Iterator[str]:
+    """Serve `root` on 127.0.0.1; yields the base URL ("http://127.0.0.1:PORT"). Every path requested, found
+    or not, is appended to `seen` when given."""
+    handler = type("Handler", (_RangeHandler,), {"root": root, "seen": [] if seen is None else seen})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

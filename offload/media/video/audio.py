@@ -34,7 +34,7 @@ from typing import Literal
 import av
 from PIL import Image, ImageDraw
 
-from offload.media.video.ffmpeg import run_ffmpeg
+from offload.media.video.ffmpeg import open_source, run_ffmpeg, source_args
 
 AudioFormat = Literal["aac", "opus", "mp3"]
 
@@ -70,7 +70,7 @@ def first_audio_track(source: str) -> AudioTrack | None:
     """The first audio track of `source` (a path or an http(s) URL), or None when it has none.
 
     Headers only (PyAV); the pipeline's full checks are `facts.probe`'s, which ran before."""
-    with av.open(source) as container:
+    with open_source(source) as container:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
@@ -111,7 +111,7 @@ def encode_audio(
     labels = [f"[a{i}]" for i in range(len(wanted))]
     graph = f"[0:a:0]{','.join(chain)},asplit={len(wanted)}{''.join(labels)}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    args: list[str] = ["-i", source, "-filter_complex", graph]
+    args: list[str] = [*source_args(source), "-i", source, "-filter_complex", graph]
     outputs: dict[str, Path] = {}
     for label, fmt in zip(labels, wanted, strict=True):
         out = out_dir / OUTPUT_NAMES[fmt]
@@ -127,7 +127,10 @@ def measure_loudness(source: str) -> dict[str, float]:
     input_tp (dBTP), input_lra (LU), input_thresh and target_offset; -inf for silence."""
     target = f"I={LOUDNESS_I}:TP={LOUDNESS_TP}:LRA={LOUDNESS_LRA}"
     stderr = run_ffmpeg(
-        ["-i", source, "-map", "0:a:0", "-af", f"loudnorm={target}:print_format=json", "-f", "null", "-"],
+        [
+            *source_args(source),
+            *("-i", source, "-map", "0:a:0", "-af", f"loudnorm={target}:print_format=json", "-f", "null", "-"),
+        ],
         what="loudness measurement",
     )
     found = _LOUDNORM_JSON.findall(stderr)
@@ -177,7 +180,7 @@ def _peak_bins(source: str, width: int) -> tuple[array[int], array[int]]:
     lows: array[int] = array("h")
     highs: array[int] = array("h")
     bin_frames = 1  # sample frames (one sample of every channel) per bin
-    with av.open(source) as container:
+    with open_source(source) as container:
         if not container.streams.audio:
             raise ValueError(f"waveform: {source} has no audio stream")
         stream = container.streams.audio[0]

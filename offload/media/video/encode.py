@@ -14,8 +14,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-from offload.media.video.facts import is_url
-from offload.media.video.ffmpeg import run_ffmpeg
+from offload.media.video.ffmpeg import is_url, run_ffmpeg, source_args
 from offload.media.video.plan import Plan, Rendition, Segment
 
 # libx264 -preset medium: the bench's 720p rung reaches VMAF 93 at CRF 21 (veryfast scored 90.5 for
@@ -49,7 +48,8 @@ def encode_segment(
     `segment.frames` output frames) and encodes every rendition from it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: list[Rendition] = [*plan.renditions, *([plan.webm] if plan.webm else [])]
-    args: list[str] = [*(HTTP_INPUT if is_url(source) else []), "-ss", f"{segment.start_s:.6f}", "-i", source]
+    args: list[str] = [*(HTTP_INPUT if is_url(source) else []), "-ss", f"{segment.start_s:.6f}"]
+    args += [*source_args(source), "-i", source]
     if watermark_png is not None:
         args += ["-i", str(watermark_png)]
     args += ["-filter_complex", filter_graph(plan, outputs, watermark=watermark_png is not None)]

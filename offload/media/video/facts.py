@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel, Field
 
 from offload.errors import NonRetryableError
+from offload.media.video.ffmpeg import HTTP_TIMEOUT_S, is_url, open_source
 
 if TYPE_CHECKING:
     import av
@@ -116,7 +117,6 @@ PTS_SAMPLE_PACKETS = 60
 DECODE_SAMPLE_FRAMES = 4
 # Consecutive frame intervals differing by more than this fraction of the median are variable.
 VFR_TOLERANCE = 0.25
-HTTP_TIMEOUT_S = 30.0
 
 # ffmpeg's AVColorTransferCharacteristic values, by the names ffprobe prints.
 COLOR_TRANSFERS = {
@@ -171,11 +171,6 @@ def probe(source: str, *, size: int | None = None, limits: Limits | None = None)
         container.close()
 
 
-def is_url(source: str) -> bool:
-    """Whether `source` is an http(s) URL rather than a local path."""
-    return source.startswith(("http://", "https://"))
-
-
 def output_info(path: Path, *, kind: str, key: str) -> dict[str, Any]:
     """What a record says of a produced output: {kind, codec, width, height, duration_s, bitrate, bytes, key}.
 
@@ -225,7 +220,7 @@ def _open(source: str) -> av.container.InputContainer:
     import av
 
     try:
-        return av.open(source, timeout=HTTP_TIMEOUT_S if is_url(source) else None)
+        return open_source(source)
     except av.error.FFmpegError as exc:
         if _unreachable(exc):
             raise  # the source is unreachable (a missing path, an expired URL, S3 down): not the upload's fault
@@ -459,10 +454,9 @@ def _stream_duration(stream: av.stream.Stream) -> float | None:
 def _demuxed_duration(source: str, video: bool) -> float:
     """The end of the last packet, read through the whole file: for containers that state no duration
     (a browser's MediaRecorder WebM, raw streams)."""
-    import av
 
     end = 0.0
-    with av.open(source, timeout=HTTP_TIMEOUT_S if is_url(source) else None) as container:
+    with open_source(source) as container:
         stream = _first_video(container) if video else container.streams.audio[0]
         assert stream is not None and stream.time_base is not None
         for packet in container.demux(stream):

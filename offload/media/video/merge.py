@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from offload.media.video.facts import MediaFacts, MediaInputError, probe
-from offload.media.video.ffmpeg import run_ffmpeg
+from offload.media.video.ffmpeg import run_ffmpeg, source_args
 
 MERGE_FPS = 30
 SAMPLE_RATE = 48_000
@@ -39,7 +39,7 @@ def merge_clips(clips: list[Path], out: Path, *, width: int, height: int, fps: i
             raise MediaInputError("no_streams", f"clip {clip.name} has no video stream: the provider sent audio only")
     args: list[str] = []
     for clip in clips:
-        args += ["-i", str(clip)]
+        args += [*source_args(str(clip)), "-i", str(clip)]
     graph: list[str] = []
     joined = ""
     for i, fact in enumerate(facts):

@@ -363,9 +363,9 @@ def _audio_mode(facts: Any, ladder: LiveLadder) -> AudioMode:
 
 def video_timing(source: str) -> tuple[float, float]:
     """(start, duration) in seconds of a file's first video stream, from its packets."""
-    import av
+    from offload.media.video.ffmpeg import open_source
 
-    with av.open(source) as container:
+    with open_source(source) as container:
         stream = container.streams.video[0]
         tb = float(stream.time_base or 0)
         rate = float(stream.average_rate or stream.guessed_rate or 25)
@@ -388,12 +388,12 @@ def video_timing(source: str) -> tuple[float, float]:
 def mux_segment(part: Path, source: str, out: Path, *, start_s: float, audio: AudioMode, ladder: LiveLadder) -> Path:
     """One rendition's MPEG-TS segment: its video part (placed at the source's start + TS_OFFSET_S)
     and the segment's audio at its own timestamps (copied, encoded to AAC, or silence)."""
-    from offload.media.video.ffmpeg import run_ffmpeg
+    from offload.media.video.ffmpeg import run_ffmpeg, source_args
 
     part_start, part_duration = video_timing(str(part))
     args = ["-copyts", "-itsoffset", f"{start_s + TS_OFFSET_S - part_start:.6f}", "-i", str(part)]
     if audio in ("copy", "encode"):
-        args += ["-itsoffset", f"{TS_OFFSET_S:.6f}", "-i", source]
+        args += ["-itsoffset", f"{TS_OFFSET_S:.6f}", *source_args(source), "-i", source]
     elif audio == "silence":
         layout = "mono" if ladder.channels == 1 else "stereo"
         args += [
