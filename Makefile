@@ -39,8 +39,9 @@ test-unit: setup
 fuzz: setup
 	HYPOTHESIS_PROFILE=chaos $(BIN)/pytest --timeout 3600 tests/unit/test_fuzz_catalog.py tests/integration/test_fuzz_worker.py tests/integration/test_fuzz_media.py
 
-# Fault scenarios on the local cloud (duplicates, throttling, send errors, provider 429/5xx/slow/never), one table,
-# then the fuzzers with many examples: about 20 minutes.
+# Fault scenarios on the local cloud (duplicates, workers killed, timeouts, throttling, send errors, Redis restarted,
+# provider 429/5xx/slow/never, jobs past SQS's 15-minute delay), one table, then the fuzzers with many examples:
+# about 40 minutes (`bench/chaos.py --quick` skips the 16-minute long-delay scenario).
 chaos: setup
 	$(BIN)/python bench/chaos.py
 	$(MAKE) fuzz

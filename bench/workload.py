@@ -2,30 +2,37 @@
 
 A run submits jobs of several kinds through the local cloud, waits until every record is terminal (or a
 deadline passes), then accounts for every job: by status, lost (no record, or not terminal at the end),
-side effects duplicated (a webhook delivery the sink answered 2xx more than once: the job ran twice), and
+side effects duplicated (a webhook delivery the sink answered 2xx more than once: the job ran twice; a media
+upload whose pipeline state machine was started more than once), and
 whether the queues' statistics add up (every message gone, nothing left in a dead-letter queue unexplained).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from offload.catalog import SQS_MAX_DELAY_S
 from offload.jobs.admin import queue_stats
 from offload.jobs.enqueue import enqueue, enqueue_many
 from offload.jobs.model import JobStatus, idempotent_job_id
 from offload.local import samples
 from offload.media.records import MEDIA_LIFECYCLE
+from offload.media.video import samples as video_samples
 from offload.packs.core.hooks import WEBHOOK_TYPE
 from offload.packs.images.search import get_image
 from offload.packs.images.settings import images_settings
+from offload.packs.video.settings import video_settings
 from offload.runtime import Runtime
 
 TERMINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
@@ -106,9 +113,11 @@ class Mix:
     slept: int = 0  # diag.sleep 0.2 s in 2 steps: progress updates while active
     webhooks: int = 0  # webhook.deliver to the counting sink (the side effect that must not run twice)
     images: int = 0  # rounds of the sample uploads (3 photos, 5 bad files) into the image pipeline, through S3
+    videos: int = 0  # rounds of video uploads (a 2 s clip, an MP4 cut before its index) into the video pipeline
     # On the chaos app's `brief` queue (3 s function timeout), each with webhook_url= to the counting sink:
     brief: int = 0  # brief.sleep 0.2-0.9 s in steps: the jobs a crash stops mid-run
     overrun: int = 0  # brief.sleep 6 s: past the function's timeout on every attempt, so it ends failed
+    hopped: int = 0  # brief.sleep due 15.5 min out: past SQS's 15-minute delay, so its message hops once
 
     @classmethod
     def of_total(cls, total: int) -> Mix:
@@ -120,14 +129,14 @@ class Mix:
     @property
     def total(self) -> int:
         jobs = self.bulk + self.single + self.high + self.retried + self.delayed + self.slept + self.webhooks
-        jobs += self.brief + self.overrun
-        return jobs + self.images * (len(samples.PHOTOS) + len(samples.BAD_INPUTS))
+        jobs += self.brief + self.overrun + self.hopped
+        return jobs + self.images * (len(samples.PHOTOS) + len(samples.BAD_INPUTS)) + self.videos * len(VIDEOS)
 
 
 @dataclass
 class Submitted:
     kinds: dict[str, str] = field(default_factory=dict)  # job id -> kind
-    images: dict[str, str] = field(default_factory=dict)  # upload key -> the status it must end in
+    uploads: dict[str, str] = field(default_factory=dict)  # upload key -> the status its media record must end in
     seconds: float = 0.0
     refused: list[str] = field(default_factory=list)  # enqueue calls that raised (the caller was told)
     hooked: set[str] = field(default_factory=set)  # jobs enqueued with webhook_url=: one webhook each when done
@@ -138,6 +147,7 @@ class Submitted:
 
 
 BULK_KINDS = ("bulk", "high", "retried", "delayed", "slept")
+HOPPED_DELAY_S = SQS_MAX_DELAY_S + 5  # the `hopped` jobs' delay (+ 0-29 s): SQS holds 900 s, the worker sends on
 
 
 def submit(rt: Runtime, mix: Mix, sink_url: str, *, chunk: int = 500) -> Submitted:
@@ -168,6 +178,19 @@ def submit(rt: Runtime, mix: Mix, sink_url: str, *, chunk: int = 500) -> Submitt
             ],
         ),
         (
+            "hopped",
+            lambda n: [
+                enqueue(
+                    "brief.sleep",
+                    {"seconds": 0.2, "steps": 2},
+                    delay=HOPPED_DELAY_S + i % 30,
+                    webhook_url=sink_url,
+                    runtime=rt,
+                )
+                for i in range(n)
+            ],
+        ),
+        (
             "webhooks",
             lambda n: [
                 enqueue("webhook.deliver", {"url": sink_url, "event": "chaos", "timeout_s": 3}, runtime=rt)
@@ -184,13 +207,15 @@ def submit(rt: Runtime, mix: Mix, sink_url: str, *, chunk: int = 500) -> Submitt
             try:
                 ids = send(n)
                 out.add(kind, ids)
-                if kind in ("brief", "overrun"):
+                if kind in ("brief", "overrun", "hopped"):
                     out.hooked.update(ids)
             except Exception as exc:  # an enqueue the caller saw fail: counted, never silently dropped
                 out.refused.append(f"{kind} x{n}: {type(exc).__name__}: {exc}")
             left[kind] -= n
     for round_ in range(mix.images):
-        out.images.update(upload_images(rt, f"run-{int(time.time())}-{round_}"))
+        out.uploads.update(upload_images(rt, f"run-{int(time.time())}-{round_}"))
+    for round_ in range(mix.videos):
+        out.uploads.update(upload_videos(rt, f"run-{int(time.time())}-{round_}"))
     out.seconds = time.perf_counter() - began
     return out
 
@@ -208,17 +233,70 @@ def upload_images(rt: Runtime, prefix: str) -> dict[str, str]:
     return expected
 
 
-def images_settled(rt: Runtime, keys: Iterable[str]) -> bool:
-    """Every upload's image record is final (completed, failed or cancelled)."""
+# The video uploads of a round: name -> (how to make it, the status its record must end in).
+VIDEOS: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "clip.mp4": (lambda out: video_samples.landscape(out, duration_s=2.0), "completed"),
+    "cut-short.mp4": (lambda out: video_samples.truncated(out, duration_s=2.0), "failed"),
+}
+
+
+@functools.cache
+def _video_bytes(name: str) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return VIDEOS[name][0](Path(tmp) / name).read_bytes()
+
+
+def upload_videos(rt: Runtime, prefix: str) -> dict[str, str]:
+    """A clip and a broken MP4 uploaded under uploads/videos/<prefix>/ (S3 -> SQS -> the video pipeline's state
+    machine); returns each key with the status its record must end in."""
+    bucket = video_settings(rt).media_bucket
+    expected = {}
+    for name, (_, status) in VIDEOS.items():
+        key = f"uploads/videos/{prefix}/{name}"
+        rt.clients.s3.put_object(Bucket=bucket, Key=key, Body=_video_bytes(name))
+        expected[key] = status
+    return expected
+
+
+def media_record(rt: Runtime, key: str) -> Any:
+    """The image or video record of an upload key, None when there is none yet."""
+    if key.startswith("uploads/videos/"):
+        from offload.packs.video.steps import VideoPipeline
+
+        return VideoPipeline(rt).store.get(key)
+    return get_image(rt, key)
+
+
+def pipelines_duplicated(rt: Runtime, keys: Iterable[str]) -> int:
+    """Uploads whose image or video pipeline execution was started more than once (each should run one)."""
+    wanted = set(keys)
+    if not wanted:
+        return 0
+    sfn = rt.clients.client("stepfunctions")
+    runs: Counter[str] = Counter()
+    for arn in (images_settings(rt).pipeline_arn, video_settings(rt).pipeline_arn):
+        if arn is None:
+            continue
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+            for execution in page["executions"]:
+                started = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+                upload = started.get("image") or started.get("video") or {}  # the starters' payloads
+                if upload.get("key") in wanted:
+                    runs[upload["key"]] += 1
+    return sum(1 for n in runs.values() if n > 1)
+
+
+def uploads_settled(rt: Runtime, keys: Iterable[str]) -> bool:
+    """Every upload's media record is final (completed, failed or cancelled)."""
     for key in keys:
-        record = get_image(rt, key)
+        record = media_record(rt, key)
         if record is None or record.status not in MEDIA_LIFECYCLE.final:
             return False
     return True
 
 
 def wait_drained(
-    rt: Runtime, queues: list[str], *, timeout_s: float, every_s: float = 2.0, images: Iterable[str] = ()
+    rt: Runtime, queues: list[str], *, timeout_s: float, every_s: float = 2.0, uploads: Iterable[str] = ()
 ) -> float:
     """Wait until these queues hold no message (waiting, in flight or delayed, lanes included) and then no job
     is queued, active or delayed by the table's status index; returns the seconds waited (timeout_s when it
@@ -228,7 +306,7 @@ def wait_drained(
     while time.perf_counter() - began < timeout_s:
         depths = [rt.queues.depth(q) for q in queues]
         settled = not any(d["visible"] + d["in_flight"] + d["delayed"] for d in depths)
-        settled = settled and images_settled(rt, images)
+        settled = settled and uploads_settled(rt, uploads)
         if settled and all(rt.store.count(q, s) == 0 for q in queues for s in WAITING):
             return time.perf_counter() - began
         time.sleep(every_s)
@@ -271,16 +349,17 @@ def account(rt: Runtime, sub: Submitted, sink: CountingSink, queues: list[str]) 
                 hooks_lost.append(job_id)
         if job.status == JobStatus.FAILED:
             reasons[(job.error.reason if job.error else "no reason")[:70]] += 1
-    for key, want in sub.images.items():
-        record = get_image(rt, key)
+    for key, want in sub.uploads.items():
+        kind = "video" if key.startswith("uploads/videos/") else "image"
+        record = media_record(rt, key)
         if record is None or record.status not in MEDIA_LIFECYCLE.final:
             lost.append(key)
             continue
         by_status[record.status] += 1
         if record.status != want:
-            reasons[f"image {key.rsplit('/', 1)[-1]} ended {record.status}, expected {want}"] += 1
+            reasons[f"{kind} {key.rsplit('/', 1)[-1]} ended {record.status}, expected {want}"] += 1
         elif record.status == "failed":
-            reasons[f"image: {(record.error or {}).get('reason', 'no reason')[:60]}"] += 1
+            reasons[f"{kind}: {(record.error or {}).get('reason', 'no reason')[:60]}"] += 1
     notes = []
     rows = {r["queue"]: r for r in queue_stats(rt) if r["queue"] in queues}
     for name, row in rows.items():
@@ -296,11 +375,11 @@ def account(rt: Runtime, sub: Submitted, sink: CountingSink, queues: list[str]) 
     if finished < len(ids) - len(lost):
         notes.append(f"the queues count {finished} finished jobs, the records {len(ids) - len(lost)}")
     return Account(
-        submitted=len(ids) + len(sub.images),
+        submitted=len(ids) + len(sub.uploads),
         by_status=by_status,
         lost=lost,
         failed_reasons=reasons,
-        duplicated=sink.duplicated(),
+        duplicated=sink.duplicated() + pipelines_duplicated(rt, sub.uploads),
         hooks_lost=hooks_lost,
         stats_add_up=not notes,
         stats_note="; ".join(notes) or "every message settled; records, queues and dead letters agree",

@@ -1,4 +1,4 @@
-"""The app `make chaos` runs: the core and images packs, plus a queue whose function times out after 3 s."""
+"""The app `make chaos` runs: the core, images and video packs, plus a queue whose function times out after 3 s."""
 
 from offload.cdk.app import main
 

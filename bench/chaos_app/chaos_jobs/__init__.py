@@ -1,4 +1,5 @@
-"""The chaos run's catalog: what the scenarios exercise, and a `brief` queue for the ones that stop workers.
+"""The chaos run's catalog: what the scenarios exercise (the core, images and video packs), and a `brief` queue
+for the ones that stop workers.
 
 A worker killed mid-job or a job past its function timeout comes back after the queue's visibility timeout
 (6 x the function timeout) once its lease (the timeout + 5 s) has passed: 12 minutes on the `default`
@@ -7,7 +8,7 @@ minute, through the same worker, wiring and settings as every other queue.
 """
 
 from offload.catalog import Catalog, JobType, Pack, QueueSpec
-from offload.packs import core, images
+from offload.packs import core, images, video
 
 brief = Pack(
     "brief",
@@ -23,4 +24,4 @@ brief = Pack(
     ),
 )
 
-catalog = Catalog.compose(core, images, brief)
+catalog = Catalog.compose(core, images, video, brief)
