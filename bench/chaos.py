@@ -18,9 +18,9 @@ the time to drain. Exit status 1 when any scenario loses a job or duplicates a s
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -150,16 +150,9 @@ def crash_workers(
 def restart_redis(cloud: LocalCloud, *, after_s: float = 2.0, down_s: float = 6.0) -> None:
     """Kill the local cloud's redis-server mid-run (the images queue's shared rate limit lives there) and
     start it again on the same port, empty, as a restarted ElastiCache node would be."""
-    proc = cloud._redis
-    if proc is None:
-        raise RuntimeError("the cloud uses an outside REDIS_URL: unset it so the scenario can restart its own")
     time.sleep(after_s)
-    args = list(proc.args)  # type: ignore[arg-type]
-    proc.kill()
-    proc.wait()
+    cloud.restart_redis(down_s=down_s)
     INJECTED["n"] += 1
-    time.sleep(down_s)
-    cloud._redis = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 SCENARIOS = [
@@ -179,6 +172,13 @@ SCENARIOS = [
     Scenario(
         "worker-killed",
         "20 s: a running invocation of the brief queue's worker killed every 0.7 s",
+        during=crash_workers,
+        extra={"brief": 120},
+    ),
+    Scenario(
+        "killed-duplicated",
+        "the two at once: every message delivered twice or three times, and the brief worker killed every 0.7 s",
+        duplicated,
         during=crash_workers,
         extra={"brief": 120},
     ),
@@ -240,6 +240,10 @@ def run(scenario: Scenario, mix: Mix, timeout_s: float) -> tuple[Account, float,
             endpoint.around = None  # the accounting reads without faults
         result = account(rt, sub, sink, QUEUES)
         result.lost_detail = [_describe(rt, job_id) for job_id in result.lost[:3]]
+        for delivery in sink.duplicates()[:3]:
+            times = sink.applied_at[delivery]
+            apart = ", ".join(f"{b - a:.1f}" for a, b in itertools.pairwise(times))
+            result.dup_detail.append(f"{_describe(rt, delivery)}; its 2xx answers {apart} s apart")
         injected = INJECTED["n"] + sink.requests - sum(sink.applied.values())  # + the receiver's non-2xx answers
         injected += cloud.invocations.timed_out if cloud.invocations else 0  # + invocations stopped at the timeout
         return result, drained if waited < timeout_s else float("inf"), len(sub.refused), injected
@@ -254,7 +258,8 @@ def _describe(rt: Runtime, job_id: str) -> str:
     if job is None:
         return f"{job_id}: no record"
     errors = "; ".join(e.reason[:80] for e in job.history[-2:]) or "no errors"
-    return f"{job_id} ({job.type}): {job.status.value}, attempt {job.attempts} of {job.max_attempts}, {errors}"
+    times = f"created {job.created_at}, started {job.started_at}, updated {job.updated_at}"
+    return f"{job_id} ({job.type}): {job.status.value}, attempt {job.attempts} of {job.max_attempts}, {errors}; {times}"
 
 
 def main() -> int:
@@ -294,6 +299,7 @@ def main() -> int:
         if not result.stats_add_up:
             notes.append(f"{scenario.name}: {result.stats_note}")
         notes += [f"{scenario.name}: lost {detail}" for detail in result.lost_detail]
+        notes += [f"{scenario.name}: delivered twice {detail}" for detail in result.dup_detail]
         if result.hooks_lost:
             notes.append(f"{scenario.name}: no webhook for {len(result.hooks_lost)} jobs, e.g. {result.hooks_lost[0]}")
     print()

@@ -58,6 +58,7 @@ class CountingSink:
         self.slow_s = 1.0
         self.never_s = 8.0
         self.applied: Counter[str] = Counter()
+        self.applied_at: dict[str, list[float]] = {}  # delivery id -> when each 2xx was decided (monotonic)
         self.requests = 0
         self._lock = threading.Lock()
         sink = self
@@ -78,6 +79,7 @@ class CountingSink:
                 if status == 200:
                     with sink._lock:
                         sink.applied[delivery] += 1
+                        sink.applied_at.setdefault(delivery, []).append(time.monotonic())
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -94,8 +96,12 @@ class CountingSink:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
     def duplicated(self) -> int:
+        return len(self.duplicates())
+
+    def duplicates(self) -> list[str]:
+        """The delivery ids answered 2xx more than once."""
         with self._lock:
-            return sum(1 for n in self.applied.values() if n > 1)
+            return [delivery for delivery, n in self.applied.items() if n > 1]
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -324,6 +330,7 @@ class Account:
     stats_add_up: bool
     stats_note: str
     lost_detail: list[str] = field(default_factory=list)  # what the first lost records say (the caller fills it)
+    dup_detail: list[str] = field(default_factory=list)  # the same for the first deliveries applied twice
 
 
 def account(rt: Runtime, sub: Submitted, sink: CountingSink, queues: list[str]) -> Account:

@@ -41,10 +41,11 @@ class JobContext:
         self.progress = int(percent)
         if job is None or job.cancel_requested:
             raise JobCancelledError(f"job {self.job_id} was cancelled while running")
-        if self.remaining_s() <= 0 and self.cut_short:
+        if self.remaining_s() > 0:
+            return
+        if self.cut_short:
             raise InvocationEndingError(f"job {self.job_id}: the invocation ends before the job could (at {percent}%)")
-        if self.remaining_s() <= 0:
-            raise JobTimeoutError(f"job {self.job_id} ran past its timeout at {percent}% progress")
+        raise JobTimeoutError(f"job {self.job_id} ran past its timeout at {percent}% progress")
 
     def rate_limit(self, name: str, limit: RateLimit) -> None:
         """Take a slot of a named shared limit (e.g. "openai"); when there is none the job is

@@ -279,6 +279,7 @@ class LocalCloud:
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _redis: subprocess.Popen[bytes] | None = None
+    _redis_command: list[str] = field(default_factory=list)
     apis: list[LocalHttpApi] = field(default_factory=list)
     # SQS-triggered invocations run under their function's timeout; `invocations.crash()` kills running ones.
     invocations: Invocations | None = None
@@ -474,6 +475,18 @@ class LocalCloud:
 
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10)
 
+    def restart_redis(self, *, down_s: float = 0.0) -> None:
+        """Kill this session's redis-server and start it again on the same port, empty, `down_s` seconds later,
+        as a rebooted ElastiCache node comes back (`make chaos`'s redis-restart scenario)."""
+        if self._redis is None:
+            raise RuntimeError(
+                "this cloud did not start a redis-server of its own (REDIS_URL is set, or none is installed)"
+            )
+        self._redis.kill()
+        self._redis.wait()
+        time.sleep(down_s)
+        self._redis = _redis_server(self._redis_command)
+
     def _start_redis(self) -> str | None:
         if os.environ.get("REDIS_URL"):
             return os.environ["REDIS_URL"]
@@ -482,11 +495,8 @@ class LocalCloud:
             self.notices.append("no REDIS_URL and no redis-server on PATH: shared rate limits are off locally")
             return None
         port = free_port()
-        self._redis = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self._redis_command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._redis = _redis_server(self._redis_command)
         self.notices.append(f"started a temporary redis-server on 127.0.0.1:{port} for this session")
         return f"redis://127.0.0.1:{port}/0"
 
@@ -655,3 +665,7 @@ def _quiet_function_logs(root: Path) -> None:
         for handler in logging.getLogger(name).handlers:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(stream)
+
+
+def _redis_server(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +23,15 @@ def prepare_moto() -> Callable[[], None]:
     - a request's backend is looked up once per host name, not by listing moto's package directory and
       trying its URL patterns on every request (~0.5 ms a call, on the endpoint and in-process alike);
     - a DynamoDB UpdateExpression is parsed once per distinct text, not twice per UpdateItem (the job store
-      sends a handful of texts; moto's Validator deep-copies the tree before it fills in values)."""
-    undos = [stop_moto_delivering(), make_sqs_linear(), _remember_backends(), _remember_update_expressions()]
+      sends a handful of texts; moto's Validator deep-copies the tree before it fills in values);
+    - DynamoDB requests run one at a time, so a conditional write is atomic as DynamoDB's is."""
+    undos = [
+        stop_moto_delivering(),
+        make_sqs_linear(),
+        _remember_backends(),
+        _remember_update_expressions(),
+        _one_dynamodb_request_at_a_time(),
+    ]
     add_query_vectors()
 
     def undo() -> None:
@@ -76,6 +84,34 @@ def _remember_update_expressions() -> Callable[[], None]:
 
     def undo() -> None:
         UpdateExpressionParser.make = original
+
+    return undo
+
+
+def _one_dynamodb_request_at_a_time() -> Callable[[], None]:
+    """Serialize moto's DynamoDB requests. moto checks an UpdateItem's ConditionExpression against a copy of the
+    item and writes afterwards, with nothing to stop another thread in between: two racing conditional starts of
+    one job could both succeed and two workers run it (8 threads racing, 22 of 60 rounds had two winners), and a
+    query could copy an item mid-update ("dictionary changed size during iteration"). DynamoDB makes each
+    request atomic; one lock does here. moto is pure Python under one GIL, so its requests never ran in
+    parallel anyway: the lock only stops them interleaving. SQS is left alone: a long poll would hold it."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.__dict__["call_action"]
+    if getattr(original, "_offload_lock", False):
+        return lambda: None
+    lock = threading.RLock()
+
+    @functools.wraps(original)
+    def call_action(handler: Any) -> Any:
+        with lock:
+            return original(handler)
+
+    call_action._offload_lock = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+    def undo() -> None:
+        DynamoHandler.call_action = original  # type: ignore[method-assign]
 
     return undo
 
