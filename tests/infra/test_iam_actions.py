@@ -16,6 +16,17 @@ import pytest
 from conftest import ref_id, resources_of
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "iam.md"
+# What CDK's Bucket.grant_read/grant_put/grant_read_write, Queue.grant_send_messages/grant_consume_messages and
+# Secret.grant_read add beyond the actions offload calls (offload/cdk/constructs/grants.py writes those out).
+BUNDLED = {
+    "s3:PutObjectLegalHold",
+    "s3:PutObjectRetention",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+    "sqs:GetQueueUrl",
+    "secretsmanager:DescribeSecret",
+}
+EXACT_SERVICES = ("s3", "sqs", "secretsmanager")  # no wildcard action of theirs: s3:GetBucket*, s3:List*, ...
 _MARKER = re.compile(r"<!--\s*iam-(set|role):\s*(\S+)(?:\s+uses=(\S*))?\s*-->")
 _ROW = re.compile(r"^\|\s*`([a-z0-9-]+:[A-Za-z0-9*]+)`\s*\|")
 _HASH = re.compile(r"[0-9A-F]{8}$")
@@ -118,6 +129,22 @@ def test_every_role_is_granted_exactly_the_actions_docs_iam_lists(roles) -> None
         if missing := sorted(expected - actions):
             problems.append(f"{key} ({role_id}): docs/iam.md lists {missing}, which the role is no longer granted")
     assert not problems, "\n".join(problems)
+
+
+def test_no_role_is_granted_what_cdks_bundled_grants_add(roles) -> None:
+    found = {
+        key: sorted(a for a in actions if a in BUNDLED or (a.split(":")[0] in EXACT_SERVICES and "*" in a))
+        for key, (_, actions) in roles.items()
+    }
+    assert {key: actions for key, actions in found.items() if actions} == {}, (
+        "grant the actions the code calls (offload/cdk/constructs/grants.py), not CDK's bundles"
+    )
+
+
+def test_every_documented_action_names_the_code_that_calls_it() -> None:
+    rows = [line for line in DOC.read_text().splitlines() if _ROW.match(line)]
+    assert rows
+    assert [row for row in rows if "none:" in row or "**open**" in row] == []
 
 
 def test_the_doc_parser_sees_a_new_grant_and_a_dropped_one() -> None:

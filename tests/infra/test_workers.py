@@ -157,9 +157,10 @@ def test_every_worker_may_use_the_table_bus_topic_secret_and_bucket(
             {topic, "*"} if name == "notifications" else {topic}
         ), name
         assert _resources_allowed(statements, "secretsmanager:GetSecretValue") == secrets, name
-        # The re-index worker also writes its state and the active-index pointer under index/ of the media bucket.
+        # The re-index worker also writes its state and the active-index pointer under index/ of the media bucket,
+        # and the video worker a live stream's playlists under videos/ (an empty segment's job republishes them).
         media = {lid for lid in resources_of(template_json, "AWS::S3::Bucket") if lid.startswith("MediaBucket")}
-        expected = {bucket} | (media if name == "images-reindex" else set())
+        expected = {bucket} | (media if name in ("images-reindex", "video") else set())
         assert _resources_allowed(statements, "s3:PutObject") == expected, name
 
 

@@ -24,6 +24,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from offload.api.app import PRODUCER_ROUTES, PUBLIC_ROUTES, routes
+from offload.cdk.constructs.grants import grant_consume
 from offload.cdk.constructs.job_queue import (
     WORKER_LOG_RETENTION,
     OffloadFunction,
@@ -168,7 +169,8 @@ class HttpApi(Construct):
         access.grant(role)
         for q in access.queues:
             # Retry takes a job's message off its DLQ; redrive moves them all back.
-            q.dlq.grant_consume_messages(role)
+            grant_consume(q.dlq, role)
+        access.grant_queue_counts(role)
         # Pause and resume flip the queues' event source mappings (offload/jobs/admin.py lists, then
         # updates; it never reads one mapping). Listing has no resource-level permission; updating is
         # limited to mappings of this stack's workers.

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnResource, Duration, Size, Stack, Token
+from aws_cdk import CfnResource, Duration, Names, Size, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -24,6 +23,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from offload.catalog import METRICS_NAMESPACE, CatalogError, QueueSpec
+from offload.cdk.constructs.grants import (
+    grant_consume,
+    grant_objects,
+    grant_queue_attributes,
+    grant_secret_value,
+    grant_send,
+)
 from offload.cdk.constructs.network import WORKER_SUBNETS
 from offload.cdk.constructs.rate_limit_cache import RateLimitCache
 from offload.cdk.constructs.runtime_layer import ARCHITECTURE, RUNTIME, BuiltLayer
@@ -278,16 +284,26 @@ class JobAccess:
 
     def grant(self, role: iam.IGrantable) -> None:
         """Job records, every queue (jobs enqueue jobs; exhausted messages are dead-lettered by the
-        function itself), events, alerts, the webhook secret, payloads."""
+        function itself), events, alerts, the webhook secret, payloads (offload/jobs/enqueue.py puts and
+        gets them, and tells a missing one by its NoSuchKey: see grants.BUCKET_ACTIONS)."""
         grant_read_write_items(self.table, role)
-        for other in self.queues:
-            for queue in other.all_queues:
-                queue.grant_send_messages(role)
-            other.dlq.grant_send_messages(role)
+        for queue in self.every_queue:
+            grant_send(queue, role)
         self.bus.grant_put_events_to(role)
         self.topic.grant_publish(role)
-        self.secret.grant_read(role)
-        self.bucket.grant_read_write(role)
+        grant_secret_value(self.secret, role)
+        grant_objects(self.bucket, role, read=True, write=True, list_=True)
+
+    @property
+    def every_queue(self) -> list[sqs.Queue]:
+        """Every catalog queue, its priority lanes and its DLQ."""
+        return [queue for other in self.queues for queue in (*other.all_queues, other.dlq)]
+
+    def grant_queue_counts(self, role: iam.IGrantable) -> None:
+        """Read every queue's attributes: /health, the admin routes and the maintenance reports count their
+        messages (offload/jobs/queues.py depth), pause and resume look their ARNs up (offload/jobs/admin.py)."""
+        for queue in self.every_queue:
+            grant_queue_attributes(queue, role)
 
     def acknowledge_wildcards(self, role: iam.Role, *, in_vpc: bool) -> None:
         """The wildcards cdk-nag (IAM5) finds in such a policy, each acknowledged with why it stays."""
@@ -311,11 +327,6 @@ class JobAccess:
             "Action::kms:GenerateDataKey*": "Publishing to the KMS-encrypted alert topic needs "
             "GenerateDataKey (SNS picks the variant); the grant is on the alert topic's key only.",
         }
-        for action in ("s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*"):
-            findings[f"Action::{action}"] = (
-                f"{action} comes from grant_read_write on the payload bucket (read inputs, write results, "
-                "clean up multipart uploads); it applies to that bucket and its objects only."
-            )
         for finding, reason in findings.items():
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
 
@@ -437,14 +448,16 @@ class JobQueue(Construct):
             (self.lanes[lane.name], lane.concurrency) for lane in spec.extra_lanes
         ]
         for queue, concurrency in lanes:
-            worker.add_event_source(
-                event_sources.SqsEventSource(
-                    queue,
-                    batch_size=spec.batch_size,
-                    max_concurrency=concurrency,
-                    report_batch_item_failures=True,
-                )
+            # What SqsEventSource makes (under its id, so the mapping keeps its logical id), with the grant
+            # written out: its grant_consume_messages adds GetQueueUrl, which neither Lambda nor offload calls.
+            worker.add_event_source_mapping(
+                f"SqsEventSource:{Names.node_unique_id(queue.node)}",
+                event_source_arn=queue.queue_arn,
+                batch_size=spec.batch_size,
+                max_concurrency=concurrency,
+                report_batch_item_failures=True,
             )
+            grant_consume(queue, role)
         if cache is not None:
             self.limiter_alarm = self._limiter_unavailable_alarm(runtime.access.topic)
         runtime.access.acknowledge_wildcards(role, in_vpc=cache is not None)

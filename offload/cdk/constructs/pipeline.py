@@ -20,6 +20,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from offload.cdk.constructs.grants import grant_secret_values
 from offload.cdk.constructs.job_queue import VPC_ENI_ACTIONS, _logical_id
 from offload.cdk.nag import acknowledge
 from offload.errors import NonRetryableError, RateLimitedError, RetryableError
@@ -33,8 +34,6 @@ RETRY_ERRORS = [
 ]
 assert NonRetryableError.__name__ not in RETRY_ERRORS
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-S3_READ_WRITE_ACTIONS = ("s3:Abort*", "s3:DeleteObject*", "s3:GetBucket*", "s3:GetObject*", "s3:List*")
-S3_READ_ACTIONS = ("s3:GetBucket*", "s3:GetObject*", "s3:List*")
 
 
 def step_task(
@@ -132,7 +131,7 @@ def standard_state_machine(
 
 
 def acknowledge_step_grants(role: iam.Role, media: s3.IBucket, objects: str, *, in_vpc: bool) -> None:
-    """The wildcards cdk-nag finds in a step function's policy (media bucket read/write, the alert topic,
+    """The wildcards cdk-nag finds in a step function's policy (media bucket objects, the alert topic,
     X-Ray), each acknowledged with why it stays. `objects`: what the step's media objects are."""
     policy = role.node.find_child("DefaultPolicy").node.default_child
     assert isinstance(policy, CfnResource)
@@ -142,13 +141,6 @@ def acknowledge_step_grants(role: iam.Role, media: s3.IBucket, objects: str, *, 
         f"{objects} are objects keyed by upload key, unknown at deploy time; the grant covers objects in the "
         "media bucket only.",
     )
-    for action in S3_READ_WRITE_ACTIONS:
-        acknowledge(
-            policy,
-            f"AwsSolutions-IAM5[Action::{action}]",
-            f"{action} comes from grant_read_write on the media bucket (read uploads, write what the steps "
-            "make); it applies to that bucket and its objects only.",
-        )
     acknowledge(
         policy,
         "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
@@ -232,9 +224,7 @@ def step_environment(
     env = {**environment, **(cache.environment if cache is not None else {})}
     if ai_key_secret_arn:
         env["OFFLOAD_AI_API_KEY_SECRET_ARN"] = ai_key_secret_arn
-    secrets = sorted({a for a in (ai_key_secret_arn, *secret_arns) if a})
-    if secrets:
-        role.add_to_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=secrets))
+    grant_secret_values(role, [a for a in (ai_key_secret_arn, *secret_arns) if a])
     if cache is not None:
         role.add_to_policy(iam.PolicyStatement(actions=VPC_ENI_ACTIONS, resources=["*"]))
     return env

@@ -22,6 +22,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from offload.cdk.constructs.grants import grant_secret_value
 from offload.cdk.constructs.network import CACHE_SUBNETS
 from offload.cdk.nag import acknowledge
 
@@ -140,6 +141,6 @@ class RateLimitCache(Construct):
         """What a client needs to connect, as offload.settings reads it (OFFLOAD_REDIS_*)."""
         return {"OFFLOAD_REDIS_URL": self.url, "OFFLOAD_REDIS_AUTH_SECRET_ARN": self.auth_secret.secret_arn}
 
-    def grant_connect(self, grantee: iam.IGrantable) -> iam.Grant:
+    def grant_connect(self, grantee: iam.IGrantable) -> None:
         """Let `grantee` read the AUTH token (network access comes from `client_security_group`)."""
-        return self.auth_secret.grant_read(grantee)
+        grant_secret_value(self.auth_secret, grantee)

@@ -26,6 +26,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from offload.cdk.constructs.ffmpeg_layer import FfmpegLayer
+from offload.cdk.constructs.grants import grant_objects
 from offload.cdk.constructs.job_queue import OffloadFunction, check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
@@ -146,7 +147,9 @@ class GeneratePipeline(Construct):
             cache=cache,
             **({"ephemeral_storage_mb": 4096} if name == "Media" else {}),
         )
-        self.media.grant_read_write(role)
+        # Scene images, clip state and clips (upload_file/download_file: S3Blobs), the merged video; state and
+        # clips not written yet are a NoSuchKey or a 404 (`get_json`, `_exists`). Nothing is deleted.
+        grant_objects(self.media, role, read=True, write=True, abort_uploads=True, list_=True)
         grant_read_write_items(self.table, role)
         self.jobs.grant(role)  # the last step finishes the handed-off job (offload.jobs.handoff)
         if cache is not None:

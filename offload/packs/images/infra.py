@@ -20,6 +20,7 @@ from constructs import Construct, IConstruct
 
 from offload.ai.s3_vectors import NON_FILTERABLE_KEYS
 from offload.cdk.constructs.embed_layer import EmbedLayer
+from offload.cdk.constructs.grants import grant_objects
 from offload.cdk.constructs.job_queue import _logical_id, check_environment_size, offload_function
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
@@ -89,9 +90,9 @@ class ImagePipeline(Construct):
         CfnOutput(stack, "ImagePipelineArn", value=self.state_machine.state_machine_arn)
 
     def grant_api(self, role: iam.IGrantable) -> None:
-        """What the HTTP API does for images: presign uploads, read records, search the vector index."""
-        self.media.grant_put(role)
-        self.media.grant_read(role)
+        """What the HTTP API does for images: presign uploads, read records, search the vector index (it reads
+        the active-index pointer, whose absence is a NoSuchKey, and the S3-JSON index lists its prefix)."""
+        grant_objects(self.media, role, read=True, write=True, list_=True)
         grant_read_items(self.table, role)
         if self.vectors is not None:
             self.vectors.grant_query(role)
@@ -104,10 +105,12 @@ class ImagePipeline(Construct):
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
         """The starter job (`image.process`, images queue) registers uploads and starts executions; the
-        re-index job (`image.reindex`, its own queue) reads the records and fills a new vector index."""
+        re-index job (`image.reindex`, its own queue) reads the records and fills a new vector index: its
+        state, the active-index pointer (both read expecting a NoSuchKey the first time) and, with the S3-JSON
+        index, the vectors are objects under index/."""
         if queue == REINDEX_QUEUE:
             grant_read_items(self.table, role)
-            self.media.grant_read_write(role, f"{INDEX_OBJECT_PREFIX}*")
+            grant_objects(self.media, role, read=True, write=True, list_=True, prefix=f"{INDEX_OBJECT_PREFIX}*")
             if self.vectors is not None:
                 self.vectors.grant_write(role)
                 self.vectors.grant_manage_indexes(role)
@@ -143,7 +146,8 @@ class ImagePipeline(Construct):
             environment=env,
             cache=cache,
         )
-        self.media.grant_read_write(role)
+        # The exact upload version an event named (GetObjectVersion), its variants and S3-JSON vectors (PutObject).
+        grant_objects(self.media, role, read=True, read_versions=True, write=True)
         grant_read_write_items(self.table, role)
         if self.vectors is not None:
             self.vectors.grant_write(role)

@@ -15,6 +15,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from offload.catalog import CatalogError
+from offload.cdk.constructs.grants import bucket_statements
 from offload.cdk.constructs.job_queue import _logical_id
 from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
@@ -61,7 +62,8 @@ class MaintenanceResources(Construct):
         return Stack.of(self).format_arn(service="dynamodb", resource="table", resource_name=name)
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
-        """Backups of the jobs and packs' tables, the media records and bucket for the cleanup."""
+        """Backups of the jobs and packs' tables, the media records and both buckets for the cleanup, every
+        queue's counts for the reports."""
         jobs = self.ctx.require_jobs()
         tables = [jobs.table.table_arn, *(self._table_arn(t) for t in self.pack_tables)]
         statements = [
@@ -78,26 +80,30 @@ class MaintenanceResources(Construct):
             statements.append(
                 iam.PolicyStatement(actions=["dynamodb:Scan", "dynamodb:DeleteItem"], resources=media_tables)
             )
-        if self.media is not None:
-            statements += [
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"],
-                    resources=[self.media.bucket_arn],
-                ),
-                iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"],
-                    resources=[self.media.arn_for_objects("*")],
-                ),
-            ]
+        # The cleanup (offload/packs/maintenance/cleanup.py) lists, HEADs and deletes every version of an
+        # orphan, and aborts stale multipart uploads, in both buckets; the report expiry (expiry.py) deletes the
+        # versions of old reports in the payload bucket.
+        for bucket in [b for b in (self.media, jobs.bucket) if b is not None]:
+            statements += bucket_statements(
+                bucket,
+                read=True,
+                delete=True,
+                delete_versions=True,
+                abort_uploads=True,
+                list_=True,
+                list_versions=True,
+                list_uploads=True,
+            )
         policy = iam.Policy(self, f"Worker{queue.title().replace('-', '')}", statements=statements)
         assert isinstance(role, iam.Role), "pack grants are given to the worker's role"
         policy.attach_to_role(role)
+        jobs.grant_queue_counts(role)  # the DLQ audit, the queue and platform reports (admin.queue_stats)
         cfn = policy.node.default_child
         assert isinstance(cfn, CfnResource)
         self.policy = cfn
-        self._acknowledge(cfn, jobs.table)
+        self._acknowledge(cfn, jobs.table, jobs.bucket)
 
-    def _acknowledge(self, policy: CfnResource, jobs_table: IConstruct) -> None:
+    def _acknowledge(self, policy: CfnResource, jobs_table: IConstruct, payloads: IConstruct) -> None:
         """cdk-nag's IAM5 findings on this policy, one by one, each with why it stays."""
         stack = Stack.of(self)
         backups = [f"<{_logical_id(jobs_table)}.Arn>/backup/*"]
@@ -124,3 +130,9 @@ class MaintenanceResources(Construct):
                 "The cleanup reads and deletes derived objects (variants/, videos/, audio/) of the media bucket "
                 "whose keys come from upload keys at run time; the grant covers that bucket's objects only.",
             )
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::<{_logical_id(payloads)}.Arn>/*]",
+            "The cleanup and the report expiry delete expired payloads (jobs/<job id>/...) and reports of the "
+            "payload bucket, keyed at run time, and abort its stale uploads; the grant covers its objects only.",
+        )

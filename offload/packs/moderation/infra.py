@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from offload.cdk.constructs.ffmpeg_layer import FfmpegLayer
+from offload.cdk.constructs.grants import grant_objects, grant_secret_values
 from offload.cdk.constructs.pipeline import acknowledge_media_objects, records_table
 from offload.cdk.constructs.table_grants import grant_read_write_items
 from offload.cdk.pack_context import PackContext
@@ -51,17 +52,16 @@ class ModerationTable(Construct):
         grant_read_write_items(self.table, role)
         self.topic.grant_publish(role)
         if self.media is not None:
-            self.media.grant_read(role)
+            # The exact version the job names; a missing upload is a NoSuchKey (a NonRetryableError saying so).
+            grant_objects(self.media, role, read=True, read_versions=True, list_=True)
             acknowledge_media_objects(
                 role,
                 self.media,
                 "moderate.image and moderate.video read the upload a job names, keyed at run time; the grant "
                 "covers objects in the media bucket only.",
             )
-        if self.ai_key_secret_arn and isinstance(role, iam.Role):
-            role.add_to_policy(
-                iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[self.ai_key_secret_arn])
-            )
+        if self.ai_key_secret_arn:
+            grant_secret_values(role, [self.ai_key_secret_arn])
 
     def grant_step(self, role: iam.IGrantable) -> None:
         """What a media pipeline's `moderate` step does here: write moderation records."""

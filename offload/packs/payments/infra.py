@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from offload.cdk.constructs.grants import grant_secret_value
 from offload.cdk.constructs.pipeline import records_table
 from offload.cdk.constructs.runtime_layer import layer_version
 from offload.cdk.constructs.table_grants import grant_read_write_items
@@ -60,4 +61,4 @@ class PaymentsResources(Construct):
         """The payments jobs read and write the ledger (transactions included) and read the Stripe key."""
         grant_read_write_items(self.table, role)
         if self.stripe_secret is not None:
-            self.stripe_secret.grant_read(role)
+            grant_secret_value(self.stripe_secret, role)

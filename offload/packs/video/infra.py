@@ -32,6 +32,7 @@ from constructs import Construct
 
 from offload.catalog import CatalogError
 from offload.cdk.constructs.ffmpeg_layer import FfmpegLayer
+from offload.cdk.constructs.grants import grant_objects
 from offload.cdk.constructs.job_queue import (
     OffloadFunction,
     _logical_id,
@@ -41,7 +42,6 @@ from offload.cdk.constructs.job_queue import (
 )
 from offload.cdk.constructs.pipeline import (
     LOG_RETENTION,
-    S3_READ_ACTIONS,
     acknowledge_media_objects,
     acknowledge_step_grants,
     catch_into,
@@ -55,7 +55,7 @@ from offload.cdk.nag import acknowledge
 from offload.cdk.pack_context import PackContext
 from offload.media.video.plan import VideoOptions, scratch_mb_for
 from offload.packs.moderation.infra import grant_moderation_step, moderation_packs
-from offload.packs.video import STEPS
+from offload.packs.video import OUTPUT_PREFIX, STEPS
 from offload.packs.video.store import STATUS_INDEX
 
 PIPELINE_HANDLER = "offload.packs.video.handler.handler"
@@ -66,6 +66,8 @@ PIPELINE_TIMEOUT = Duration.hours(6)
 MIN_SCRATCH_MB, MAX_SCRATCH_MB = 512, 10240
 MEDIA_STEPS = ("probe", "moderate", "plan", "package", "complete", "fail", "live_end")
 TRANSCODE_STEPS = ("transcode", "join", "audio", "live_segment")
+# The steps that delete the execution's scratch parts (offload.packs.video.steps._delete_prefix).
+SCRATCH_DELETING_STEPS = ("package", "fail")
 if set(MEDIA_STEPS) | set(TRANSCODE_STEPS) != set(STEPS):
     raise RuntimeError(f"offload.packs.video.STEPS {STEPS} and the functions' steps in {__name__} differ")
 
@@ -127,7 +129,7 @@ class VideoPipeline(Construct):
 
     def grant_api(self, role: iam.IGrantable) -> None:
         """What the HTTP API does for video and audio: presign uploads and read records."""
-        self.media.grant_put(role)
+        grant_objects(self.media, role, write=True)
         grant_read_items(self.table, role)
         acknowledge_media_objects(
             role,
@@ -140,27 +142,24 @@ class VideoPipeline(Construct):
             _acknowledge_table_indexes(policy, self.table)
 
     def grant_worker(self, role: iam.IGrantable, queue: str) -> None:
-        """What the starter jobs (on the video queue) do: register uploads, start (and stop) executions, and
-        read the upload they were told about."""
+        """What the starter jobs (on the video queue) do: register uploads, start (and stop) executions; a
+        live segment's job first looks its execution up by name (DescribeExecution). They never read the
+        upload itself: the pipeline's functions do. An empty live segment is failed by its job, which then
+        republishes the stream's playlists past it (live.record_segment_error -> publish: the segments'
+        metadata and the playlists under videos/, and a listing of the stream's segments)."""
         grant_start_and_stop(self.state_machine, role, "video pipeline")
+        self.state_machine.grant_execution(role, "states:DescribeExecution")
         grant_read_write_items(self.table, role)
-        self.media.grant_read(role)
+        grant_objects(self.media, role, read=True, write=True, list_=True, prefix=f"{OUTPUT_PREFIX}*")
         policy = role.node.find_child("DefaultPolicy").node.default_child if isinstance(role, iam.Role) else None
         if isinstance(policy, CfnResource):
             _acknowledge_table_indexes(policy, self.table)
             acknowledge(
                 policy,
-                f"AwsSolutions-IAM5[Resource::<{_logical_id(self.media)}.Arn>/*]",
-                "The starter reads the upload it was notified of, keyed by upload key, unknown at deploy time; "
-                "the grant covers reading objects in the media bucket only.",
+                f"AwsSolutions-IAM5[Resource::<{_logical_id(self.media)}.Arn>/{OUTPUT_PREFIX}*]",
+                "A live stream's playlists and segments, keyed by stream name, unknown at deploy time; the grant "
+                "covers the pipeline's outputs (videos/) only.",
             )
-            for action in S3_READ_ACTIONS:
-                acknowledge(
-                    policy,
-                    f"AwsSolutions-IAM5[Action::{action}]",
-                    f"{action} comes from grant_read (media bucket: the upload) and grant_read_write (payload "
-                    "bucket: job payloads); each applies to its own bucket and its objects only.",
-                )
 
     def grant_records(self, role: iam.IGrantable) -> None:
         """What another pack's worker that marks video records (the moderation pack's) may do: read and write them."""
@@ -200,7 +199,19 @@ class VideoPipeline(Construct):
             cache=None,
             ephemeral_storage_mb=self.scratch_mb,
         )
-        self.media.grant_read_write(role)
+        # The exact source version an event named (GetObject, GetObjectVersion: a presigned URL or a download),
+        # parts and outputs (upload_file: PutObject, AbortMultipartUpload), listings of parts and live segments
+        # (and playlists not written yet are a NoSuchKey); only the steps in SCRATCH_DELETING_STEPS delete.
+        grant_objects(
+            self.media,
+            role,
+            read=True,
+            read_versions=True,
+            write=True,
+            abort_uploads=True,
+            delete=bool(set(steps) & set(SCRATCH_DELETING_STEPS)),
+            list_=True,
+        )
         grant_read_write_items(self.table, role)
         ctx.topic.grant_publish(role)
         acknowledge_step_grants(role, self.media, "Sources, transcoded parts and outputs", in_vpc=False)
