@@ -12,7 +12,14 @@ profile). `make_sqs_linear()` changes three things and keeps every answer the sa
   which neither reads (GetQueueAttributes still counts: tests/integration/test_moto_sqs_linear.py);
 - the retention check reads the queue's retention period directly;
 - the visible-message list and the counts read the clock once per call instead of once per message;
-- DeleteMessage finds the message in one pass over the queue instead of two that build lists per message.
+- DeleteMessage finds the message in one pass over the queue instead of two that build lists per message,
+  holding the queue's lock (moto's own doesn't, so concurrent deletes and sends lost updates).
+
+And one for memory: moto remembers every deleted message's receipt handles (`Queue.deleted_messages`), so
+deleting again succeeds as on AWS, and never forgets one (~0.3 KB a message, for as long as the process runs).
+A queue here keeps the handles of its last `DELETED_HANDLES_KEPT` deleted messages: a second delete of one of
+those (a worker's early acknowledgement, then its event source's, seconds apart) still succeeds; a handle of
+an older one is refused (ReceiptHandleIsInvalid, a failed entry in a batch) where SQS would accept it.
 
 Idempotent; applied where offload.local's other moto patches are (offload.local.moto_server.prepare_moto).
 """
@@ -22,12 +29,14 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 _COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
 _skip_counts = contextvars.ContextVar("offload_sqs_skip_counts", default=False)
 _APPLIED = "_offload_linear"
+DELETED_HANDLES_KEPT = 10_000  # per queue: the deleted messages whose handles still delete fine
 
 
 def make_sqs_linear() -> Callable[[], None]:
@@ -82,16 +91,25 @@ def make_sqs_linear() -> Callable[[], None]:
 
     def delete_message(queue: Queue, receipt_handle: str) -> None:
         # moto's: two passes over the queue, each building every message's list of handles; here one pass.
-        if receipt_handle in queue.deleted_messages:
-            return  # deleted already: deleting again is fine, as on AWS
-        for found in queue._messages:
-            if found.receipt_handle == receipt_handle or receipt_handle in found._old_receipt_handles:
-                break
-        else:
-            raise models.ReceiptHandleIsInvalid()
-        queue.pending_messages.discard(found)
-        queue.deleted_messages.update(h for h in found.all_receipt_handles if h)
-        queue._messages = [m for m in queue._messages if m is not found]
+        # Under the lock moto's add_message appends under: unlocked, two deletes at once each put back the
+        # other's message (deleted, it came back after its visibility timeout), and a send during a delete
+        # was dropped (tests/integration/test_local_moto_memory.py).
+        with queue._messages_lock:
+            if receipt_handle in queue.deleted_messages:
+                return  # deleted already: deleting again is fine, as on AWS
+            for found in queue._messages:
+                if found.receipt_handle == receipt_handle or receipt_handle in found._old_receipt_handles:
+                    break
+            else:
+                raise models.ReceiptHandleIsInvalid()
+            queue.pending_messages.discard(found)
+            handles = [h for h in found.all_receipt_handles if h]
+            queue.deleted_messages.update(handles)
+            recent: deque[list[str]] = vars(queue).setdefault("_offload_deleted", deque())  # oldest first
+            recent.append(handles)
+            while len(recent) > DELETED_HANDLES_KEPT:
+                queue.deleted_messages.difference_update(recent.popleft())
+            queue._messages = [m for m in queue._messages if m is not found]
 
     def without_counts(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
