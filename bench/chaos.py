@@ -303,9 +303,10 @@ def main() -> int:
         if result.hooks_lost:
             notes.append(f"{scenario.name}: no webhook for {len(result.hooks_lost)} jobs, e.g. {result.hooks_lost[0]}")
     print()
-    print(" | ".join(f"{h:>14}" if i == 0 else f"{h:>9}" for i, h in enumerate(heads)))
+    first = max(len(heads[0]), *(len(row[0]) for row in rows))
+    print(" | ".join(f"{h:>{first}}" if i == 0 else f"{h:>9}" for i, h in enumerate(heads)))
     for row in rows:
-        print(" | ".join(f"{c!s:>14}" if i == 0 else f"{c!s:>9}" for i, c in enumerate(row)))
+        print(" | ".join(f"{c!s:>{first}}" if i == 0 else f"{c!s:>9}" for i, c in enumerate(row)))
     print(
         "faults: copies of received messages sent, AWS errors answered, the receiver's non-2xx answers, "
         "invocations killed or stopped at their timeout"
