@@ -39,9 +39,20 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the queues to drain")
     parser.add_argument("--pollers", type=int, default=4, help="the local cloud's pollers per event source")
+    parser.add_argument(
+        "--dynamodb-in-process",
+        action="store_true",
+        help="keep DynamoDB in the cloud's process (the peer: the layout before offload.local.dynamodb_process)",
+    )
     args = parser.parse_args()
     sink = CountingSink()
-    cloud = LocalCloud(port=free_port(), max_pollers_per_source=args.pollers, cron=False, log=lambda *_: None).start()
+    cloud = LocalCloud(
+        port=free_port(),
+        max_pollers_per_source=args.pollers,
+        cron=False,
+        log=lambda *_: None,
+        dynamodb_process=not args.dynamodb_in_process,
+    ).start()
     try:
         settings = Settings.model_validate(json.loads(cloud.outputs["ClientConfig"]))
         rt = Runtime(settings, Clients(endpoint_url=cloud.endpoint, region="us-east-1"))

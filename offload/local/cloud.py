@@ -29,8 +29,9 @@ from botocore.config import Config
 from offload.catalog import CATALOG_ENV, DEFAULT_CATALOG, CatalogError, load_catalog
 from offload.cron import next_fire
 from offload.local.api import LocalHttpApi
+from offload.local.dynamodb_process import DynamoDBProcess, EndpointServer
 from offload.local.inprocess import install as install_in_process
-from offload.local.moto_server import prepare_moto
+from offload.local.moto_server import prepare_moto, server_command
 from offload.local.provision import EventSourceSpec, FunctionSpec, Provisioned, Provisioner, RuleSpec
 from offload.local.rules import fire_rule
 from offload.local.sfn import enable_execution, route_lambda_tasks
@@ -269,6 +270,10 @@ class LocalCloud:
     server_mode: str = "process"  # or "thread": moto in this process (needed for in-process hooks)
     # In thread mode, this process's own AWS calls skip HTTP (offload.local.inprocess); False keeps loopback HTTP.
     in_process_calls: bool = True
+    # In thread mode, DynamoDB runs in a moto process of its own, on the other core (offload.local.dynamodb_process);
+    # False keeps it in this process.
+    dynamodb_process: bool = True
+    _dynamodb: DynamoDBProcess | None = None
     _in_process: Any = None
     _undo_in_process: Any = None
     _session: Any = None
@@ -343,7 +348,9 @@ class LocalCloud:
         self._start_server()
         self.invocations = Invocations()
         if self.server_mode == "thread" and self.in_process_calls:
-            self._in_process, self._undo_in_process = install_in_process(self.endpoint, self.invocations)
+            self._in_process, self._undo_in_process = install_in_process(
+                self.endpoint, self.invocations, dynamodb=self._dynamodb
+            )
         if has_state_machines:
             enable_execution(self.endpoint)
         self.provisioned = Provisioner(template, self.client, api_endpoints=api_endpoints).run()
@@ -432,6 +439,8 @@ class LocalCloud:
             self._undo_moto_patches()
         if self._server is not None:
             self._server.stop()
+        if self._dynamodb is not None:
+            self._dynamodb.stop()
         if self._server_proc is not None:
             self._server_proc.terminate()
             try:
@@ -450,15 +459,15 @@ class LocalCloud:
         instead of sharing this process's GIL with the pollers and functions."""
         os.environ["MOTO_PORT"] = str(self.port)  # moto's Step Functions executor calls back here
         if self.server_mode == "thread":
-            from moto.server import ThreadedMotoServer
-
             self._undo_moto_patches = prepare_moto()
-            self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-            self._server.start()
+            if self.dynamodb_process:
+                self._dynamodb = DynamoDBProcess(self.host, free_port()).start()
+            wrap = self._dynamodb.wsgi if self._dynamodb is not None else None
+            self._server = EndpointServer(self.host, self.port, wrap).start()
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
         else:
             self._server_proc = subprocess.Popen(
-                [sys.executable, "-m", "offload.local.moto_server", "-H", self.host, "-p", str(self.port)],
+                server_command(self.host, self.port),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -24,6 +24,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
+from offload.local.dynamodb_process import DynamoDBProcess, is_dynamodb
 from offload.local.timeouts import Invocations
 
 
@@ -43,7 +44,9 @@ def _latin1(raw: str) -> str:
 class InProcessEndpoint:
     """Answers botocore requests for `endpoint` (scheme://host:port) by calling moto in this process."""
 
-    def __init__(self, endpoint: str, invocations: Invocations | None = None) -> None:
+    def __init__(
+        self, endpoint: str, invocations: Invocations | None = None, dynamodb: DynamoDBProcess | None = None
+    ) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         parts = urlsplit(endpoint)
@@ -57,6 +60,8 @@ class InProcessEndpoint:
         self.enabled = True  # off after the undo: a client kept past the cloud's stop fails as over HTTP
         # A stopped invocation's calls (offload.local.timeouts) are refused, or end unanswered.
         self.invocations = invocations
+        # DynamoDB's tables live in a process of their own (offload.local.dynamodb_process): its requests go there.
+        self.dynamodb = dynamodb
 
     def handles(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -92,6 +97,10 @@ class InProcessEndpoint:
             data = data.encode() if isinstance(data, str) else data
         parts = urlsplit(request.url)
         raw_uri = parts.path + (f"?{parts.query}" if parts.query else "")
+        if self.dynamodb is not None and is_dynamodb(_header(request, "X-Amz-Target")):
+            sent = [(k, v.decode("latin-1") if isinstance(v, bytes) else str(v)) for k, v in request.headers.items()]
+            code, answer_headers, answer = self.dynamodb.forward(request.method, raw_uri, sent, data)
+            return AWSResponse(request.url, code, dict(answer_headers), Body(answer))
         environ: dict[str, Any] = {
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": self.scheme,
@@ -137,11 +146,19 @@ class InProcessEndpoint:
         return AWSResponse(request.url, int(status.split(" ", 1)[0]), dict(headers.items()), Body(content))
 
 
-def install(endpoint: str, invocations: Invocations | None = None) -> tuple[InProcessEndpoint, Callable[[], None]]:
-    """Answer this process's calls to `endpoint` in-process from now on; returns the handler and the undo."""
+def _header(request: AWSPreparedRequest, name: str) -> str | None:
+    value = request.headers.get(name)
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def install(
+    endpoint: str, invocations: Invocations | None = None, *, dynamodb: DynamoDBProcess | None = None
+) -> tuple[InProcessEndpoint, Callable[[], None]]:
+    """Answer this process's calls to `endpoint` in-process from now on (DynamoDB's by `dynamodb`, when given);
+    returns the handler and the undo."""
     from botocore import handlers
 
-    handler = InProcessEndpoint(endpoint, invocations)
+    handler = InProcessEndpoint(endpoint, invocations, dynamodb)
     entry = ("before-send", handler)
     handlers.BUILTIN_HANDLERS.append(entry)
 
