@@ -657,6 +657,11 @@ class LocalCloud:
                 f"credentials (service execute-api){'; open: ' + ', '.join(public) if public else ''}"
                 + (f"; access log .offload-local/api-{api.spec.name}.log" if api.access_log else "")
             )
+        if self._dynamodb is not None:
+            lines.append(
+                f"DynamoDB's tables in a moto process of their own ({self._dynamodb.endpoint}, its own core): "
+                "the endpoint forwards DynamoDB requests there"
+            )
         for rtype, why in sorted(self.provisioned.skipped.items()):
             lines.append(f"not emulated: {rtype} ({why})")
         lines.extend(self.notices)

@@ -234,8 +234,8 @@ def _quicker_update_checks() -> Callable[[], None]:
     node type. Two checks (too many clauses, overlapping paths) run at every clause node and search its subtree: a
     subtree can't break either rule unless the whole expression does, so here they look at the whole expression
     once, and only when it breaks one walk the tree as moto does (the same error, found the same way). And the
-    Validator deep-copies the parsed expression before filling in values; a pickle round trip makes the same copy
-    (the tree is plain objects with parent links) in a fraction of the time."""
+    Validator deep-copies the parsed expression before filling in values; loading the tree's pickle (made once)
+    makes the same copy (the tree is plain objects with parent links) in a fraction of the time."""
     # moto marks these modules untyped for mypy: reach them as Any.
     validators: Any = importlib.import_module("moto.dynamodb.parsing.validators")
     ast_nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
@@ -293,10 +293,19 @@ def _quicker_update_checks() -> Callable[[], None]:
                 parent_node.children[child_id] = node
         return node
 
+    pickled: dict[int, tuple[Any, bytes]] = {}  # id(tree) -> (tree, its pickle): the parsed trees moto keeps
+
     def copy_tree(value: Any, memo: Any = None) -> Any:
-        if isinstance(value, Node) and memo is None:
-            return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
-        return original_deepcopy(value, memo)
+        if not isinstance(value, Node) or memo is not None:
+            return original_deepcopy(value, memo)
+        # The tree handed in is the one parsed for the text (remembered: _remember_update_expressions), which moto
+        # never changes (the Validator changes its copy): its pickle is made once and each copy loads it.
+        known = pickled.get(id(value))
+        if known is None or known[0] is not value:
+            known = (value, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+            if len(pickled) < 256:
+                pickled[id(value)] = known
+        return pickle.loads(known[1])
 
     def check_once(traverser: Any, node: Any) -> Any:
         try:

@@ -15,6 +15,13 @@ profile). `make_sqs_linear()` changes three things and keeps every answer the sa
 - DeleteMessage finds the message in one pass over the queue instead of two that build lists per message,
   holding the queue's lock (moto's own doesn't, so concurrent deletes and sends lost updates).
 
+And one for correctness: ReceiveMessage picks and marks its messages, and ChangeMessageVisibility changes one,
+holding the queue's lock (a long poll waits outside it). moto's receive checks each message's visibility, then
+marks it received, with nothing between the two to stop another thread: two pollers receiving at once could both
+be handed one message. A worker that finds the job already running takes its copy for a duplicate and deletes it,
+which here deleted the one message the running worker still needed for its retry (`make chaos`'s provider-429
+scenario lost a job so, once DynamoDB's own process let the pollers' threads run while a call was away).
+
 And one for memory: moto remembers every deleted message's receipt handles (`Queue.deleted_messages`), so
 deleting again succeeds as on AWS, and never forgets one (~0.3 KB a message, for as long as the process runs).
 A queue here keeps the handles of its last `DELETED_HANDLES_KEPT` deleted messages: a second delete of one of
@@ -57,6 +64,7 @@ def make_sqs_linear() -> Callable[[], None]:
         ],
         (SQSBackend, "send_message"): SQSBackend.__dict__["send_message"],
         (SQSBackend, "receive_message"): SQSBackend.__dict__["receive_message"],
+        (SQSBackend, "change_message_visibility"): SQSBackend.__dict__["change_message_visibility"],
         (SQSBackend, "is_message_valid_based_on_retention_period"): SQSBackend.__dict__[
             "is_message_valid_based_on_retention_period"
         ],
@@ -122,6 +130,35 @@ def make_sqs_linear() -> Callable[[], None]:
 
         return call
 
+    receive = saved[(SQSBackend, "receive_message")]
+    change_visibility = saved[(SQSBackend, "change_message_visibility")]
+
+    def receive_message(
+        backend: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        # moto's pass over the queue (wait 0: one pass), under the lock its sends append under; the long poll's
+        # wait between passes is moto's too (wait_for_messages), outside it.
+        queue: Any = backend.get_queue(queue_name)
+        polling_end = models.unix_time() + wait_seconds_timeout
+        while True:
+            with queue._messages_lock:
+                got = receive(backend, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            if got or not wait_seconds_timeout or models.unix_time() > polling_end:
+                return got
+            queue.wait_for_messages(1)
+
+    def change_message_visibility(
+        backend: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int
+    ) -> None:
+        queue: Any = backend.get_queue(queue_name)
+        with queue._messages_lock:
+            change_visibility(backend, queue_name, receipt_handle, visibility_timeout)
+
     def retained(backend: SQSBackend, queue_name: str, message: Any) -> bool:
         queue: Any = backend.get_queue(queue_name)  # moto sets its attributes from the queue's settings
         period = int(queue.message_retention_period)
@@ -133,7 +170,8 @@ def make_sqs_linear() -> Callable[[], None]:
     Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment]
     Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment]
     SQSBackend.send_message = without_counts(saved[(SQSBackend, "send_message")])  # type: ignore[method-assign]
-    SQSBackend.receive_message = without_counts(saved[(SQSBackend, "receive_message")])  # type: ignore[method-assign]
+    SQSBackend.receive_message = without_counts(receive_message)  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign,assignment]
     SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign,assignment]
     setattr(Queue, _APPLIED, True)
 

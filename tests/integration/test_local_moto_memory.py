@@ -143,3 +143,36 @@ def test_deletes_and_sends_at_once_neither_bring_back_nor_drop_a_message(patched
 
     left = sorted(m.body for m in backend.queues["busy"]._messages)
     assert left == sorted(f"new {k} {n}" for k in range(2) for n in range(300))  # unpatched: hundreds of old
+
+
+def test_receivers_at_once_are_never_handed_one_message_twice(patched: None) -> None:
+    """The pollers of one queue receive from it at once, from other threads: each message goes to one of them
+    (a second copy, taken for a duplicate and deleted, lost the retry of the job the first was running)."""
+    from moto.sqs.models import sqs_backends
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="shared", Attributes={"VisibilityTimeout": "600"})["QueueUrl"]
+    backend = sqs_backends[ACCOUNT][REGION]
+    for i in range(0, 600, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m {i + n}"} for n in range(10)])
+    got: list[list[str]] = [[] for _ in range(6)]
+
+    def poll(mine: list[str]) -> None:
+        while batch := backend.receive_message("shared", 10, 0, 600):
+            mine.extend(m.body for m in batch)
+
+    threads = [threading.Thread(target=poll, args=(mine,)) for mine in got]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+    bodies = [body for mine in got for body in mine]
+    assert sorted(bodies) == sorted(f"m {n}" for n in range(600))  # each once; unpatched, some twice
+    waited = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)  # a long poll still waits, then answers empty
+    assert "Messages" not in waited
