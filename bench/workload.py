@@ -39,9 +39,9 @@ TERMINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
 WAITING = (JobStatus.QUEUED, JobStatus.ACTIVE, JobStatus.DELAYED)
 
 
-def rss_mb() -> float:
-    """This process's resident set size now (the local cloud runs in it), in MB."""
-    with open("/proc/self/statm") as f:
+def rss_mb(pid: int | None = None) -> float:
+    """A process's resident set size now, in MB: this one's (the local cloud runs in it) by default."""
+    with open(f"/proc/{pid or 'self'}/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
