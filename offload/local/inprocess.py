@@ -98,7 +98,7 @@ class InProcessEndpoint:
         parts = urlsplit(request.url)
         raw_uri = parts.path + (f"?{parts.query}" if parts.query else "")
         if self.dynamodb is not None and is_dynamodb(_header(request, "X-Amz-Target")):
-            sent = [(k, v.decode("latin-1") if isinstance(v, bytes) else str(v)) for k, v in request.headers.items()]
+            sent = [(name, _text(value)) for name, value in request.headers.items()]
             code, answer_headers, answer = self.dynamodb.forward(request.method, raw_uri, sent, data)
             return AWSResponse(request.url, code, dict(answer_headers), Body(answer))
         environ: dict[str, Any] = {
@@ -122,7 +122,7 @@ class InProcessEndpoint:
             "HTTP_HOST": self.netloc,
         }
         for name, value in request.headers.items():
-            value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            value = _text(value)
             key = name.upper().replace("-", "_")
             if key == "TRANSFER_ENCODING":
                 continue  # the body is whole here; its length says where it ends
@@ -146,9 +146,14 @@ class InProcessEndpoint:
         return AWSResponse(request.url, int(status.split(" ", 1)[0]), dict(headers.items()), Body(content))
 
 
+def _text(value: Any) -> str:
+    """A header's value as text (botocore keeps some as latin-1 bytes)."""
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
 def _header(request: AWSPreparedRequest, name: str) -> str | None:
     value = request.headers.get(name)
-    return value.decode("latin-1") if isinstance(value, bytes) else value
+    return None if value is None else _text(value)
 
 
 def install(
